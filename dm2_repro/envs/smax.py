@@ -1,0 +1,113 @@
+"""SMAX backend (jaxmarl): N environments stepped in one jitted, vmapped call.
+
+The time limit is handled here, not by SMAX (its `max_steps` check runs one step late relative
+to SMAC's limit), so an episode ends exactly after `episode_limit` steps as in SMAC.
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .base import BatchedEnv, EnvSpec, Obs, Step
+from .maps import UNIT_TYPE_ID, map_info
+
+REWARD_SCALE = 10.0  # SMAX returns at most 2.0 per episode; SMAC's shaped reward is scaled to 20
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(map_name: str, episode_limit: int):
+    """The SMAX env and its jitted batched reset/step, shared by every SMAXEnv of this map and limit
+    (JAX compiles once per batch size, so tests and eval reuse the compiled code)."""
+    import jaxmarl
+    from jaxmarl.environments.smax import Scenario
+
+    info = map_info(map_name)
+    unit_types = jnp.array([UNIT_TYPE_ID[u] for u in info.allies + info.enemies], dtype=jnp.uint8)
+    scenario = Scenario(unit_types, len(info.allies), len(info.enemies), False, False)
+    env = jaxmarl.make(
+        "HeuristicEnemySMAX", scenario=scenario, see_enemy_actions=True, walls_cause_death=True,
+        attack_mode="closest", max_steps=10**9,  # our own limit below
+    )
+    agents = env.agents  # ally_0 .. ally_{K-1}
+    n_allies = len(info.allies)
+
+    def observe(obs_dict, state):
+        obs = jnp.stack([obs_dict[a] for a in agents])  # [K, obs_dim]
+        avail_dict = env.get_avail_actions(state)
+        avail = jnp.stack([avail_dict[a] for a in agents]).astype(bool)  # [K, A]
+        return obs, obs_dict["world_state"], avail
+
+    def reset_one(key):
+        obs_dict, state = env.reset(key)
+        obs, world, avail = observe(obs_dict, state)
+        carry = dict(state=state, t=jnp.int32(0), done=jnp.bool_(False), terminated=jnp.bool_(False),
+                     won=jnp.bool_(False), ret=jnp.float32(0.0), obs=obs, world=world, avail=avail)
+        return carry
+
+    def step_one(key, carry, actions):  # actions[K]
+        act = {a: actions[i] for i, a in enumerate(agents)}
+        obs_dict, state, rewards, dones, _ = env.step_env(key, carry["state"], act)
+        obs, world, avail = observe(obs_dict, state)
+        alive = state.state.unit_alive
+        allies_dead = ~jnp.any(alive[:n_allies])
+        enemies_dead = ~jnp.any(alive[n_allies:])
+        terminated = allies_dead | enemies_dead
+        reward = rewards[agents[0]] * REWARD_SCALE
+        t = carry["t"] + 1
+        new = dict(state=state, t=t, done=terminated | (t >= episode_limit), terminated=terminated,
+                   won=enemies_dead & ~allies_dead, ret=carry["ret"] + reward, obs=obs, world=world, avail=avail)
+        # an episode that already ended stays frozen: same values, no reward
+        frozen = carry["done"]
+        new = jax.tree_util.tree_map(lambda old, nw: jnp.where(frozen, old, nw), carry, new)
+        return new, jnp.where(frozen, 0.0, reward)
+
+    def view(carry):
+        return (carry["obs"], carry["world"], carry["avail"], carry["done"], carry["terminated"],
+                carry["won"], carry["ret"], carry["t"])
+
+    @jax.jit
+    def reset(key, n_envs_template):  # n_envs_template[N]: only its shape is used
+        keys = jax.random.split(key, n_envs_template.shape[0])
+        carry = jax.vmap(reset_one)(keys)
+        return carry, view(carry)
+
+    @jax.jit
+    def step(key, carry, actions):  # actions[N, K]
+        key, sub = jax.random.split(key)
+        keys = jax.random.split(sub, actions.shape[0])
+        carry, reward = jax.vmap(step_one)(keys, carry, actions)
+        return key, carry, view(carry), reward
+
+    spec = EnvSpec(map_name, n_allies, env.action_spaces[agents[0]].n,
+                   env.observation_space(agents[0]).shape[0], env.state_size, episode_limit)
+    return spec, reset, step
+
+
+class SMAXEnv(BatchedEnv):
+    def __init__(self, map_name: str, n_envs: int, episode_limit: int | None = None):
+        limit = episode_limit or map_info(map_name).episode_limit
+        self.spec, self._reset, self._step = _compiled(map_name, int(limit))
+        self.n_envs = n_envs
+        self._carry = None
+        self._key = None
+
+    def reset(self, seed: int) -> Obs:
+        key, self._key = jax.random.split(jax.random.PRNGKey(seed))
+        self._carry, v = self._reset(key, jnp.zeros(self.n_envs))
+        obs, world, avail = (np.array(x) for x in jax.device_get(v[:3]))
+        return Obs(np.asarray(obs, np.float32), np.asarray(world, np.float32), np.asarray(avail))
+
+    def step(self, actions: np.ndarray) -> Step:
+        actions = np.asarray(actions)
+        if actions.shape != (self.n_envs, self.spec.n_agents):
+            raise ValueError(f"actions must have shape [N={self.n_envs}, K={self.spec.n_agents}], got {actions.shape}")
+        if self._carry is None:
+            raise RuntimeError("call reset() before step()")
+        self._key, self._carry, v, reward = self._step(self._key, self._carry, jnp.asarray(actions, jnp.int32))
+        obs, world, avail, done, term, won, ret, t, reward = (np.array(x) for x in jax.device_get((*v, reward)))
+        return Step(np.asarray(obs, np.float32), np.asarray(world, np.float32), np.asarray(avail),
+                    np.asarray(reward, np.float32), np.asarray(done), np.asarray(term), np.asarray(won),
+                    np.asarray(ret, np.float32), np.asarray(t, np.int32))
