@@ -78,7 +78,7 @@ class HP:
 # scale presets: the fields they set on top of the paper's values
 PRESETS: dict[str, dict] = {
     "paper": {},
-    "cpu": dict(n_envs=16, t_max=200_000, eval_every=10_000, test_episodes=32, save_policy_every=25_000,
+    "cpu": dict(n_envs=16, t_max=200_000, eval_every=5_000, test_episodes=32, save_policy_every=25_000,
                 checkpoint_every=10_000, buffer_episodes=16, gail_buffer_episodes=16, gail_epochs=20,
                 gail_batch_episodes=16, demo_episodes=200, sil_store_episodes=64, bc_epochs=10,
                 rmappo_buffer_episodes=16, qmix_buffer_episodes=1000, target_update_episodes=50),
@@ -89,14 +89,14 @@ PRESETS: dict[str, dict] = {
                   rmappo_ppo_epochs=2, rmappo_buffer_episodes=4),
 }
 # cpu budgets per map (env steps): chosen so learning is visible in minutes on 2 cores
-CPU_T_MAX = {"3s_vs_3z": 200_000, "3s_vs_4z": 400_000, "5m_vs_6m": 1_000_000, "3s_vs_5z": 1_000_000,
+CPU_T_MAX = {"3s_vs_3z": 100_000, "3s_vs_4z": 400_000, "5m_vs_6m": 1_000_000, "3s_vs_5z": 1_000_000,
              "8m_vs_9m": 1_000_000}
 
 DEPARTURES = {
     "cpu": "16 episodes per PPO update (paper: 1024) with 16 parallel envs; 20 discriminator steps of 16+16 "
            "episodes per update (paper: 120 of 64+64); 200 demonstration episodes (paper: 1000); SIL store of "
            "64 episodes (paper: 1024); QMIX buffer 1000 episodes, target update every 50 episodes (paper: 5000, "
-           "200); eval every 10k steps; t_max per map (CPU_T_MAX) instead of 10M.",
+           "200); eval every 5k steps; t_max per map (CPU_T_MAX) instead of 10M.",
     "smoke": "tiny budgets for CI: every count shrunk so a run takes seconds; no learning expected.",
     "paper": "32 parallel envs collect the 1024-episode buffer (the paper ran one env: same data, faster).",
 }

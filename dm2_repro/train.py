@@ -62,12 +62,16 @@ class MetricLogger:
 
     def __init__(self, run, tb_dir: str | None):
         self.run, self.tb = run, None
+        # the whole curve so far: checkpoints carry it, since a killed run's metrics.json may lag behind
+        self.history: dict[str, tuple[list[int], list[float]]] = {}
         if tb_dir:
             from torch.utils.tensorboard import SummaryWriter
 
             self.tb = SummaryWriter(tb_dir)
 
     def log(self, name: str, value: float, step: int):
+        steps, values = self.history.setdefault(name, ([], []))
+        steps.append(int(step)), values.append(float(value))
         self.run.log_scalar(name, float(value), int(step))
         if self.tb is not None:
             self.tb.add_scalar(name, float(value), int(step))
@@ -127,7 +131,9 @@ def train(_run, _config):
         learner.load_state_dict(resume_state["learner"])
         gen.set_state(resume_state["generator"])
         s.update({k: int(v) for k, v in resume_state["counters"].items()})
-        _replay_metrics(Path(cfg["resume"]), logger, s["env_steps"])
+        for name, (steps, values) in resume_state["metrics"].items():  # the curve up to the checkpoint
+            for step, value in zip(steps, values):
+                logger.log(name, value, step)
         _copy_snapshots(Path(cfg["resume"]) / "checkpoints", ckpt_dir)
         _run.info["resumed_from"] = str(cfg["resume"])
     if not s["pretrained"] and hasattr(learner, "pretrain"):  # BC: pretrain, then report the policy before RL
@@ -141,7 +147,8 @@ def train(_run, _config):
         if not ckpt_dir:
             return
         tmp = ckpt_dir / "last.pt.tmp"
-        torch.save(dict(learner=learner.state_dict(), generator=gen.get_state(), counters=dict(s)), tmp)
+        torch.save(dict(learner=learner.state_dict(), generator=gen.get_state(), counters=dict(s),
+                        metrics=logger.history), tmp)
         os.replace(tmp, ckpt_dir / "last.pt")  # atomic: a kill never leaves a half-written checkpoint
         _run.info["checkpoint"] = str(ckpt_dir / "last.pt")
 
@@ -197,17 +204,6 @@ def train(_run, _config):
         env.close()
     _run.info["env_steps"] = s["env_steps"]
     return last_win
-
-
-def _replay_metrics(old_dir: Path, logger: MetricLogger, upto: int):
-    """Copy the old run's curve up to the checkpoint into the new run, so its metrics are whole."""
-    path = old_dir / "metrics.json"
-    if not path.exists():
-        return
-    for name, m in json.loads(path.read_text()).items():
-        for step, value in zip(m["steps"], m["values"]):
-            if step <= upto and not (name.startswith("test_") and step == upto and False):
-                logger.log(name, value, step)
 
 
 def _copy_snapshots(src: Path, dst: Path | None):

@@ -1,0 +1,105 @@
+
+import torch
+from torch import nn
+
+from dm2_repro.nets import RecurrentAgentNet, agent_inputs, clip_grad_norm_per_stack, previous_actions
+
+
+class Reference(nn.Module):
+    """One agent's network built from plain torch modules (the paper's architecture)."""
+
+    def __init__(self, net: RecurrentAgentNet, g: int):
+        super().__init__()
+        d_in = net.in_norm.weight.shape[1]
+        H, A = net.hidden, net.head.weight.shape[2]
+        self.ln_in = nn.LayerNorm(d_in)
+        self.fc1, self.ln1 = nn.Linear(d_in, H), nn.LayerNorm(H)
+        self.fc2, self.ln2 = nn.Linear(H, H), nn.LayerNorm(H)
+        self.gru, self.ln_out, self.head = nn.GRUCell(H, H), nn.LayerNorm(H), nn.Linear(H, A)
+        with torch.no_grad():
+            for ln, src in [(self.ln_in, net.in_norm), (self.ln1, net.fc[2]), (self.ln2, net.fc[5]),
+                            (self.ln_out, net.out_norm)]:
+                ln.weight.copy_(src.weight[g]), ln.bias.copy_(src.bias[g])
+            for lin, src in [(self.fc1, net.fc[0]), (self.fc2, net.fc[3]), (self.head, net.head)]:
+                lin.weight.copy_(src.weight[g].T), lin.bias.copy_(src.bias[g])
+            self.gru.weight_ih.copy_(net.gru.w_ih[g].T), self.gru.weight_hh.copy_(net.gru.w_hh[g].T)
+            self.gru.bias_ih.copy_(net.gru.b_ih[g]), self.gru.bias_hh.copy_(net.gru.b_hh[g])
+
+    def forward(self, x):  # x[B, T, d_in]
+        h = torch.zeros(x.shape[0], self.gru.hidden_size)
+        outs = []
+        for t in range(x.shape[1]):
+            z = self.ln2(torch.relu(self.fc2(self.ln1(torch.relu(self.fc1(self.ln_in(x[:, t])))))))
+            h = self.gru(z, h)
+            outs.append(self.head(self.ln_out(h)))
+        return torch.stack(outs, 1)
+
+
+def _perturbed_net(K=3, d_in=10, A=5):
+    torch.manual_seed(0)
+    net = RecurrentAgentNet(K, d_in, A, hidden=16)
+    with torch.no_grad():  # make LayerNorm affine and biases non-trivial so the comparison means something
+        for p in net.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return net
+
+
+def test_stacked_net_equals_k_separate_modules():
+    net = _perturbed_net()
+    x = torch.randn(4, 6, 3, 10)
+    out = net.unroll(x)
+    for g in range(3):
+        torch.testing.assert_close(out[:, :, g], Reference(net, g)(x[:, :, g]), rtol=1e-4, atol=1e-5)
+
+
+def test_agent_loss_gives_zero_gradient_to_other_agents():
+    net = _perturbed_net()
+    x = torch.randn(4, 6, 3, 10)
+    net.unroll(x)[:, :, 1].pow(2).sum().backward()
+    for name, p in net.named_parameters():
+        assert p.grad[1].abs().sum() > 0, name
+        assert p.grad[0].abs().sum() == 0 and p.grad[2].abs().sum() == 0, name
+
+
+def test_outputs_of_agent_do_not_depend_on_other_agents_inputs():
+    net = _perturbed_net()
+    x = torch.randn(2, 5, 3, 10)
+    y = x.clone()
+    y[:, :, 0] += torch.randn_like(y[:, :, 0])  # not a constant: the input LayerNorm would remove it
+    a, b = net.unroll(x), net.unroll(y)
+    torch.testing.assert_close(a[:, :, 1:], b[:, :, 1:])
+    assert not torch.allclose(a[:, :, 0], b[:, :, 0])
+
+
+def test_per_stack_clipping_and_adam_equal_separate_optimisers():
+    torch.manual_seed(1)
+    net = _perturbed_net()
+    refs = [Reference(net, g) for g in range(3)]
+    x = torch.randn(4, 6, 3, 10) * 5
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    ref_opts = [torch.optim.Adam(r.parameters(), lr=1e-2) for r in refs]
+    for _ in range(3):
+        opt.zero_grad()
+        (net.unroll(x) ** 2).sum().backward()
+        clip_grad_norm_per_stack(net.parameters(), 0.5)
+        opt.step()
+        for g, (r, o) in enumerate(zip(refs, ref_opts)):
+            o.zero_grad()
+            (r(x[:, :, g]) ** 2).sum().backward()
+            nn.utils.clip_grad_norm_(r.parameters(), 0.5)
+            o.step()
+    for g in range(3):
+        torch.testing.assert_close(Reference(net, g)(x[:, :, g]), refs[g](x[:, :, g]), rtol=1e-3, atol=1e-4)
+
+
+def test_inputs_last_action_and_agent_id():
+    obs = torch.zeros(2, 3, 4)
+    last = torch.tensor([[-1, 0, 2], [1, 1, -1]])
+    x = agent_inputs(obs, last, n_actions=3, n_agents=3)
+    assert x.shape == (2, 3, 4 + 3 + 3)
+    assert x[0, 0, 4:7].sum() == 0  # no last action before the first step
+    assert x[0, 2, 4:7].tolist() == [0, 0, 1]
+    assert x[1, 2, 7:].tolist() == [0, 0, 1]  # agent id one-hot
+    acts = torch.tensor([[[1, 2]], [[0, 0]]]).transpose(0, 1)  # [B=1, T=2, K=2]
+    prev = previous_actions(acts)
+    assert prev.shape == (1, 3, 2) and prev[0, 0].tolist() == [-1, -1] and prev[0, 1].tolist() == acts[0, 0].tolist()

@@ -1,0 +1,114 @@
+"""The Sacred trainer: run record, checkpoints, determinism, resume, observers."""
+import json
+
+import pytest
+import torch
+
+from dm2_repro import train
+from dm2_repro.algos.ippo import IPPO
+
+from .conftest import TEST_MAP
+
+CURVES = ("test_battle_won_mean", "test_return_mean", "train_return_mean", "policy_loss", "value_loss")
+
+
+def _metrics(run_dir):
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def _curves(run_dir):
+    m = _metrics(run_dir)
+    return {k: (m[k]["steps"], m[k]["values"]) for k in CURVES}
+
+
+def test_smoke_run_writes_the_sacred_record(smoke_ippo_run):
+    cfg = json.loads((smoke_ippo_run / "config.json").read_text())
+    assert (cfg["algo"], cfg["map"], cfg["seed"], cfg["scale"], cfg["backend"]) == ("ippo", TEST_MAP, 1, "smoke", "smax")
+    m = _metrics(smoke_ippo_run)
+    for name in CURVES + ("env_steps_per_s", "train_battle_won_mean", "entropy"):
+        assert name in m and len(m[name]["values"]) > 0, name
+    assert m["test_battle_won_mean"]["steps"][0] == 0  # evaluated before learning, then every eval interval
+    assert m["test_battle_won_mean"]["steps"][-1] >= 800
+    run = json.loads((smoke_ippo_run / "run.json").read_text())
+    assert run["status"] == "COMPLETED"
+    info = json.loads((smoke_ippo_run / "info.json").read_text())
+    assert info["hp"]["t_max"] == 800 and info["env_steps"] >= 800
+
+
+def test_checkpoints_load_without_executing_code(smoke_ippo_run):
+    ckpt = torch.load(smoke_ippo_run / "checkpoints" / "last.pt", weights_only=True)
+    assert set(ckpt) >= {"learner", "generator", "counters", "metrics"}
+    snaps = sorted((smoke_ippo_run / "checkpoints").glob("policy_*.pt"))
+    assert [p.name for p in snaps][:2] == ["policy_400.pt", "policy_800.pt"]
+    snap = torch.load(snaps[0], weights_only=True)
+    assert snap["algo"] == "ippo" and snap["env_step"] == 400 and "actor" in snap["policy"]
+
+
+def test_same_seed_same_curve(smoke_ippo_run, tmp_path):
+    r = train.run(dict(algo="ippo", map=TEST_MAP, seed=1, scale="smoke"), results_dir=str(tmp_path))
+    assert _curves(tmp_path / "runs" / str(r._id)) == _curves(smoke_ippo_run)
+    r2 = train.run(dict(algo="ippo", map=TEST_MAP, seed=2, scale="smoke"), results_dir=str(tmp_path))
+    assert _curves(tmp_path / "runs" / str(r2._id)) != _curves(smoke_ippo_run)
+
+
+def test_killed_run_resumes_the_same_curve(smoke_ippo_run, tmp_path, monkeypatch):
+    original_update, calls = IPPO.update, {"n": 0}
+
+    def crashing_update(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # as if the process were stopped mid-run
+        return original_update(self, batch)
+
+    monkeypatch.setattr(IPPO, "update", crashing_update)
+    cfg = dict(algo="ippo", map=TEST_MAP, seed=1, scale="smoke", hp={"checkpoint_every": 1})
+    with pytest.raises(KeyboardInterrupt):
+        train.run(cfg, results_dir=str(tmp_path))
+    killed = tmp_path / "runs" / "1"
+    assert json.loads((killed / "run.json").read_text())["status"] == "INTERRUPTED"
+    monkeypatch.setattr(IPPO, "update", original_update)
+    r = train.run(dict(resume=str(killed)), results_dir=str(tmp_path))
+    resumed = tmp_path / "runs" / str(r._id)
+    assert r.status == "COMPLETED" and resumed != killed
+    assert json.loads((resumed / "config.json").read_text())["seed"] == 1
+    # checkpoint_every only changes when checkpoints are written, not what is learned
+    assert _curves(resumed) == _curves(smoke_ippo_run)
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
+    d = tmp_path / "runs" / "9"
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps(dict(algo="ippo", map=TEST_MAP, seed=1, scale="smoke",
+                                                   backend="smax", demo="", tag="", hp={})))
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        train.run(dict(resume=str(d)), results_dir=str(tmp_path / "other"))
+
+
+def test_unknown_hp_key_lists_valid_keys(tmp_path):
+    with pytest.raises(ValueError, match="unknown hp key.*valid keys"):
+        train.run(dict(algo="ippo", map=TEST_MAP, scale="smoke", hp={"learning_rate": 1.0}), results_dir=str(tmp_path))
+
+
+def test_tensorboard_and_mongo_records_read_back(tmp_path):
+    mongomock = pytest.importorskip("mongomock")
+    pytest.importorskip("tensorboard")
+    import gridfs
+    from mongomock.gridfs import enable_gridfs_integration
+    from sacred.observers import MongoObserver
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    enable_gridfs_integration()
+    db = mongomock.MongoClient().db
+    train.add_observers(str(tmp_path))
+    train.ex.observers.append(MongoObserver.create_from(db.runs, gridfs.GridFS(db), metrics_collection=db.metrics))
+    r = train.ex.run(config_updates=dict(algo="ippo", map=TEST_MAP, seed=1, scale="smoke", tensorboard=True,
+                                         hp={"t_max": 300}, results_dir=str(tmp_path)))
+    run_dir = tmp_path / "runs" / str(r._id)
+    acc = EventAccumulator(str(run_dir / "tb"))
+    acc.Reload()
+    file_curve = _metrics(run_dir)["train_return_mean"]["values"]
+    assert [e.value for e in acc.Scalars("train_return_mean")] == pytest.approx(file_curve)
+    entry = db.runs.find_one()
+    assert entry["status"] == "COMPLETED" and entry["config"]["algo"] == "ippo"
+    metric = db.metrics.find_one({"name": "train_return_mean"})
+    assert metric["values"] == pytest.approx(file_curve)
