@@ -90,7 +90,7 @@ def evaluate(env, learner, n_episodes: int, seed: int, eval_index: int, device) 
 
 
 @ex.main
-def train(_run, _config):
+def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALUE` overrides
     cfg = dict(_config)
     run_dir = Path(_run.observers[0].dir) if _run.observers and hasattr(_run.observers[0], "dir") else None
     resume_state = None
@@ -105,7 +105,7 @@ def train(_run, _config):
             raise FileNotFoundError(f"cannot resume {old_dir}: no checkpoint at {ckpt}")
         resume_state = _load_checkpoint(ckpt)
     device = torch.device(cfg["device"])
-    hp = make_hp(cfg["algo"], cfg["map"], cfg["scale"], cfg["hp"])
+    hp = make_hp(cfg["algo"], cfg["map"], cfg["scale"], cfg["hp"])  # the typed HP replaces the overrides dict
     _run.info["hp"] = hp_dict(hp)
     _run.info["pid"] = os.getpid()
     seed = int(cfg["seed"])

@@ -5,7 +5,10 @@ from __future__ import annotations
 import warnings
 
 import pytest
+import torch
 
+# tiny networks on a loaded 2-core machine: one thread is much faster than two fighting threads
+torch.set_num_threads(1)
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 
 TEST_MAP = "3s_vs_3z"

@@ -17,22 +17,25 @@ from .maps import UNIT_TYPE_ID, map_info
 REWARD_SCALE = 10.0  # SMAX returns at most 2.0 per episode; SMAC's shaped reward is scaled to 20
 
 
-@functools.lru_cache(maxsize=None)
-def _compiled(map_name: str, episode_limit: int):
-    """The SMAX env and its jitted batched reset/step, shared by every SMAXEnv of this map and limit
-    (JAX compiles once per batch size, so tests and eval reuse the compiled code)."""
+def make_jaxmarl_env(map_name: str, max_steps: int = 10**9):
+    """The raw jaxmarl SMAX env of a map, the heuristic enemy (allies first in the unit list)."""
     import jaxmarl
     from jaxmarl.environments.smax import Scenario
 
     info = map_info(map_name)
     unit_types = jnp.array([UNIT_TYPE_ID[u] for u in info.allies + info.enemies], dtype=jnp.uint8)
     scenario = Scenario(unit_types, len(info.allies), len(info.enemies), False, False)
-    env = jaxmarl.make(
-        "HeuristicEnemySMAX", scenario=scenario, see_enemy_actions=True, walls_cause_death=True,
-        attack_mode="closest", max_steps=10**9,  # our own limit below
-    )
+    return jaxmarl.make("HeuristicEnemySMAX", scenario=scenario, see_enemy_actions=True, walls_cause_death=True,
+                        attack_mode="closest", max_steps=max_steps)
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(map_name: str, episode_limit: int):
+    """The SMAX env and its jitted batched reset/step, shared by every SMAXEnv of this map and limit
+    (JAX compiles once per batch size, so tests and eval reuse the compiled code)."""
+    env = make_jaxmarl_env(map_name)  # SMAX's own time limit is off: ours is applied below
     agents = env.agents  # ally_0 .. ally_{K-1}
-    n_allies = len(info.allies)
+    n_allies = len(map_info(map_name).allies)
 
     def observe(obs_dict, state):
         obs = jnp.stack([obs_dict[a] for a in agents])  # [K, obs_dim]

@@ -1,0 +1,263 @@
+"""Regenerate the paper's figures from the logged Sacred runs.
+
+    python -m dm2_repro.figure fig2                 # figures/fig2.png, .pdf and .csv
+    python -m dm2_repro.figure all --check          # fig2..fig8 + theory; fail on stale CSVs
+
+Only COMPLETED runs count. Each curve is the mean test win rate over its seeds with a band
+(standard error by default, `--band sd` for the standard deviation), on the eval steps every seed
+has (see dm2_repro.results for the rule when steps differ). Dashed lines are the demonstrations'
+qualities (greedy win rate of the source checkpoint), averaged over the curve's seeds.
+
+figures/FIGURE.csv holds exactly the plotted numbers, one row per point: figure, panel, curve,
+kind ("curve" or "demo_quality"; demo rows have no step), step, mean, se (or sd with --band sd),
+n_seeds.
+
+`--check` computes every figure first and compares it with the existing CSV: on a difference it
+leaves the committed files alone, names the figure and the first differing row, and exits 1.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from experiments import BACKENDS, FIGURES, SCALES, expand, figure_def
+from dm2_repro import plotting
+from dm2_repro.results import (CurveRuns, align_seeds, curve_runs, detect_scale, load_runs,
+                               summarise)
+
+KEY_COLUMNS = ["figure", "panel", "curve", "kind", "step"]
+
+
+@dataclass
+class FigureData:
+    name: str
+    title: str
+    scale: str
+    backend: str
+    band: str
+    panels: list[str]
+    curves: list[CurveRuns]
+    table: pd.DataFrame
+
+    @property
+    def missing(self) -> list[CurveRuns]:
+        return [c for c in self.curves if c.missing_jobs]
+
+    def legend(self) -> list[plotting.LegendEntry]:
+        """Partial curves say how many of their seeds have runs."""
+        entries = []
+        for c in self.curves:
+            n = len(c.runs)
+            partial = f" (n={n}/{c.n_expected})" if n < c.n_expected else ""
+            entries.append(plotting.LegendEntry(c.curve.panel, c.curve.label,
+                                                c.curve.label + partial, c.curve.key))
+        return entries
+
+
+def curve_table(figure: str, c: CurveRuns, results_dir: Path, band: str,
+                drawn_demos: set) -> list[pd.DataFrame]:
+    """The plotted rows of one curve: its mean curve, and its demonstrations' quality line unless
+    another curve of the panel already drew the same demonstrations (fig6's DM² and GAIL-only)."""
+    parts = []
+    head = {"figure": figure, "panel": c.curve.panel, "curve": c.curve.label}
+    aligned = align_seeds(c.series())
+    if not aligned.empty:
+        rows = summarise(aligned, band)
+        parts.append(pd.DataFrame({**head, "kind": "curve", **rows}))
+    demo_set = (c.curve.panel, tuple(d.name for d in c.curve.demos))
+    qualities = list(c.demo_qualities(results_dir).values())
+    if qualities and demo_set not in drawn_demos:
+        drawn_demos.add(demo_set)
+        one_row = pd.DataFrame([qualities], index=[np.nan])   # a horizontal line: no step
+        parts.append(pd.DataFrame({**head, "kind": "demo_quality", **summarise(one_row, band)}))
+    return parts
+
+
+def compute(name: str, results_dir: Path, band: str = "se", scale: str = "auto",
+            n_seeds: int | None = None, backend: str = "smax") -> FigureData:
+    runs = load_runs(results_dir)
+    if scale == "auto":
+        scale = detect_scale([name], runs, backend, n_seeds)
+    plan = expand(name, scale, n_seeds, backend=backend)
+    curves = curve_runs(plan.curves, runs)
+    drawn_demos: set = set()
+    parts = [part for c in curves for part in curve_table(name, c, results_dir, band, drawn_demos)]
+    columns = [*KEY_COLUMNS, "mean", band, "n_seeds"]
+    table = pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
+    table["step"] = table["step"].astype("Int64")   # integer steps; empty on demo_quality rows
+    panels = list(dict.fromkeys(c.curve.panel for c in curves))
+    return FigureData(name, figure_def(name).title, scale, backend, band, panels, curves, table)
+
+
+def run_command_for_missing(data: FigureData, results_dir: Path, n_seeds: int | None) -> str:
+    """The `dm2_repro.run` call that produces the missing runs (it skips what exists)."""
+    missing = data.missing
+    maps = sorted({c.curve.map for c in missing})
+    keys = sorted({c.curve.key for c in missing})
+    all_maps = sorted({c.curve.map for c in data.curves})
+    all_keys = sorted({c.curve.key for c in data.curves})
+    parts = ["python -m dm2_repro.run", data.name, "--scale", data.scale]
+    if n_seeds:
+        parts += ["--seeds", str(n_seeds)]
+    if maps != all_maps:
+        parts += ["--maps", *maps]
+    if keys != all_keys:
+        parts += ["--curves", *keys]
+    if data.backend != "smax":
+        parts += ["--backend", data.backend]
+    if str(results_dir) != "results":
+        parts += ["--results", str(results_dir)]
+    return " ".join(parts)
+
+
+def report_missing(data: FigureData, results_dir: Path, n_seeds: int | None) -> None:
+    if not data.missing:
+        return
+    print(f"{data.name}: runs missing at scale {data.scale} (partial curves are marked n=k/N):")
+    for c in data.missing:
+        seeds = ", ".join(str(job.seed) for job in c.missing_jobs)
+        print(f"  {c.curve.panel} / {c.curve.label}: {len(c.missing_jobs)} of {c.n_expected} "
+              f"seeds missing (seeds {seeds})")
+    print(f"  to produce them: {run_command_for_missing(data, results_dir, n_seeds)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparing with a committed CSV
+# ---------------------------------------------------------------------------------------------
+
+def _sorted(table: pd.DataFrame) -> pd.DataFrame:
+    keys = [c for c in KEY_COLUMNS if c in table.columns]
+    return table.sort_values(keys, na_position="first", kind="stable").reset_index(drop=True)
+
+
+def first_mismatch(old: pd.DataFrame, new: pd.DataFrame) -> str | None:
+    """None if the tables hold the same numbers (to 1e-9 relative), else the first difference."""
+    if list(old.columns) != list(new.columns):
+        return f"columns differ: committed {list(old.columns)}, now {list(new.columns)}"
+    old, new = _sorted(old), _sorted(new)
+    for i in range(max(len(old), len(new))):
+        if i >= len(old) or i >= len(new):
+            extra = new.iloc[i] if i >= len(old) else old.iloc[i]
+            where = "only now" if i >= len(old) else "only in the committed CSV"
+            return f"row {i} {where}: {extra.to_dict()}"
+        a, b = old.iloc[i], new.iloc[i]
+        for column in old.columns:
+            x, y = a[column], b[column]
+            if isinstance(x, str) or isinstance(y, str):
+                same = str(x) == str(y)
+            else:
+                same = (pd.isna(x) and pd.isna(y)) or (
+                    not pd.isna(x) and not pd.isna(y) and np.isclose(x, y, rtol=1e-9, atol=1e-12))
+            if not same:
+                return f"row {i} column {column}: committed {a.to_dict()}, now {b.to_dict()}"
+    return None
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, keep_default_na=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Making figures
+# ---------------------------------------------------------------------------------------------
+
+def write(data: FigureData, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data.table.to_csv(out_dir / f"{data.name}.csv", index=False)
+    fig = plotting.draw(data.table, data.panels, data.legend(), data.band,
+                        f"{data.name}: {data.title} [{data.scale}]")
+    for suffix in ("png", "pdf"):
+        fig.savefig(out_dir / f"{data.name}.{suffix}", dpi=150, bbox_inches="tight")
+    plotting.plt.close(fig)
+
+
+def make(name: str, results_dir: Path, out_dir: Path, band: str, check: bool, scale: str,
+         n_seeds: int | None, backend: str) -> bool:
+    """Make one paper figure; False if --check found the committed CSV stale."""
+    data = compute(name, results_dir, band, scale, n_seeds, backend)
+    report_missing(data, results_dir, n_seeds)
+    csv = out_dir / f"{name}.csv"
+    if check and csv.exists():
+        # Round-trip through CSV so both sides are compared exactly as stored.
+        with tempfile.TemporaryDirectory() as tmp:
+            data.table.to_csv(Path(tmp) / "new.csv", index=False)
+            problem = first_mismatch(read_csv(csv), read_csv(Path(tmp) / "new.csv"))
+        if problem:
+            print(f"STALE {name}: {csv} differs from the runs in {results_dir}: {problem}")
+            return False
+    write(data, out_dir)
+    print(f"{name}: wrote {out_dir / name}.png/.pdf/.csv ({data.scale}, {len(data.table)} rows)")
+    return True
+
+
+def make_theory(results_dir: Path, out_dir: Path, check: bool) -> bool:
+    """The theory figure belongs to dm2_repro.theory.plot. It is drawn into a scratch folder
+    first so that, with --check, its CSV is compared before the committed files are replaced."""
+    from dm2_repro.theory.plot import make_figure   # another part of the package; load on use
+
+    with tempfile.TemporaryDirectory() as tmp:
+        make_figure(results_dir=str(results_dir / "theory"), out_dir=tmp)
+        for new_csv in Path(tmp).glob("*.csv"):
+            old_csv = out_dir / new_csv.name
+            problem = check and old_csv.exists() and first_mismatch(read_csv(old_csv),
+                                                                    read_csv(new_csv))
+            if problem:
+                print(f"STALE theory: {old_csv} differs: {problem}")
+                return False
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for made in Path(tmp).iterdir():
+            shutil.copy2(made, out_dir / made.name)
+    print(f"theory: wrote to {out_dir}")
+    return True
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m dm2_repro.figure", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("figures", nargs="+", choices=[*FIGURES, "theory", "all"],
+                        metavar="FIGURE", help=f"{', '.join(FIGURES)}, theory, or all")
+    parser.add_argument("--results", default="results", help="results directory")
+    parser.add_argument("--out", default="figures", help="output directory")
+    parser.add_argument("--band", choices=("se", "sd"), default="se",
+                        help="band: standard error (the paper's text) or standard deviation")
+    parser.add_argument("--check", action="store_true",
+                        help="fail, without overwriting, if an existing CSV differs")
+    parser.add_argument("--scale", choices=("auto", *SCALES), default="auto",
+                        help="preset whose runs to plot (auto: the largest with any runs)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per curve (preset's)")
+    parser.add_argument("--backend", choices=BACKENDS, default="smax")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    names = [*FIGURES, "theory"] if "all" in args.figures else list(dict.fromkeys(args.figures))
+    results_dir, out_dir = Path(args.results), Path(args.out)
+    failed = []
+    for name in names:
+        try:
+            if name == "theory":
+                ok = make_theory(results_dir, out_dir, args.check)
+            else:
+                ok = make(name, results_dir, out_dir, args.band, args.check, args.scale,
+                          args.seeds, args.backend)
+        except Exception as error:   # report every figure, then fail
+            print(f"ERROR {name}: cannot make the figure: {type(error).__name__}: {error}")
+            ok = False
+        if not ok:
+            failed.append(name)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""Logged Sacred runs as Python objects and pandas frames.
+
+A training run is a Sacred FileStorageObserver directory `{results}/runs/<id>/` holding
+config.json, run.json (status, heartbeat, host, info) and metrics.json
+(`{name: {"steps": [...], "values": [...], "timestamps": [...]}}`). Figures and claims read only
+COMPLETED runs; the runner also looks at unfinished ones to resume them.
+
+Aligning seeds: every run evaluates at a fixed interval, so the eval steps of a curve's seeds
+should coincide. When they do not exactly (e.g. an evaluation triggered at the first episode
+boundary past the interval), the run with the fewest evaluations (ties: the first seed) sets the
+step grid, every other seed contributes its evaluation nearest to each grid step if that is
+within half the grid's median spacing, and grid steps some seed cannot fill are dropped.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from experiments import expand
+
+WIN_RATE = "test_battle_won_mean"
+
+
+@dataclass
+class SacredRun:
+    run_id: str
+    path: Path
+    config: dict
+    run: dict
+    _metrics: dict | None = field(default=None, repr=False)
+
+    @property
+    def status(self) -> str:
+        return self.run.get("status", "")
+
+    @property
+    def info(self) -> dict:
+        return self.run.get("info") or {}
+
+    @property
+    def hostname(self) -> str | None:
+        return (self.run.get("host") or {}).get("hostname")
+
+    @property
+    def last_alive(self) -> dt.datetime | None:
+        """The last sign of life (heartbeat, else start time), naive UTC as Sacred writes it."""
+        stamp = self.run.get("heartbeat") or self.run.get("start_time")
+        return dt.datetime.fromisoformat(stamp) if stamp else None
+
+    @property
+    def sort_key(self) -> tuple:
+        """Newer runs sort later: by last sign of life, then by numeric id."""
+        alive = self.last_alive or dt.datetime.min
+        return (alive, int(self.run_id) if self.run_id.isdigit() else -1, self.run_id)
+
+    @property
+    def metrics(self) -> dict:
+        if self._metrics is None:
+            path = self.path / "metrics.json"
+            self._metrics = json.loads(path.read_text()) if path.exists() else {}
+        return self._metrics
+
+    def metric(self, name: str = WIN_RATE) -> pd.Series:
+        """One metric as a Series indexed by env step (a step logged twice keeps its last value,
+        which happens where a resumed run repeats its predecessor's last evaluation)."""
+        entry = self.metrics.get(name)
+        if not entry:
+            return pd.Series(dtype=float, name=self.run_id)
+        series = pd.Series(entry["values"], index=entry["steps"], dtype=float, name=self.run_id)
+        series = series[~series.index.duplicated(keep="last")].sort_index()
+        series.index.name = "step"
+        return series
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None   # missing, or being written by a live run right now
+
+
+def load_runs(results_dir: str | Path) -> list[SacredRun]:
+    """Every readable run under `{results_dir}/runs` (Sacred's `_sources` folder is skipped)."""
+    runs_dir = Path(results_dir) / "runs"
+    if not runs_dir.is_dir():
+        return []
+    runs = []
+    for path in sorted(runs_dir.iterdir()):
+        if not path.is_dir() or path.name.startswith("_"):
+            continue
+        config, run = _read_json(path / "config.json"), _read_json(path / "run.json")
+        if config is not None and run is not None:
+            runs.append(SacredRun(run_id=path.name, path=path, config=config, run=run))
+    return runs
+
+
+def runs_of(job, runs: list[SacredRun]) -> list[SacredRun]:
+    """The runs of a job (any status), oldest first."""
+    return sorted((run for run in runs if job.matches(run.config)), key=lambda r: r.sort_key)
+
+
+def completed_run(job, runs: list[SacredRun]) -> SacredRun | None:
+    """The newest COMPLETED run of a job, or None."""
+    done = [run for run in runs_of(job, runs) if run.status == "COMPLETED"]
+    return done[-1] if done else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    """The file's sha256, cached while size and mtime stay the same (the runner asks often)."""
+    stat = Path(path).stat()
+    return _sha256(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+def demo_metadata(demo_job, results_dir: str | Path) -> dict | None:
+    """The demonstration's json, if the file is complete: json present and its sha256 matches."""
+    npz = demo_job.path(results_dir)
+    meta = _read_json(npz.with_suffix(".json"))
+    if meta is None or not npz.exists() or meta.get("sha256") != sha256_file(npz):
+        return None
+    return meta
+
+
+def demo_quality(demo_job, run: SacredRun | None, results_dir: str | Path) -> float | None:
+    """The greedy win rate of a demonstration's source: from the learner run's own record of the
+    demonstration it used, else from the demonstration's json next to the file."""
+    recorded = (run.info.get("demo") or {}) if run else {}
+    if recorded.get("quality") is not None:
+        return float(recorded["quality"])
+    meta = _read_json(demo_job.path(results_dir).with_suffix(".json"))
+    return None if meta is None or meta.get("quality") is None else float(meta["quality"])
+
+
+@dataclass
+class CurveRuns:
+    """A curve of an experiment definition and its COMPLETED runs, seed by seed."""
+    curve: object               # experiments.Curve
+    runs: dict[int, SacredRun]  # seed -> newest COMPLETED run; seeds without one are missing
+
+    @property
+    def n_expected(self) -> int:
+        return len(self.curve.jobs)
+
+    @property
+    def missing_jobs(self) -> list:
+        return [job for job in self.curve.jobs if job.seed not in self.runs]
+
+    def series(self, metric: str = WIN_RATE) -> dict[int, pd.Series]:
+        return {seed: run.metric(metric) for seed, run in self.runs.items()}
+
+    def demo_qualities(self, results_dir: str | Path) -> dict[int, float]:
+        """Seed -> quality of that seed's demonstrations (where known)."""
+        qualities = {}
+        for job in self.curve.jobs:
+            if job.demo:
+                quality = demo_quality(job.demo, self.runs.get(job.seed), results_dir)
+                if quality is not None:
+                    qualities[job.seed] = quality
+        return qualities
+
+
+def curve_runs(curves, runs: list[SacredRun]) -> list[CurveRuns]:
+    found = []
+    for curve in curves:
+        by_seed = {job.seed: completed_run(job, runs) for job in curve.jobs}
+        found.append(CurveRuns(curve, {seed: run for seed, run in by_seed.items() if run}))
+    return found
+
+
+def detect_scale(figures, runs: list[SacredRun], backend: str = "smax",
+                 n_seeds: int | None = None, default: str = "cpu") -> str:
+    """The largest preset with at least one COMPLETED learner run of these figures."""
+    for scale in ("paper", "cpu", "smoke"):
+        for figure in figures:
+            plan = expand(figure, scale, n_seeds, backend=backend)
+            if any(completed_run(job, runs) for job in plan.learner_jobs):
+                return scale
+    return default
+
+
+# ---------------------------------------------------------------------------------------------
+# Curves over seeds
+# ---------------------------------------------------------------------------------------------
+
+def align_seeds(series_by_seed: dict[int, pd.Series]) -> pd.DataFrame:
+    """A step x seed frame of the seeds' values on common eval steps (rule in the module doc)."""
+    series_by_seed = {seed: s for seed, s in series_by_seed.items() if len(s)}
+    if not series_by_seed:
+        return pd.DataFrame()
+    indexes = {seed: s.index for seed, s in series_by_seed.items()}
+    if all(index.equals(next(iter(indexes.values()))) for index in indexes.values()):
+        return pd.DataFrame(series_by_seed)
+    reference_seed = min(series_by_seed, key=lambda seed: len(series_by_seed[seed]))
+    grid = np.asarray(series_by_seed[reference_seed].index, dtype=float)
+    tolerance = np.median(np.diff(grid)) / 2 if len(grid) > 1 else np.inf
+    columns = {}
+    for seed, series in series_by_seed.items():
+        steps = np.asarray(series.index, dtype=float)
+        nearest = np.abs(steps[None, :] - grid[:, None]).argmin(axis=1)
+        values = series.to_numpy()[nearest]
+        values[np.abs(steps[nearest] - grid) > tolerance] = np.nan
+        columns[seed] = values
+    frame = pd.DataFrame(columns, index=pd.Index(grid.astype(np.int64), name="step"))
+    return frame.dropna()
+
+
+def summarise(aligned: pd.DataFrame, band: str = "se") -> pd.DataFrame:
+    """Mean over seeds and the band (standard error or standard deviation, ddof=1) per step."""
+    n = aligned.shape[1]
+    values = aligned.to_numpy(dtype=float)
+    mean = values.mean(axis=1)
+    sd = values.std(axis=1, ddof=1) if n > 1 else np.full(len(values), np.nan)
+    spread = sd / np.sqrt(n) if band == "se" else sd
+    return pd.DataFrame({"step": aligned.index.to_numpy(), "mean": mean, band: spread,
+                         "n_seeds": n})

@@ -1,0 +1,388 @@
+"""Every paper figure as an experiment definition.
+
+A figure is a list of `Curve`s (one legend entry in one panel). A curve is one training
+configuration run over several seeds, so it expands to one `TrainJob` per seed. A learner that
+imitates demonstrations depends on a `DemoJob`, which in turn depends on the expert `TrainJob`s
+whose policy snapshots it samples: experts -> demonstrations -> learners.
+
+Jobs are plain frozen dataclasses: two figures that need the same run (fig2's IPPO baseline is also
+every IPPO-demonstration expert, fig6 re-uses fig2's DM² runs) produce equal jobs, and the plan
+keeps one. Nothing here runs anything: `dm2_repro.run` executes a plan, `dm2_repro.figure` and
+`dm2_repro.claims` read the runs a plan names.
+
+    plan = expand("fig2", scale="cpu", maps=["3s_vs_3z"])   # fig2's 3s_vs_3z panel only
+"""
+from __future__ import annotations
+
+import fnmatch
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Union
+
+from dm2_repro.config import SCALES, make_hp, paper_tables
+from dm2_repro.envs.maps import MAPS, map_info
+
+FIGURES = ("fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8")
+DEMO_STYLES = ("co_concurrent", "co_nonconcurrent", "indep_concurrent", "indep_nonconcurrent")
+BACKENDS = ("smax", "sc2")
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-scale settings of the experiment definitions
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ScaleSettings:
+    """What the figure definitions choose per preset; budgets, snapshot interval and demo size
+    come from the preset itself (dm2_repro.config)."""
+    n_seeds: int
+    # Demonstration quality level -> expert snapshot, as a fraction of the expert's budget: the
+    # paper's "5m" and "7m" are 5M and 7M of 10M steps. Easy to change: the step is snapped to
+    # the preset's snapshot grid (multiples of save_policy_every up to t_max).
+    demo_fractions: dict[str, float]
+    max_quality_sweep: int = 10   # Figure 7: at most this many snapshots (paper: every 1M of 10M)
+
+
+SCALE_SETTINGS = {
+    "paper": ScaleSettings(n_seeds=len(paper_tables()["seeds"]),
+                           demo_fractions={"early": 0.5, "late": 0.7}),
+    "cpu": ScaleSettings(n_seeds=3, demo_fractions={"early": 0.25, "late": 0.5}),  # IPPO saturates at ~50% of the cpu budget
+    "smoke": ScaleSettings(n_seeds=2, demo_fractions={"early": 0.5, "late": 0.7}),
+}
+
+
+def _settings(scale: str) -> ScaleSettings:
+    if scale not in SCALE_SETTINGS:
+        raise ValueError(f"unknown scale {scale!r}; valid scales: {', '.join(SCALES)}")
+    return SCALE_SETTINGS[scale]
+
+
+def snapshot_grid(map_name: str, scale: str) -> tuple[int, ...]:
+    """Every env step at which the preset's IPPO experts save a policy snapshot."""
+    hp = make_hp("ippo", map_name, scale)
+    return tuple(range(hp.save_policy_every, hp.t_max + 1, hp.save_policy_every))
+
+
+def _snap(grid: tuple[int, ...], step: float) -> int:
+    return min(grid, key=lambda s: (abs(s - step), s))
+
+
+def demo_step(map_name: str, scale: str, level: str) -> int:
+    """The expert snapshot of a demonstration quality level ("early"/"late") on a map."""
+    grid = snapshot_grid(map_name, scale)
+    fractions = _settings(scale).demo_fractions
+    steps = {}
+    for name in sorted(fractions, key=fractions.get):
+        step = _snap(grid, fractions[name] * grid[-1])
+        if steps and step <= max(steps.values()):   # keep levels distinct on a coarse grid (smoke)
+            step = next((s for s in grid if s > max(steps.values())), step)
+        steps[name] = step
+    return steps[level]
+
+
+def quality_sweep(map_name: str, scale: str) -> tuple[int, ...]:
+    """Figure 7's snapshots: every one, or evenly spaced ones where there are too many."""
+    grid = snapshot_grid(map_name, scale)
+    n = _settings(scale).max_quality_sweep
+    if len(grid) <= n:
+        return grid
+    return tuple(dict.fromkeys(_snap(grid, grid[-1] * k / n) for k in range(1, n + 1)))
+
+
+def seeds_for(n: int, scale: str = "paper") -> tuple[int, ...]:
+    """The first n seeds. At paper scale: the original code's seed list, continued with 1, 2, ...
+    if n exceeds it; at the smaller presets simply 1..n (short, readable run names)."""
+    if scale != "paper":
+        return tuple(range(1, n + 1))
+    listed = list(paper_tables()["seeds"])
+    extra = (s for s in range(1, 10 ** 9) if s not in listed)
+    while len(listed) < n:
+        listed.append(next(extra))
+    return tuple(listed[:n])
+
+
+def n_agents(map_name: str) -> int:
+    return len(map_info(map_name).allies)
+
+
+def format_steps(steps: int) -> str:
+    """5_000_000 -> '5M', 25_000 -> '25k' (legends, file names, axis ticks)."""
+    for unit, size in (("M", 1_000_000), ("k", 1_000)):
+        if steps >= size and steps % (size // 10) == 0:
+            value = steps / size
+            return f"{value:g}{unit}"
+    return str(steps)
+
+
+# ---------------------------------------------------------------------------------------------
+# Jobs
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TrainJob:
+    """One `python -m dm2_repro.train` run: one algorithm, map and seed at one scale."""
+    algo: str
+    map: str
+    seed: int
+    scale: str
+    backend: str = "smax"
+    demo: "DemoJob | None" = None
+    hp: tuple[tuple[str, object], ...] = ()   # overrides as sorted pairs, so the job is hashable
+    tag: str = ""
+
+    @property
+    def key(self) -> str:
+        parts = ["train", self.scale, self.backend, self.map, self.algo, f"seed{self.seed}"]
+        if self.demo:
+            parts.append(f"demo={self.demo.name}")
+        parts += [f"{k}={v}" for k, v in self.hp]
+        if self.tag:
+            parts.append(f"tag={self.tag}")
+        return "/".join(parts)
+
+    @property
+    def deps(self) -> tuple["Job", ...]:
+        return (self.demo,) if self.demo else ()
+
+    def argv(self, prefix: list[str], results_dir: str | Path) -> list[str]:
+        """The command line; `prefix` is e.g. [python, "-m", "dm2_repro.train"]."""
+        args = [*prefix, "with", f"algo={self.algo}", f"map={self.map}", f"seed={self.seed}",
+                f"scale={self.scale}", f"backend={self.backend}", f"results_dir={results_dir}"]
+        if self.demo:
+            args.append(f"demo={self.demo.path(results_dir)}")
+        if self.tag:
+            args.append(f"tag={self.tag}")
+        args += [f"hp.{k}={v!r}" for k, v in self.hp]
+        return args
+
+    def matches(self, config: dict) -> bool:
+        """Whether a Sacred run's config.json is a run of this job.
+
+        The demonstration is compared by file name: names are deterministic in what the file
+        holds, and the stored path may be relative or absolute. `results_dir` and `resume` are
+        ignored: a resumed run is the same job.
+        """
+        if (config.get("algo"), config.get("map"), config.get("scale"), config.get("backend")) != (
+                self.algo, self.map, self.scale, self.backend):
+            return False
+        if config.get("seed") != self.seed or (config.get("tag") or "") != self.tag:
+            return False
+        demo_name = Path(config.get("demo") or "").name
+        if demo_name != (self.demo.path("").name if self.demo else ""):
+            return False
+        return dict(config.get("hp") or {}) == dict(self.hp)
+
+
+@dataclass(frozen=True)
+class DemoJob:
+    """One `python -m dm2_repro.demos collect` call: a demonstration file from expert runs.
+
+    `sources` are the expert runs in agent order: for the independent styles agent i's policy
+    comes from sources[i]; for the co-trained styles there is one source team.
+    `step` None means the source run's last snapshot (QMIX demonstrations).
+    `epsilon` is for epsilon-greedy (QMIX) sources; None for IPPO, whose stochastic policy is
+    sampled.
+    """
+    map: str
+    scale: str
+    backend: str
+    sources: tuple[TrainJob, ...]
+    step: int | None
+    style: str
+    episodes: int   # per agent
+    epsilon: float | None = None
+
+    def __post_init__(self):
+        if self.style not in DEMO_STYLES:
+            raise ValueError(f"unknown demo style {self.style!r}; valid: {', '.join(DEMO_STYLES)}")
+
+    @property
+    def source_algo(self) -> str:
+        return self.sources[0].algo
+
+    @property
+    def step_name(self) -> str:
+        return "final" if self.step is None else format_steps(self.step)
+
+    @property
+    def name(self) -> str:
+        seeds = "-".join(str(job.seed) for job in self.sources)
+        name = (f"{self.map}_{self.scale}_{self.backend}_{self.source_algo}_s{seeds}_"
+                f"{self.step_name}_{self.style}")
+        return name if self.epsilon is None else f"{name}_eps{self.epsilon:g}"
+
+    @property
+    def key(self) -> str:
+        return f"demo/{self.name}"
+
+    @property
+    def deps(self) -> tuple["Job", ...]:
+        return self.sources
+
+    def path(self, results_dir: str | Path) -> Path:
+        return Path(results_dir) / "demos" / f"{self.name}.npz"
+
+    def argv(self, prefix: list[str], results_dir: str | Path, run_dirs: list[str],
+             step: int) -> list[str]:
+        """The command line, once the expert runs exist: their directories and the snapshot step."""
+        epsilon = [] if self.epsilon is None else ["--epsilon", f"{self.epsilon:g}"]
+        return [*prefix, "collect", "--runs", *run_dirs, "--step", str(step), "--style", self.style,
+                "--episodes", str(self.episodes), *epsilon, "--out", str(self.path(results_dir))]
+
+
+Job = Union[TrainJob, DemoJob]
+
+
+# ---------------------------------------------------------------------------------------------
+# Curves and figures
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Curve:
+    """One legend entry in one panel: a training configuration over seeds."""
+    figure: str
+    panel: str      # panel title (a map, or a demonstration quality for fig3)
+    key: str        # short id used by --curves, e.g. "dm2_ippo_early"
+    label: str      # the legend name as in the paper
+    map: str
+    jobs: tuple[TrainJob, ...]   # one per seed
+
+    @property
+    def demos(self) -> tuple[DemoJob, ...]:
+        return tuple(job.demo for job in self.jobs if job.demo)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a figure definition builds jobs from: the preset, its seeds and the backend."""
+    scale: str
+    backend: str
+    seeds: tuple[int, ...]
+
+    def train(self, algo: str, map_name: str, seed: int, demo: DemoJob | None = None) -> TrainJob:
+        return TrainJob(algo=algo, map=map_name, seed=seed, scale=self.scale,
+                        backend=self.backend, demo=demo)
+
+    def demo_step(self, map_name: str, level: str) -> int:
+        return demo_step(map_name, self.scale, level)
+
+    def quality_sweep(self, map_name: str) -> tuple[int, ...]:
+        return quality_sweep(map_name, self.scale)
+
+    def demo_episodes(self, map_name: str) -> int:
+        """Episodes per agent in a demonstration file: what the learners of this preset use."""
+        return make_hp("dm2", map_name, self.scale).demo_episodes
+
+    def ippo_demo(self, map_name: str, seed: int, step: int,
+                  style: str = "co_concurrent") -> DemoJob:
+        """IPPO demonstrations for the learner of `seed`.
+
+        Co-trained styles: the expert team trained with the same seed, so seeds vary the
+        demonstrations too. Independent styles need one expert run per agent; the learner of
+        the j-th seed takes the experts in an order rotated by j, so seeds still see different
+        mixed teams.
+        """
+        if style.startswith("co_"):
+            sources = (self.train("ippo", map_name, seed),)
+        else:
+            k = n_agents(map_name)
+            pool = seeds_for(k, self.scale)
+            j = self.seeds.index(seed) % k
+            sources = tuple(self.train("ippo", map_name, pool[(j + i) % k]) for i in range(k))
+        return DemoJob(map=map_name, scale=self.scale, backend=self.backend, sources=sources,
+                       step=step, style=style, episodes=self.demo_episodes(map_name))
+
+    def qmix_demo(self, map_name: str) -> DemoJob:
+        """QMIX demonstrations: the first seed's QMIX run at its last snapshot, epsilon-greedy
+        with the paper's per-map epsilon (Table 1)."""
+        epsilon = float(paper_tables()["maps"][map_name]["qmix_demo_epsilon"])
+        return DemoJob(map=map_name, scale=self.scale, backend=self.backend,
+                       sources=(self.train("qmix", map_name, self.seeds[0]),), step=None,
+                       style="co_concurrent", episodes=self.demo_episodes(map_name),
+                       epsilon=epsilon)
+
+    def curve(self, figure: str, panel: str, key: str, label: str, algo: str, map_name: str,
+              demo: Callable[[int], DemoJob] | None = None) -> Curve:
+        """A curve of `algo` over this context's seeds; `demo(seed)` gives each seed's demo."""
+        jobs = tuple(self.train(algo, map_name, seed, demo(seed) if demo else None)
+                     for seed in self.seeds)
+        return Curve(figure=figure, panel=panel, key=key, label=label, map=map_name, jobs=jobs)
+
+
+@dataclass(frozen=True)
+class FigureDef:
+    """What a figure module defines: its name, a title for the plot, and how to build its
+    curves for a preset."""
+    name: str
+    title: str
+    build: Callable[[Context], list[Curve]]
+
+
+def figure_def(name: str) -> FigureDef:
+    if name not in FIGURES:
+        raise ValueError(f"unknown figure {name!r}; valid figures: {', '.join(FIGURES)}")
+    return importlib.import_module(f"experiments.{name}").FIGURE
+
+
+# ---------------------------------------------------------------------------------------------
+# Expansion into a job graph
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Plan:
+    """The curves of one figure (after filters) and every job they need, in dependency order."""
+    figure: str
+    scale: str
+    backend: str
+    seeds: tuple[int, ...]
+    curves: list[Curve]
+
+    @property
+    def learner_jobs(self) -> list[TrainJob]:
+        return [job for curve in self.curves for job in curve.jobs]
+
+    @property
+    def jobs(self) -> list[Job]:
+        return dependency_order(self.learner_jobs)
+
+
+def dependency_order(roots: Iterable[Job]) -> list[Job]:
+    """Every job the roots need, each once, prerequisites before the jobs that need them."""
+    ordered: dict[Job, None] = {}
+
+    def visit(job: Job) -> None:
+        if job in ordered:
+            return
+        for dep in job.deps:
+            visit(dep)
+        ordered[job] = None
+
+    for root in roots:
+        visit(root)
+    return list(ordered)
+
+
+def select_curves(curves: list[Curve], maps: Iterable[str] | None = None,
+                  curve_patterns: Iterable[str] | None = None) -> list[Curve]:
+    """Keep the curves on `maps` whose key matches one of `curve_patterns` (shell globs)."""
+    if maps:
+        unknown = sorted(set(maps) - set(MAPS))
+        if unknown:
+            raise ValueError(f"unknown map(s) {unknown}; valid maps: {', '.join(MAPS)}")
+        curves = [c for c in curves if c.map in set(maps)]
+    if curve_patterns:
+        patterns = list(curve_patterns)
+        curves = [c for c in curves if any(fnmatch.fnmatchcase(c.key, p) for p in patterns)]
+    return curves
+
+
+def expand(figure: str, scale: str, n_seeds: int | None = None, maps: Iterable[str] | None = None,
+           curves: Iterable[str] | None = None, backend: str = "smax") -> Plan:
+    """The job graph of one figure at one scale: curve x map x seed, plus prerequisites."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    seeds = seeds_for(n_seeds or _settings(scale).n_seeds, scale)
+    context = Context(scale=scale, backend=backend, seeds=seeds)
+    chosen = select_curves(figure_def(figure).build(context), maps, curves)
+    return Plan(figure=figure, scale=scale, backend=backend, seeds=seeds, curves=chosen)

@@ -1,0 +1,13 @@
+"""Figure 4 (Appendix B): the Figure 2 comparison on 3s_vs_5z and 8m_vs_9m."""
+from __future__ import annotations
+
+from experiments import FigureDef
+from experiments.fig2 import comparison_curves
+
+MAPS = ("3s_vs_5z", "8m_vs_9m")
+
+FIGURE = FigureDef(
+    name="fig4",
+    title="DM² compared to baselines on additional maps",
+    build=lambda context: comparison_curves("fig4", MAPS, context),
+)

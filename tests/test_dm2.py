@@ -1,0 +1,337 @@
+"""DM² learner, its variants (gail_only, state-action, SIL) and BC pretraining."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from dm2_repro.algos.bc import BCPretrained
+from dm2_repro.algos.dm2 import (DM2, Discriminators, discounted_return, discriminator_loss, gail_reward,
+                                 gradient_penalty, sample_real_steps)
+from dm2_repro.config import HP
+from dm2_repro.demos import Demo
+from dm2_repro.envs.base import EnvSpec
+from dm2_repro.rollout import EpisodeBatch
+
+SPEC = EnvSpec("fake", n_agents=2, n_actions=4, obs_dim=3, state_dim=2, episode_limit=6)
+SMALL = dict(hidden=16, gail_hidden=16, gail_epochs=3, gail_batch_episodes=3, gail_buffer_episodes=8,
+             demo_episodes=5, ppo_epochs=1, sil_store_episodes=3, bc_epochs=1, bc_batch_episodes=4)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny networks: one thread is faster, and much faster on a busy 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def small_hp(**kw) -> HP:
+    return HP(**{**SMALL, **kw})
+
+
+def fake_batch(lengths, seed=0, pad=0.0, spec=SPEC) -> EpisodeBatch:
+    """Episodes of the given lengths; padded steps filled with `pad` (obs) and action 3."""
+    g = torch.Generator().manual_seed(seed)
+    B, T, K = len(lengths), max(lengths), spec.n_agents
+    length = torch.tensor(lengths)
+    mask = (torch.arange(T)[None] < length[:, None]).float()  # [B, T]
+    obs = torch.randn(B, T + 1, K, spec.obs_dim, generator=g)
+    obs = torch.where((torch.arange(T + 1)[None, :] > length[:, None])[..., None, None], torch.tensor(pad), obs)
+    actions = torch.randint(0, spec.n_actions, (B, T, K), generator=g)
+    actions = torch.where(mask.bool()[..., None], actions, torch.tensor(3))
+    reward = torch.rand(B, T, generator=g) * mask
+    terminated = torch.zeros(B, T)
+    terminated[torch.arange(B), length - 1] = 1.0
+    return EpisodeBatch(obs=obs, state=torch.zeros(B, T + 1, spec.state_dim),
+                        avail=torch.ones(B, T + 1, K, spec.n_actions, dtype=torch.bool), actions=actions,
+                        reward=reward, terminated=terminated, mask=mask, battle_won=torch.zeros(B),
+                        ep_return=reward.sum(1), ep_length=length)
+
+
+def fake_demo(E=6, seed=1, spec=SPEC, action_of_obs=False) -> Demo:
+    """Per-agent episodes of varied lengths (agent k's lengths differ from agent j's)."""
+    g = torch.Generator().manual_seed(seed)
+    K, T, D, A = spec.n_agents, spec.episode_limit, spec.obs_dim, spec.n_actions
+    length = torch.randint(1, T + 1, (E, K), generator=g)
+    mask = (torch.arange(T)[None, :, None] < length[:, None, :]).float()  # [E, T, K]
+    obs = torch.randn(E, T + 1, K, D, generator=g)
+    if action_of_obs:  # a deterministic expert: the action is a function of the current observation
+        actions = (obs[:, :T, :, 0] > 0).long() + 2 * (obs[:, :T, :, 1] > 0).long()
+    else:
+        actions = torch.randint(0, A, (E, T, K), generator=g)
+    actions = actions * mask.long()
+    return Demo(path=Path("fake.npz"), sha256="0" * 64, meta={"quality": 0.5}, obs=obs.half(), actions=actions,
+                avail=torch.ones(E, T, K, A, dtype=torch.bool), mask=mask, length=length,
+                ep_return=torch.zeros(E, K), battle_won=torch.zeros(E, K))
+
+
+# ---------------------------------------------------------------------------------------------
+# The discriminator objective
+# ---------------------------------------------------------------------------------------------
+
+def test_gail_reward_is_the_logit():
+    torch.manual_seed(0)
+    D = Discriminators(2, 3, 8)
+    x = torch.randn(4, 5, 2, 3)
+    mask = torch.ones(4, 5, 2)
+    p = torch.sigmoid(D(x)).double()  # D_k(x) = P(expert)
+    torch.testing.assert_close(gail_reward(D, x, mask).double(), torch.log(p) - torch.log(1 - p), rtol=1e-5, atol=1e-5)
+    mask[:, 3:] = 0
+    assert (gail_reward(D, x, mask)[:, 3:] == 0).all()
+
+
+def _set_weights(D: Discriminators, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in D.parameters():
+            p.copy_(torch.randn(p.shape, generator=g))
+
+
+def test_gradient_penalty_by_hand():
+    K, d, H = 2, 3, 4
+    D = Discriminators(K, d, H)
+    # constant discriminators (all weights zero): gradient 0, penalty (0 - 1)^2 = 1
+    with torch.no_grad():
+        for p in D.parameters():
+            p.zero_()
+    torch.testing.assert_close(gradient_penalty(D, torch.randn(5, K, d)), torch.ones(K))
+    # random weights: z = w3 . tanh(W2^T tanh(W1^T x + b1) + b2) + b3, so
+    # dz/dx = W1 diag(1 - h1^2) W2 diag(1 - h2^2) w3
+    _set_weights(D, 7)
+    W1, W2, W3 = (D.net[i].weight.detach().double().numpy() for i in (0, 2, 4))  # [K, in, out]
+    b1, b2 = (D.net[i].bias.detach().double().numpy() for i in (0, 2))
+    x = np.random.default_rng(0).normal(size=(5, K, d))
+    expected = np.zeros(K)
+    for k in range(K):
+        for m in range(5):
+            h1 = np.tanh(x[m, k] @ W1[k] + b1[k])
+            h2 = np.tanh(h1 @ W2[k] + b2[k])
+            grad = W1[k] @ np.diag(1 - h1**2) @ W2[k] @ np.diag(1 - h2**2) @ W3[k][:, 0]
+            expected[k] += (np.linalg.norm(grad) - 1) ** 2 / 5
+    got = gradient_penalty(D, torch.tensor(x, dtype=torch.float32))
+    np.testing.assert_allclose(got.detach().numpy(), expected, rtol=1e-4)
+
+
+def test_discriminator_loss_bce_by_hand_over_real_steps_only():
+    torch.manual_seed(0)
+    D = Discriminators(2, 3, 8)
+    x_E, x_A = torch.randn(3, 4, 2, 3), torch.randn(2, 5, 2, 3)
+    m_E = (torch.rand(3, 4, 2) > 0.3).float()
+    m_E[0, 0] = 1
+    m_A = (torch.rand(2, 5, 2) > 0.3).float()
+    m_A[0, 0] = 1
+    loss, _ = discriminator_loss(D, x_E, m_E, x_A, m_A, 0.0, torch.Generator().manual_seed(0))
+    for k in range(2):
+        zE = [D(x_E[i, t])[k] for i in range(3) for t in range(4) if m_E[i, t, k]]
+        zA = [D(x_A[i, t])[k] for i in range(2) for t in range(5) if m_A[i, t, k]]
+        want = -sum(torch.log(torch.sigmoid(z)) for z in zE) / len(zE) - sum(
+            torch.log(1 - torch.sigmoid(z)) for z in zA) / len(zA)
+        torch.testing.assert_close(loss[k], want, rtol=1e-5, atol=1e-5)
+
+
+def test_discriminators_of_different_agents_share_nothing():
+    torch.manual_seed(0)
+    K, d, H = 3, 4, 8
+    D = Discriminators(K, d, H)
+    x = torch.randn(10, K, d)
+    # outputs equal K separately built torch MLPs with the same weights
+    for k in range(K):
+        mlp = nn.Sequential(nn.Linear(d, H), nn.Tanh(), nn.Linear(H, H), nn.Tanh(), nn.Linear(H, 1))
+        with torch.no_grad():
+            for i in (0, 2, 4):
+                mlp[i].weight.copy_(D.net[i].weight[k].T)
+                mlp[i].bias.copy_(D.net[i].bias[k])
+        torch.testing.assert_close(D(x)[:, k], mlp(x[:, k]).squeeze(-1))
+    # agent 0's full loss (BCE + gradient penalty) gives zero gradient to the other discriminators
+    x_E, x_A = torch.randn(2, 5, K, d), torch.randn(2, 5, K, d)
+    m = torch.ones(2, 5, K)
+    loss, _ = discriminator_loss(D, x_E, m, x_A, m, 10.0, torch.Generator().manual_seed(0))
+    loss[0].backward()
+    for p in D.parameters():
+        assert p.grad[0].abs().sum() > 0
+        assert (p.grad[1:] == 0).all()
+
+
+def test_padded_steps_never_enter_the_discriminator_batch():
+    """Interpolation points come from real steps only, and the loss ignores padding entirely."""
+    torch.manual_seed(0)
+    D = Discriminators(2, 3, 8)
+    x_E, x_A = torch.rand(3, 6, 2, 3), torch.rand(3, 6, 2, 3)
+    m_E = torch.zeros(3, 6, 2)
+    m_E[:, :2] = 1
+    m_A = torch.zeros(3, 6, 2)
+    m_A[:, :4, 0], m_A[:, :1, 1] = 1, 1
+    picked = sample_real_steps(torch.where(m_A.bool()[..., None], x_A, torch.tensor(1e6)), m_A, 500,
+                               torch.Generator().manual_seed(0))
+    assert picked.abs().max() < 2  # never the 1e6 sentinel of padded steps
+
+    def loss_with_padding(value):
+        xe = torch.where(m_E.bool()[..., None], x_E, torch.tensor(value))
+        xa = torch.where(m_A.bool()[..., None], x_A, torch.tensor(value))
+        return discriminator_loss(D, xe, m_E, xa, m_A, 10.0, torch.Generator().manual_seed(1))[0]
+
+    torch.testing.assert_close(loss_with_padding(0.0), loss_with_padding(-1e3))
+
+
+def test_learner_ignores_padding_and_pads_get_no_gail_reward():
+    """Two identical DM² learners on batches equal on real steps but with different garbage on the
+    padded ones: same discriminators after training, same rewards, zero GAIL reward on padding."""
+    lengths = [6, 2, 4, 1]
+    rewards, params = [], []
+    for pad in (0.0, 55.0):
+        torch.manual_seed(3)
+        learner = DM2(SPEC, small_hp(), demo=fake_demo(), reward="gail")
+        batch = fake_batch(lengths, seed=0, pad=pad)
+        r, stats = learner.agent_rewards(batch)
+        rewards.append(r)
+        params.append(torch.cat([p.detach().flatten() for p in learner.D.parameters()]))
+        assert (r[batch.mask == 0] == 0).all()
+        assert {"disc_loss", "disc_expert_acc", "disc_agent_acc", "r_gail_mean"} <= set(stats)
+    torch.testing.assert_close(rewards[0], rewards[1])
+    torch.testing.assert_close(params[0], params[1])
+
+
+def test_discriminators_learn_to_separate_expert_from_agent():
+    torch.manual_seed(0)
+    demo = fake_demo()
+    demo.obs = (demo.obs.float() + 2.0).half()  # expert observations around +2, the agent's around 0
+    learner = DM2(SPEC, small_hp(gail_epochs=150, gail_lr=3e-3), demo=demo, reward="gail")
+    batch = fake_batch([6, 5, 6, 4])
+    r_A, _ = learner.agent_rewards(batch)  # trains D, then rewards the batch
+    r_E = gail_reward(learner.D, demo.obs[:, :6].float(), demo.mask)
+    m_A = batch.mask[..., None].expand_as(r_A)
+    assert ((r_E > 0).float() * demo.mask).sum() / demo.mask.sum() > 0.8  # expert steps look expert
+    assert ((r_A < 0).float() * m_A).sum() / m_A.sum() > 0.8  # the agent's own steps do not
+
+
+def test_mixed_reward_and_state_action_input():
+    torch.manual_seed(0)
+    learner = DM2(SPEC, small_hp(gail_coef=0.3), demo=fake_demo(), discriminator_input="obs_action")
+    assert learner.D.net[0].weight.shape == (2, SPEC.obs_dim + SPEC.n_actions, 16)
+    batch = fake_batch([5, 3])
+    r_mix, _ = learner.agent_rewards(batch)
+    x = torch.cat([batch.obs[:, :5], torch.nn.functional.one_hot(batch.actions, 4).float()], -1)
+    r_gail = learner.D(x).detach() * batch.mask[..., None]
+    torch.testing.assert_close(r_mix, batch.reward[..., None] + 0.3 * r_gail)
+
+
+def test_expert_data_is_the_first_demo_episodes_of_each_agent():
+    demo = fake_demo(E=9)
+    learner = DM2(SPEC, small_hp(demo_episodes=5), demo=demo)
+    assert learner.target_obs.shape[0] == 5
+    torch.testing.assert_close(learner.target_obs, demo.obs[:5, : demo.actions.shape[1]])
+    with pytest.raises(ValueError, match="hp.demo_episodes=20"):
+        DM2(SPEC, small_hp(demo_episodes=20), demo=demo)
+
+
+def test_resume_is_exact():
+    torch.manual_seed(0)
+    a = DM2(SPEC, small_hp(), demo=fake_demo())
+    a.agent_rewards(fake_batch([3, 6, 2], seed=1))
+    buf = io.BytesIO()
+    torch.save(a.state_dict(), buf)
+    r_a, _ = a.agent_rewards(fake_batch([4, 5, 6], seed=2))
+    torch.manual_seed(99)  # a different initialisation, overwritten by the checkpoint
+    b = DM2(SPEC, small_hp(), demo=fake_demo())
+    buf.seek(0)
+    b.load_state_dict(torch.load(buf, weights_only=True))
+    r_b, _ = b.agent_rewards(fake_batch([4, 5, 6], seed=2))
+    torch.testing.assert_close(r_a, r_b)
+
+
+# ---------------------------------------------------------------------------------------------
+# SIL and BC
+# ---------------------------------------------------------------------------------------------
+
+def sil_batch(returns_at_t1, first_id):
+    """Episodes of length 3 with reward only at t=1 (discounted return gamma * r); obs[b, 0, k, 0] = id."""
+    B = len(returns_at_t1)
+    batch = fake_batch([3] * B, seed=first_id)
+    batch.reward.zero_()
+    batch.reward[:, 1] = torch.tensor(returns_at_t1) / 0.5
+    batch.obs[:, 0, :, 0] = torch.arange(first_id, first_id + B, dtype=torch.float32)[:, None]
+    return batch
+
+
+def test_sil_store_keeps_the_top_episodes():
+    learner = DM2(SPEC, small_hp(sil_store_episodes=3, gamma=0.5), target="self")
+    torch.testing.assert_close(discounted_return(torch.tensor([[1.0, 2.0, 4.0]]), torch.tensor([[1.0, 1.0, 0.0]]), 0.5),
+                               torch.tensor([2.0]))
+    learner.after_rollout(sil_batch([1.0, 5.0, 3.0, 2.0], first_id=0))  # ids 0..3
+    torch.testing.assert_close(learner.store_priority, torch.tensor([5.0, 3.0, 2.0]))
+    learner.after_rollout(sil_batch([4.0, 0.5, 5.0, 6.0], first_id=10))  # ids 10..13
+    torch.testing.assert_close(learner.store_priority, torch.tensor([6.0, 5.0, 5.0]))  # the older 5 first
+    ids = learner.target_obs[:, 0, :, 0].float()  # [S, K]
+    torch.testing.assert_close(ids, torch.tensor([[13.0, 13.0], [1.0, 1.0], [12.0, 12.0]]))
+    assert learner.target_obs.dtype == torch.float16 and learner.target_obs.shape[1] == 3
+    r, stats = learner.agent_rewards(sil_batch([1.0, 1.0], first_id=20))
+    assert stats["sil_store_episodes"] == 3.0 and r.shape == (2, 3, 2)
+    # the store survives a checkpoint
+    buf = io.BytesIO()
+    torch.save(learner.state_dict(), buf)
+    buf.seek(0)
+    other = DM2(SPEC, small_hp(sil_store_episodes=3, gamma=0.5), target="self")
+    other.load_state_dict(torch.load(buf, weights_only=True))
+    torch.testing.assert_close(other.target_obs, learner.target_obs)
+    torch.testing.assert_close(other.store_priority, learner.store_priority)
+
+
+@pytest.mark.parametrize("base", ["ippo", "dm2"])
+def test_bc_pretraining_raises_the_likelihood_of_demo_actions(base):
+    torch.manual_seed(0)
+    demo = fake_demo(E=16, action_of_obs=True)
+    learner = BCPretrained(SPEC, small_hp(demo_episodes=16, bc_epochs=40, bc_batch_episodes=8, lr=3e-3),
+                           demo=demo, base=base)
+    assert isinstance(learner, DM2) == (base == "dm2")
+    before = [p.detach().clone() for p in learner.critic.parameters()]
+    stats = learner.pretrain()
+    assert stats["bc_nll_after"] < stats["bc_nll_before"] - 0.5
+    assert stats["bc_accuracy"] > stats["bc_accuracy_before"] + 0.2 and stats["bc_accuracy"] > 0.7
+    for p, q in zip(before, learner.critic.parameters()):  # BC fits the actors only
+        assert torch.equal(p, q)
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end through the trainer
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def smoke_demo(smoke_ippo_run, tmp_path_factory):
+    from dm2_repro.demos import collect_demo
+
+    out = tmp_path_factory.mktemp("demos") / "smoke.npz"
+    # 8 episodes per agent = the smoke preset's hp.demo_episodes
+    return collect_demo([smoke_ippo_run], 400, "co_concurrent", 8, out, quality_episodes=4, seed=0, n_envs=4,
+                        progress=False)
+
+
+@pytest.mark.parametrize("algo", ["dm2", "dm2_state_action", "gail_only", "sil", "bc_ippo", "bc_dm2"])
+def test_variant_runs_end_to_end(algo, smoke_demo, tmp_path):
+    from dm2_repro import train
+
+    demo = "" if algo == "sil" else str(smoke_demo)
+    r = train.run(dict(algo=algo, map="3s_vs_3z", seed=2, scale="smoke", demo=demo),  # conftest.TEST_MAP
+                  results_dir=str(tmp_path))
+    assert r.status == "COMPLETED"
+    run_dir = tmp_path / "runs" / str(r._id)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    info = json.loads((run_dir / "info.json").read_text())  # Sacred's run info, as saved
+    assert info.get("demo") == r.info.get("demo")
+    if algo == "sil":
+        assert "demo" not in info and "sil_store_episodes" in metrics
+    else:
+        sha = json.loads(smoke_demo.with_suffix(".json").read_text())["sha256"]
+        assert info["demo"]["path"] == str(smoke_demo) and info["demo"]["sha256"] == sha
+        assert 0.0 <= info["demo"]["quality"] <= 1.0
+    if algo != "bc_ippo":
+        assert {"disc_loss", "r_gail_mean"} <= set(metrics)
+    if algo.startswith("bc_"):
+        assert {"bc_nll_before", "bc_nll_after", "pretrain_test_battle_won_mean"} <= set(metrics)
+        assert metrics["bc_nll_before"]["steps"] == [0]

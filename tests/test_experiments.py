@@ -1,0 +1,140 @@
+"""The figure definitions: expansion into jobs, prerequisites, per-scale choices, filters."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dm2_repro.config import make_hp, paper_tables
+from experiments import (FIGURES, SCALES, DemoJob, TrainJob, demo_step, expand, format_steps,
+                         quality_sweep, seeds_for)
+
+
+@pytest.mark.parametrize("scale", SCALES)
+@pytest.mark.parametrize("figure", FIGURES)
+def test_expansion_is_curves_times_seeds_with_prerequisites_first(figure, scale):
+    plan = expand(figure, scale)
+    n_seeds = {"paper": 5, "cpu": 3, "smoke": 2}[scale]
+    assert len(plan.seeds) == n_seeds
+    assert all(len(curve.jobs) == n_seeds for curve in plan.curves)
+    assert len(plan.learner_jobs) == len(plan.curves) * n_seeds
+    keys = [job.key for job in plan.jobs]
+    assert len(keys) == len(set(keys)), "every job once"
+    position = {job: i for i, job in enumerate(plan.jobs)}
+    for job in plan.jobs:
+        for dep in job.deps:
+            assert position[dep] < position[job], f"{dep.key} must come before {job.key}"
+    assert set(plan.learner_jobs) <= set(plan.jobs)
+
+
+def test_fig2_cpu_job_counts_and_shared_experts():
+    plan = expand("fig2", "cpu")
+    trains = [j for j in plan.jobs if isinstance(j, TrainJob)]
+    demos = [j for j in plan.jobs if isinstance(j, DemoJob)]
+    # 7 curves x 3 maps x 3 seeds; the IPPO baseline runs are also the experts (no extra runs).
+    assert len(trains) == 7 * 3 * 3
+    # IPPO demos: 2 qualities x 3 maps x 3 seeds; QMIX demos: one per map.
+    assert len(demos) == 2 * 3 * 3 + 3
+    ippo_curve_jobs = {j for c in plan.curves if c.key == "ippo" for j in c.jobs}
+    expert_jobs = {src for d in demos if d.source_algo == "ippo" for src in d.sources}
+    assert expert_jobs == ippo_curve_jobs
+
+
+def test_fig2_legend_names_as_in_the_paper():
+    labels = {c.label for c in expand("fig2", "paper").curves}
+    assert {"IPPO", "RMAPPO", "QMIX", "SIL", "DM² (QMIX demo)", "DM² (IPPO demo, 5M)",
+            "DM² (IPPO demo, 7M)"} == labels
+
+
+def test_demo_steps_per_scale():
+    # Paper: the 5M and 7M snapshots of 10M (Figure 3's "5m" and "7m").
+    assert [demo_step("5m_vs_6m", "paper", q) for q in ("early", "late")] == [5_000_000, 7_000_000]
+    for scale in ("cpu", "smoke"):
+        for map_name in paper_tables()["maps"]:
+            hp = make_hp("ippo", map_name, scale)
+            early, late = (demo_step(map_name, scale, q) for q in ("early", "late"))
+            assert 0 < early < late <= hp.t_max
+            assert early % hp.save_policy_every == 0 and late % hp.save_policy_every == 0
+    # Figure 7: every 1M at paper scale; at most ten snapshots elsewhere.
+    assert quality_sweep("5m_vs_6m", "paper") == tuple(range(1_000_000, 10_000_001, 1_000_000))
+    assert len(quality_sweep("5m_vs_6m", "cpu")) <= 10
+
+
+def test_qmix_demo_epsilon_comes_from_paper_tables():
+    plan = expand("fig2", "cpu")
+    for demo in (j for j in plan.jobs if isinstance(j, DemoJob) and j.source_algo == "qmix"):
+        assert demo.epsilon == paper_tables()["maps"][demo.map]["qmix_demo_epsilon"]
+        assert demo.step is None and demo.sources[0].seed == plan.seeds[0]
+    eps = {d.map: d.epsilon for d in plan.jobs if isinstance(d, DemoJob) and d.source_algo == "qmix"}
+    assert eps == {"5m_vs_6m": 0.0, "3s_vs_4z": 0.0, "3s_vs_3z": 0.1}
+
+
+def test_fig3_styles_and_independent_experts():
+    plan = expand("fig3", "paper")
+    assert len({c.panel for c in plan.curves}) == 2
+    for curve in plan.curves:
+        demos = curve.demos
+        assert len(demos) == 5 and all(d.style == curve.key.split("_", 1)[1] for d in demos)
+        if curve.key.endswith("indep_concurrent") or curve.key.endswith("indep_nonconcurrent"):
+            # One expert run per agent (5 on 5m_vs_6m), in a seed-dependent rotation.
+            assert all(len(d.sources) == 5 for d in demos)
+            assert len({tuple(s.seed for s in d.sources) for d in demos}) == 5
+            assert {s.seed for s in demos[0].sources} == set(seeds_for(5))
+        else:
+            assert [d.sources[0].seed for d in demos] == [j.seed for j in curve.jobs]
+
+
+def test_indep_styles_need_more_experts_than_cpu_seeds():
+    plan = expand("fig3", "cpu", curves=["early_indep_concurrent"])
+    experts = {j.seed for j in plan.jobs if isinstance(j, TrainJob) and j.algo == "ippo"}
+    assert len(experts) == 5 and len(plan.seeds) == 3
+
+
+def test_filters_select_one_panel():
+    plan = expand("fig2", "cpu", maps=["3s_vs_3z"])
+    assert {c.map for c in plan.curves} == {"3s_vs_3z"} and len(plan.curves) == 7
+    assert all(j.map == "3s_vs_3z" for j in plan.jobs)
+    plan = expand("fig2", "cpu", maps=["3s_vs_3z"], curves=["dm2_*"])
+    assert {c.key for c in plan.curves} == {"dm2_ippo_early", "dm2_ippo_late", "dm2_qmix"}
+    # fig3's left panel by glob
+    assert {c.panel for c in expand("fig3", "cpu", curves=["early_*"]).curves} == {
+        f"IPPO demo, {format_steps(demo_step('5m_vs_6m', 'cpu', 'early'))}"}
+    with pytest.raises(ValueError, match="unknown map"):
+        expand("fig2", "cpu", maps=["nowhere"])
+    with pytest.raises(ValueError, match="unknown figure"):
+        expand("fig9", "cpu")
+
+
+def test_seeds_option_and_seed_list():
+    assert seeds_for(5) == tuple(paper_tables()["seeds"])    # paper: the original seeds
+    assert len(set(seeds_for(7))) == 7
+    assert expand("fig8", "cpu").seeds == (1, 2, 3)
+    assert len(expand("fig8", "cpu", n_seeds=4).learner_jobs) == 2 * 4
+
+
+def test_demo_names_are_deterministic_and_distinct():
+    names = [j.name for j in expand("fig3", "cpu").jobs if isinstance(j, DemoJob)]
+    assert len(names) == len(set(names))
+    assert names == [j.name for j in expand("fig3", "cpu").jobs if isinstance(j, DemoJob)]
+    demo = next(j for j in expand("fig2", "paper").jobs if isinstance(j, DemoJob))
+    assert demo.name == "5m_vs_6m_paper_smax_ippo_s112358_5M_co_concurrent"
+    qmix = next(j for j in expand("fig2", "cpu", maps=["3s_vs_3z"]).jobs
+                if isinstance(j, DemoJob) and j.source_algo == "qmix")
+    assert qmix.name == "3s_vs_3z_cpu_smax_qmix_s1_final_co_concurrent_eps0.1"
+    assert qmix.argv(["demos"], "results", ["results/runs/4"], 800)[-4:-2] == ["--epsilon", "0.1"]
+
+
+def test_train_command_and_config_matching():
+    job = next(j for j in expand("fig5", "cpu").learner_jobs if j.algo == "bc_dm2")
+    argv = job.argv(["python", "-m", "dm2_repro.train"], "results")
+    assert argv[:4] == ["python", "-m", "dm2_repro.train", "with"]
+    assert {"algo=bc_dm2", f"map={job.map}", f"seed={job.seed}", "scale=cpu", "backend=smax",
+            "results_dir=results", f"demo=results/demos/{job.demo.name}.npz"} <= set(argv)
+    config = {"algo": "bc_dm2", "map": job.map, "seed": job.seed, "scale": "cpu",
+              "backend": "smax", "demo": str(Path("/abs/elsewhere/demos") / f"{job.demo.name}.npz"),
+              "tag": "", "hp": {}, "resume": "results/runs/3", "results_dir": "other"}
+    assert job.matches(config)
+    assert not job.matches({**config, "seed": job.seed + 1})
+    assert not job.matches({**config, "demo": ""})
+    assert not job.matches({**config, "hp": {"lr": 0.1}})
+    assert not job.matches({**config, "scale": "paper"})
