@@ -276,6 +276,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="preset whose runs to use (auto: the largest with any runs)")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per curve (preset's)")
     parser.add_argument("--backend", choices=BACKENDS, default="smax")
+    parser.add_argument("--check", action="store_true",
+                        help="fail (exit 1) if the existing report differs from the logged runs; write nothing")
     return parser.parse_args(argv)
 
 
@@ -288,8 +290,15 @@ def main(argv=None) -> int:
     outcomes = evaluate_all(results_dir, scale, args.backend, args.seeds)
     print_table(outcomes)
     out = Path(args.out) if args.out else results_dir / "claims.md"
+    report = markdown(outcomes, results_dir, scale)
+    if args.check:
+        if not out.exists() or out.read_text() != report:
+            print(f"\n{out} is stale or missing: regenerate it with python -m dm2_repro.claims", file=sys.stderr)
+            return 1
+        print(f"\n{out} agrees with the logged runs")
+        return 0
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(markdown(outcomes, results_dir, scale))
+    out.write_text(report)
     print(f"\nwrote {out}")
     return 0
 

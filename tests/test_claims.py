@@ -91,3 +91,13 @@ def test_report_is_written_and_deterministic(results, tmp_path, capsys):
     assert "qmix: 1, 2, 3; qmix_ippo_arch: 4, 5, 6" in first
     printed = capsys.readouterr().out
     assert "claim" in printed and "verdict" in printed and "does not hold" in printed
+
+
+def test_check_detects_a_stale_report(results, tmp_path):
+    out = tmp_path / "claims.md"
+    args = ["--results", str(results), "--out", str(out), "--seeds", "3"]
+    assert claims.main(args + ["--check"]) == 1  # missing
+    assert claims.main(args) == 0
+    assert claims.main(args + ["--check"]) == 0
+    out.write_text(out.read_text().replace("holds", "HOLDS", 1))
+    assert claims.main(args + ["--check"]) == 1
