@@ -27,13 +27,14 @@ from tqdm import tqdm
 from .algos import make_learner
 from .config import hp_dict, make_hp
 from .envs import make_env
-from .rollout import collect, episode_seed
+from .rollout import collect
 
 SETTINGS.CAPTURE_MODE = "sys"  # fd capture breaks progress bars and subprocess use
 SETTINGS.CONFIG.READ_ONLY_CONFIG = False
 
 ex = Experiment("dm2_repro", save_git_info=False)
-EVAL_SEED_OFFSET = 10_007  # eval episodes come from a seed stream disjoint from training episodes
+EVAL_SEED_OFFSET = 10_007
+EXPERT_ALGOS = ("ippo", "qmix", "qmix_ippo_arch", "rmappo")  # eval episodes come from a seed stream disjoint from training episodes
 
 
 @ex.config
@@ -159,7 +160,7 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
 
     bar = tqdm(total=hp.t_max, initial=s["env_steps"], unit="step", file=sys.stderr, mininterval=2.0,
                dynamic_ncols=True, desc=f"{cfg['algo']} {cfg['map']} s{seed}")
-    last_win, t_last = float("nan"), time.time()
+    last_win = float("nan")
     try:
         while True:
             if s["env_steps"] >= s["next_eval"]:
@@ -196,7 +197,8 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
             if step >= s["next_ckpt"]:
                 save_checkpoint()
                 s["next_ckpt"] = step + hp.checkpoint_every
-        save_snapshot(s["env_steps"]) if cfg["algo"] in ("ippo", "qmix", "qmix_ippo_arch", "rmappo") else None
+        if cfg["algo"] in EXPERT_ALGOS:  # the final policy of a possible demonstration source
+            save_snapshot(s["env_steps"])
         save_checkpoint()
     finally:
         bar.close()

@@ -14,15 +14,6 @@ from dm2_repro.envs.base import EnvSpec
 FAKE_SPEC = EnvSpec("3s_vs_3z", n_agents=3, n_actions=4, obs_dim=5, state_dim=2, episode_limit=7)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny networks: one thread is faster, and much faster on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def fake_team_chunk(team: int, first: int, n: int, K: int, D: int, A: int, T: int):
     """n joint episodes of team `team`, numbered first.., whose observations encode (team, joint
     episode, agent slot): obs[j, t, k] = [team, first + j, k, t, 1...]."""
@@ -101,7 +92,6 @@ def test_indep_concurrent_team_uses_agent_k_of_run_k(spec):
     snapshots = [dict(policy=r.policy_state(), hp=hp_dict(hp)) for r in runs]
     team = team_policy("ippo", spec, snapshots, (0, 1, 2))
     obs = torch.randn(6, K, spec.obs_dim)
-    avail = torch.ones(6, K, spec.n_actions, dtype=torch.bool)
     last = torch.randint(-1, spec.n_actions, (6, K))
 
     def logits(learner):

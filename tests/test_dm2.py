@@ -23,15 +23,6 @@ SMALL = dict(hidden=16, gail_hidden=16, gail_epochs=3, gail_batch_episodes=3, ga
              demo_episodes=5, ppo_epochs=1, sil_store_episodes=3, bc_epochs=1, bc_batch_episodes=4)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny networks: one thread is faster, and much faster on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def small_hp(**kw) -> HP:
     return HP(**{**SMALL, **kw})
 

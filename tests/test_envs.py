@@ -63,7 +63,7 @@ def test_shapes_masks_and_episode_bookkeeping(smax_env):
 
 def test_time_limit_truncates_exactly():
     env = make_env("smax", "3s_vs_3z", 4, episode_limit=5)
-    o = env.reset(seed=0)
+    env.reset(seed=0)
     stop = np.full((4, 3), 4)  # 'stop' is always available: the armies start out of range
     for t in range(5):
         s = env.step(stop)

@@ -20,14 +20,6 @@ from tests.test_qmix import fake_batch
 SPEC = EnvSpec("fake", n_agents=3, n_actions=6, obs_dim=10, state_dim=12, episode_limit=20)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def make_rmappo(**hp_over):
     hp = make_hp("rmappo", "3s_vs_3z", "smoke", {**dict(hidden=16), **hp_over})
     torch.manual_seed(0)

@@ -15,15 +15,6 @@ from dm2_repro.config import make_hp
 from dm2_repro.envs.base import EnvSpec
 from dm2_repro.rollout import EpisodeBatch
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Small tensors on a busy 2-core machine: a second intra-op thread only adds contention."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 SPEC = EnvSpec("fake", n_agents=3, n_actions=6, obs_dim=10, state_dim=12, episode_limit=20)
 
 
