@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments import BACKENDS, FIGURES, SCALES, expand, figure_def
+from experiments import BACKENDS, FIGURES, SCALES, expand, figure_def, parse_hp
 from dm2_repro import plotting
 from dm2_repro.results import (CurveRuns, align_seeds, curve_runs, detect_scale, load_runs,
                                summarise)
@@ -81,11 +81,11 @@ def curve_table(figure: str, c: CurveRuns, results_dir: Path, band: str,
 
 
 def compute(name: str, results_dir: Path, band: str = "se", scale: str = "auto",
-            n_seeds: int | None = None, backend: str = "smax") -> FigureData:
+            n_seeds: int | None = None, backend: str = "smax", hp: tuple = ()) -> FigureData:
     runs = load_runs(results_dir)
     if scale == "auto":
         scale = detect_scale([name], runs, backend, n_seeds)
-    plan = expand(name, scale, n_seeds, backend=backend)
+    plan = expand(name, scale, n_seeds, backend=backend, hp=hp)
     curves = curve_runs(plan.curves, runs)
     drawn_demos: set = set()
     parts = [part for c in curves for part in curve_table(name, c, results_dir, band, drawn_demos)]
@@ -179,9 +179,9 @@ def write(data: FigureData, out_dir: Path) -> None:
 
 
 def make(name: str, results_dir: Path, out_dir: Path, band: str, check: bool, scale: str,
-         n_seeds: int | None, backend: str) -> bool:
+         n_seeds: int | None, backend: str, hp: tuple = ()) -> bool:
     """Make one paper figure; False if --check found the committed CSV stale."""
-    data = compute(name, results_dir, band, scale, n_seeds, backend)
+    data = compute(name, results_dir, band, scale, n_seeds, backend, hp)
     report_missing(data, results_dir, n_seeds)
     csv = out_dir / f"{name}.csv"
     if check and csv.exists():
@@ -233,6 +233,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="preset whose runs to plot (auto: the largest with any runs)")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per curve (preset's)")
     parser.add_argument("--backend", choices=BACKENDS, default="smax")
+    parser.add_argument("--hp", nargs="+", default=None, metavar="KEY=VALUE",
+                        help="the hp overrides the runs were made with (as given to dm2_repro.run)")
     return parser.parse_args(argv)
 
 
@@ -247,7 +249,7 @@ def main(argv=None) -> int:
                 ok = make_theory(results_dir, out_dir, args.check)
             else:
                 ok = make(name, results_dir, out_dir, args.band, args.check, args.scale,
-                          args.seeds, args.backend)
+                          args.seeds, args.backend, parse_hp(args.hp))
         except Exception as error:   # report every figure, then fail
             print(f"ERROR {name}: cannot make the figure: {type(error).__name__}: {error}")
             ok = False

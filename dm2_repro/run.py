@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments import BACKENDS, FIGURES, SCALES, DemoJob, Job, TrainJob, dependency_order, expand
+from experiments import BACKENDS, FIGURES, SCALES, DemoJob, Job, TrainJob, dependency_order, expand, parse_hp
 from dm2_repro.results import SacredRun, completed_run, demo_metadata, load_runs, runs_of
 
 DONE, RUNNING, RESUMABLE, TODO = "done", "running elsewhere", "resumable", "todo"
@@ -362,10 +362,10 @@ class Runner:
 # ---------------------------------------------------------------------------------------------
 
 def plan_jobs(figures: list[str], scale: str, seeds: int | None, maps, curves,
-              backend: str) -> list[Job]:
+              backend: str, hp: tuple = ()) -> list[Job]:
     learners = []
     for figure in figures:
-        learners += expand(figure, scale, seeds, maps, curves, backend).learner_jobs
+        learners += expand(figure, scale, seeds, maps, curves, backend, hp).learner_jobs
     return dependency_order(learners)
 
 
@@ -384,6 +384,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--launcher", choices=("local", "ray"), default="local")
     parser.add_argument("--address", default=None, help="Ray cluster address (with --launcher ray)")
     parser.add_argument("--backend", choices=BACKENDS, default="smax")
+    parser.add_argument("--hp", nargs="+", default=None, metavar="KEY=VALUE",
+                        help="hyperparameter overrides for every training job, e.g. n_envs=8 (fewer SC2 games)")
     parser.add_argument("--results", default="results", help="results directory")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and exit")
     parser.add_argument("--stale-after", type=float, default=300.0,
@@ -396,7 +398,7 @@ def main(argv=None, commands: Commands = Commands(), out=None) -> int:
     args = parse_args(argv)
     figures = list(FIGURES) if "all" in args.figures else args.figures
     try:
-        jobs = plan_jobs(figures, args.scale, args.seeds, args.maps, args.curves, args.backend)
+        jobs = plan_jobs(figures, args.scale, args.seeds, args.maps, args.curves, args.backend, parse_hp(args.hp))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -259,10 +259,11 @@ class Context:
     scale: str
     backend: str
     seeds: tuple[int, ...]
+    hp: tuple[tuple[str, object], ...] = ()  # user overrides given to every training job (e.g. n_envs)
 
     def train(self, algo: str, map_name: str, seed: int, demo: DemoJob | None = None) -> TrainJob:
         return TrainJob(algo=algo, map=map_name, seed=seed, scale=self.scale,
-                        backend=self.backend, demo=demo)
+                        backend=self.backend, demo=demo, hp=self.hp)
 
     def demo_step(self, map_name: str, level: str) -> int:
         return demo_step(map_name, self.scale, level)
@@ -377,12 +378,32 @@ def select_curves(curves: list[Curve], maps: Iterable[str] | None = None,
     return curves
 
 
+def parse_hp(pairs: Iterable[str] | None) -> tuple[tuple[str, object], ...]:
+    """['n_envs=8', 'lr=1e-3'] -> (('lr', 0.001), ('n_envs', 8)), checked against dm2_repro.config.HP."""
+    import yaml
+
+    out = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"hp override {pair!r} is not KEY=VALUE")
+        for cast in (int, float, yaml.safe_load):  # YAML alone would read 1e-3 as a string
+            try:
+                out[key] = cast(value)
+                break
+            except ValueError:
+                continue
+    make_hp("ippo", "3s_vs_3z", "smoke", out)  # raises on an unknown key, listing the valid ones
+    return tuple(sorted(out.items()))
+
+
 def expand(figure: str, scale: str, n_seeds: int | None = None, maps: Iterable[str] | None = None,
-           curves: Iterable[str] | None = None, backend: str = "smax") -> Plan:
+           curves: Iterable[str] | None = None, backend: str = "smax",
+           hp: tuple[tuple[str, object], ...] = ()) -> Plan:
     """The job graph of one figure at one scale: curve x map x seed, plus prerequisites."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
     seeds = seeds_for(n_seeds or _settings(scale).n_seeds, scale)
-    context = Context(scale=scale, backend=backend, seeds=seeds)
+    context = Context(scale=scale, backend=backend, seeds=seeds, hp=tuple(sorted(hp)))
     chosen = select_curves(figure_def(figure).build(context), maps, curves)
     return Plan(figure=figure, scale=scale, backend=backend, seeds=seeds, curves=chosen)

@@ -138,3 +138,20 @@ def test_train_command_and_config_matching():
     assert not job.matches({**config, "demo": ""})
     assert not job.matches({**config, "hp": {"lr": 0.1}})
     assert not job.matches({**config, "scale": "paper"})
+
+
+def test_hp_overrides_reach_every_training_job_and_are_checked():
+    from experiments import TrainJob, expand, parse_hp
+
+    hp = parse_hp(["n_envs=8", "lr=1e-3"])
+    assert hp == (("lr", 0.001), ("n_envs", 8))
+    plan = expand("fig2", "cpu", maps=["3s_vs_3z"], hp=hp)
+    jobs = plan.learner_jobs
+    experts = [s for j in jobs if isinstance(j, TrainJob) and j.demo for s in j.demo.sources]
+    assert jobs and all(j.hp == hp for j in jobs if isinstance(j, TrainJob))
+    assert experts and all(e.hp == hp for e in experts)
+    assert all("hp.n_envs=8" in j.argv(["python"], "results") for j in jobs if isinstance(j, TrainJob))
+    with pytest.raises(ValueError, match="unknown hp key"):
+        parse_hp(["n_env=8"])
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_hp(["n_envs"])
