@@ -93,7 +93,9 @@ def evaluate(env, learner, n_episodes: int, seed: int, eval_index: int, device) 
 @ex.main
 def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALUE` overrides
     cfg = dict(_config)
-    run_dir = Path(_run.observers[0].dir) if _run.observers and hasattr(_run.observers[0], "dir") else None
+    # Sacred orders observers by priority (Mongo first): find the file observer's run dir by type
+    file_obs = [o for o in _run.observers if isinstance(o, FileStorageObserver)]
+    run_dir = Path(file_obs[0].dir) if file_obs else None
     resume_state = None
     if cfg["resume"]:
         old_dir = Path(cfg["resume"])
