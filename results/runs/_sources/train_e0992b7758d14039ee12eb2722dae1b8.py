@@ -1,0 +1,244 @@
+"""One training run as a Sacred run.
+
+    python -m dm2_repro.train with algo=ippo map=3s_vs_3z seed=1 scale=cpu
+    python -m dm2_repro.train with algo=dm2 map=3s_vs_3z seed=1 scale=cpu demo=results/demos/X.npz
+    python -m dm2_repro.train with resume=results/runs/7        # continue a killed run
+
+Every run writes results/runs/<id>/ (config.json, metrics.json, run.json, checkpoints/).
+Randomness (network init, env episodes, action sampling) derives from `seed` alone, and the
+env seeds of every rollout derive from (seed, rollout counter), so a resumed run continues the
+very same curve.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sacred import Experiment, SETTINGS
+from sacred.observers import FileStorageObserver
+from tqdm import tqdm
+
+from .algos import make_learner
+from .config import hp_dict, make_hp
+from .envs import make_env
+from .rollout import collect, episode_seed
+
+SETTINGS.CAPTURE_MODE = "sys"  # fd capture breaks progress bars and subprocess use
+SETTINGS.CONFIG.READ_ONLY_CONFIG = False
+
+ex = Experiment("dm2_repro", save_git_info=False)
+EVAL_SEED_OFFSET = 10_007  # eval episodes come from a seed stream disjoint from training episodes
+
+
+@ex.config
+def config():
+    algo = "ippo"  # noqa: F841  learner: see dm2_repro.algos.ALGOS
+    map = "3s_vs_3z"  # noqa: F841,A001  SMAC map name
+    seed = 1  # noqa: F841
+    scale = "cpu"  # noqa: F841  smoke | cpu | paper
+    backend = "smax"  # noqa: F841  smax | sc2
+    demo = ""  # noqa: F841  demonstration .npz for dm2-family algos
+    tag = ""  # noqa: F841  free label, used by experiment definitions
+    hp = {}  # noqa: F841  overrides of dm2_repro.config.HP fields
+    device = "cpu"  # noqa: F841  cpu | cuda
+    resume = ""  # noqa: F841  run dir to continue from its last checkpoint
+    results_dir = "results"  # noqa: F841
+    tensorboard = False  # noqa: F841  also write TensorBoard event files to the run dir
+    mongo_url = ""  # noqa: F841  also record to MongoDB (Omniboard), e.g. mongodb://localhost:27017/dm2
+
+
+def _load_checkpoint(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)  # never executes code
+
+
+class MetricLogger:
+    """Sacred log_scalar plus optional TensorBoard."""
+
+    def __init__(self, run, tb_dir: str | None):
+        self.run, self.tb = run, None
+        # the whole curve so far: checkpoints carry it, since a killed run's metrics.json may lag behind
+        self.history: dict[str, tuple[list[int], list[float]]] = {}
+        if tb_dir:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(tb_dir)
+
+    def log(self, name: str, value: float, step: int):
+        steps, values = self.history.setdefault(name, ([], []))
+        steps.append(int(step)), values.append(float(value))
+        self.run.log_scalar(name, float(value), int(step))
+        if self.tb is not None:
+            self.tb.add_scalar(name, float(value), int(step))
+
+    def close(self):
+        if self.tb is not None:
+            self.tb.close()
+
+
+def evaluate(env, learner, n_episodes: int, seed: int, eval_index: int, device) -> dict:
+    gen = torch.Generator().manual_seed(seed)
+    batch = collect(env, learner, n_episodes, (seed + EVAL_SEED_OFFSET, eval_index * 1000), greedy=True,
+                    generator=gen, device=device)
+    return dict(test_battle_won_mean=batch.battle_won.mean().item(), test_return_mean=batch.ep_return.mean().item(),
+                test_ep_length_mean=batch.ep_length.float().mean().item())
+
+
+@ex.main
+def train(_run, _config):
+    cfg = dict(_config)
+    run_dir = Path(_run.observers[0].dir) if _run.observers and hasattr(_run.observers[0], "dir") else None
+    resume_state = None
+    if cfg["resume"]:
+        old_dir = Path(cfg["resume"])
+        old_cfg = json.loads((old_dir / "config.json").read_text())
+        for k in ("algo", "map", "seed", "scale", "backend", "demo", "tag", "hp"):
+            cfg[k] = old_cfg[k]  # a resumed run is the same run: its config comes from the old one
+            _run.config[k] = old_cfg[k]
+        ckpt = old_dir / "checkpoints" / "last.pt"
+        if not ckpt.exists():
+            raise FileNotFoundError(f"cannot resume {old_dir}: no checkpoint at {ckpt}")
+        resume_state = _load_checkpoint(ckpt)
+    device = torch.device(cfg["device"])
+    hp = make_hp(cfg["algo"], cfg["map"], cfg["scale"], cfg["hp"])
+    _run.info["hp"] = hp_dict(hp)
+    _run.info["pid"] = os.getpid()
+    seed = int(cfg["seed"])
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    env = make_env(cfg["backend"], cfg["map"], hp.n_envs, seed=seed)
+    demo = None
+    if cfg["demo"]:
+        from .demos import load_demo
+
+        demo = load_demo(cfg["demo"], env.spec)
+        _run.info["demo"] = demo.provenance()
+    learner = make_learner(cfg["algo"], env.spec, hp, device, demo=demo)
+    gen = torch.Generator().manual_seed(seed)
+    logger = MetricLogger(_run, str(run_dir / "tb") if (cfg["tensorboard"] and run_dir) else None)
+    ckpt_dir = run_dir / "checkpoints" if run_dir else None
+    if ckpt_dir:
+        ckpt_dir.mkdir(exist_ok=True)
+
+    s = dict(env_steps=0, episodes=0, rollouts=0, evals=0, next_eval=0, next_ckpt=hp.checkpoint_every,
+             next_snapshot=hp.save_policy_every, pretrained=False)
+    if resume_state is not None:
+        learner.load_state_dict(resume_state["learner"])
+        gen.set_state(resume_state["generator"])
+        s.update({k: int(v) for k, v in resume_state["counters"].items()})
+        for name, (steps, values) in resume_state["metrics"].items():  # the curve up to the checkpoint
+            for step, value in zip(steps, values):
+                logger.log(name, value, step)
+        _copy_snapshots(Path(cfg["resume"]) / "checkpoints", ckpt_dir)
+        _run.info["resumed_from"] = str(cfg["resume"])
+    if not s["pretrained"] and hasattr(learner, "pretrain"):  # BC: pretrain, then report the policy before RL
+        for k, v in learner.pretrain().items():
+            logger.log(k, v, 0)
+        pre = evaluate(env, learner, hp.test_episodes, seed, 10**6, device)
+        logger.log("pretrain_test_battle_won_mean", pre["test_battle_won_mean"], 0)
+        s["pretrained"] = 1
+
+    def save_checkpoint():
+        if not ckpt_dir:
+            return
+        tmp = ckpt_dir / "last.pt.tmp"
+        torch.save(dict(learner=learner.state_dict(), generator=gen.get_state(), counters=dict(s),
+                        metrics=logger.history), tmp)
+        os.replace(tmp, ckpt_dir / "last.pt")  # atomic: a kill never leaves a half-written checkpoint
+        _run.info["checkpoint"] = str(ckpt_dir / "last.pt")
+
+    def save_snapshot(step: int):
+        if ckpt_dir:
+            torch.save(dict(policy=learner.policy_state(), algo=cfg["algo"], map=cfg["map"], env_step=step,
+                            seed=seed, hp=hp_dict(hp)), ckpt_dir / f"policy_{step}.pt")
+
+    bar = tqdm(total=hp.t_max, initial=s["env_steps"], unit="step", file=sys.stderr, mininterval=2.0,
+               dynamic_ncols=True, desc=f"{cfg['algo']} {cfg['map']} s{seed}")
+    last_win, t_last = float("nan"), time.time()
+    try:
+        while True:
+            if s["env_steps"] >= s["next_eval"]:
+                res = evaluate(env, learner, hp.test_episodes, seed, s["evals"], device)
+                for k, v in res.items():
+                    logger.log(k, v, s["env_steps"])
+                last_win = res["test_battle_won_mean"]
+                s["evals"] += 1
+                s["next_eval"] += hp.eval_every
+            if s["env_steps"] >= hp.t_max:
+                break
+            t0 = time.time()
+            learner.t_env = s["env_steps"]  # epsilon schedules (QMIX)
+            n_eps = getattr(learner, "episodes_per_rollout", hp.buffer_episodes)
+            batch = collect(env, learner, n_eps, (seed, s["rollouts"]), greedy=False, generator=gen, device=device)
+            s["rollouts"] += math.ceil(n_eps / env.n_envs)
+            s["env_steps"] += batch.n_steps
+            s["episodes"] += batch.n_episodes
+            learner.after_rollout(batch)
+            stats = learner.update(batch)
+            sps = batch.n_steps / max(time.time() - t0, 1e-9)
+            step = s["env_steps"]
+            logger.log("train_return_mean", batch.ep_return.mean().item(), step)
+            logger.log("train_battle_won_mean", batch.battle_won.mean().item(), step)
+            logger.log("env_steps_per_s", sps, step)
+            for k, v in stats.items():
+                logger.log(k, v, step)
+            bar.update(batch.n_steps)
+            bar.set_postfix(test_win=f"{last_win:.2f}", train_win=f"{batch.battle_won.mean().item():.2f}",
+                            sps=f"{sps:.0f}")
+            while step >= s["next_snapshot"]:
+                save_snapshot(s["next_snapshot"])
+                s["next_snapshot"] += hp.save_policy_every
+            if step >= s["next_ckpt"]:
+                save_checkpoint()
+                s["next_ckpt"] = step + hp.checkpoint_every
+        save_snapshot(s["env_steps"]) if cfg["algo"] in ("ippo", "qmix", "qmix_ippo_arch", "rmappo") else None
+        save_checkpoint()
+    finally:
+        bar.close()
+        logger.close()
+        env.close()
+    _run.info["env_steps"] = s["env_steps"]
+    return last_win
+
+
+def _copy_snapshots(src: Path, dst: Path | None):
+    if dst is None or not src.exists():
+        return
+    for p in src.glob("policy_*.pt"):
+        target = dst / p.name
+        if not target.exists():
+            target.write_bytes(p.read_bytes())
+
+
+def add_observers(results_dir: str, mongo_url: str = ""):
+    ex.observers[:] = [FileStorageObserver(str(Path(results_dir) / "runs"))]
+    if mongo_url:
+        from sacred.observers import MongoObserver
+
+        ex.observers.append(MongoObserver(url=mongo_url))
+
+
+def run(config_updates: dict, results_dir: str = "results"):
+    """Programmatic entry point (tests, notebooks): one run, recorded under results_dir/runs."""
+    add_observers(results_dir, config_updates.get("mongo_url", ""))
+    return ex.run(config_updates={**config_updates, "results_dir": results_dir})
+
+
+def main(argv: list[str]):
+    def arg(name, default):
+        for a in argv:
+            if a.startswith(name + "="):
+                return a.split("=", 1)[1].strip("'\"")
+        return default
+
+    add_observers(arg("results_dir", "results"), arg("mongo_url", ""))
+    ex.run_commandline(argv)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
