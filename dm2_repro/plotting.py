@@ -36,7 +36,7 @@ class LegendEntry:
 
 
 def curve_colors(keys: list[str]) -> dict[str, tuple]:
-    palette = sns.color_palette("colorblind" if len(keys) <= 10 else "husl", len(keys))
+    palette = sns.color_palette("tab10" if len(keys) <= 10 else "husl", len(keys))  # tab10: red and orange stay apart
     return dict(zip(keys, palette))
 
 
