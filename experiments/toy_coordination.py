@@ -2,7 +2,7 @@
 demonstrations of the jointly optimal team reaches the optimum in fewer updates than IPPO.
 
     python -m experiments.toy_coordination                 # seeds 0-4, writes results/toy_coordination.csv
-    python -m experiments.toy_coordination --gail-coefs 0.3 1 2 5 10    # the coefficient sweep of docs/toy.md
+    python -m experiments.toy_coordination --gail-coefs 0.3 1 2 5 10    # the coefficient sweep (README, toy check)
 
 The game is the repeated climbing game (dm2_repro/envs/toy.py). Both learners are the package's
 own IPPO and DM2 classes with the same hyperparameters (TOY_HP; DM²'s gail_coef = GAIL_COEF); DM² gets a
@@ -36,7 +36,7 @@ N_UPDATES = 50
 # DM²'s coefficient of the GAIL reward. The paper's values (0.05-0.4) balance it against SMAC's
 # per-step rewards, a 0-20 return spread over dozens of steps; here the same return comes in 4 steps,
 # and the miscoordination penalty alone is -13.6 per step, while the discriminator's logit (the GAIL
-# reward) stays within about +-1.5 (gradient penalty, one-hot observations). docs/toy.md has the sweep.
+# reward) stays within about +-1.5 (gradient penalty, one-hot observations). README (toy check) has the sweep.
 GAIL_COEF = 10.0
 # IPPO's paper values (config.HP defaults) except the per-update budgets, which follow the `cpu`
 # preset (16 episodes per PPO update, 20 discriminator steps of 16+16 episodes, 200 demo episodes).

@@ -126,7 +126,7 @@ def test_scripted_team_is_optimal():
 def test_dm2_reaches_the_optimum_before_ippo(tmp_path):
     """Fixed seeds, 20 updates: DM² (demonstrations of the optimal team) reaches the greedy joint optimum;
     IPPO, with the same seed, hyperparameters and budget, does not (it settles on a safe equilibrium).
-    experiments/toy_coordination.py has the full 5-seed numbers (docs/toy.md)."""
+    experiments/toy_coordination.py has the full 5-seed numbers (README, toy check)."""
     budget = 20
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the numbers below were recorded single-threaded

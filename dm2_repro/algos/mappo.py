@@ -5,7 +5,7 @@
                             one value per agent, trained on ValueNorm-normalised returns
     loss = PPO clip (shared team advantage, GAE) - 0.01 entropy + Huber(delta 10) clipped value loss
 
-Differences from MAPPO's own code (docs/baselines.md says why):
+Differences from MAPPO's own code (README, baselines section, says why):
   * data: `rmappo_buffer_episodes` whole episodes per update from the lockstep batched envs, and BPTT
     over each whole episode from a zero hidden state; MAPPO's runner keeps 8 threads x 400-step
     windows that cut across episodes and trains recurrent chunks of 10 steps.

@@ -122,7 +122,7 @@ def check_sc2_available(map_name: str | None = None) -> None:
     if problems:
         raise RuntimeError(
             "The StarCraft II backend is not available:\n  - " + "\n  - ".join(problems)
-            + '\nInstall the Python parts with: pip install -e ".[sc2]" (see docs/sc2.md).'
+            + '\nInstall the Python parts with: pip install -e ".[sc2]" (see README, "Running on real StarCraft II").'
         )
     if unknown_map:
         raise ValueError(_unknown_map_message(map_name))
