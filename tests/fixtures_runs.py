@@ -84,10 +84,16 @@ def _fake_train(args: list[str]) -> None:
     runs = results / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     next_id = 1 + max((int(p.name) for p in runs.iterdir() if p.name.isdigit()), default=0)
+    while True:  # claim the id atomically, as Sacred does: parallel jobs may race for the same one
+        try:
+            (runs / str(next_id)).mkdir()
+            break
+        except FileExistsError:
+            next_id += 1
     hp = {k[3:]: v for k, v in values.items() if k.startswith("hp.")}
     # Like the real trainer: policy snapshots, a resumable checkpoint, the pid.
     checkpoints = runs / str(next_id) / "checkpoints"
-    checkpoints.mkdir(parents=True)
+    checkpoints.mkdir()
     for step in (400, 800):
         (checkpoints / f"policy_{step}.pt").write_bytes(b"")
     (checkpoints / "last.pt").write_bytes(b"")
