@@ -174,7 +174,9 @@ def write(data: FigureData, out_dir: Path) -> None:
     fig = plotting.draw(data.table, data.panels, data.legend(), data.band,
                         f"{data.name}: {data.title} [{data.scale}]")
     for suffix in ("png", "pdf"):
-        fig.savefig(out_dir / f"{data.name}.{suffix}", dpi=150, bbox_inches="tight")
+        # no creation date in the PDF: regenerating an unchanged figure gives the same bytes
+        meta = {"CreationDate": None} if suffix == "pdf" else {}
+        fig.savefig(out_dir / f"{data.name}.{suffix}", dpi=150, bbox_inches="tight", metadata=meta)
     plotting.plt.close(fig)
 
 

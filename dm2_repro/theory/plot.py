@@ -95,7 +95,7 @@ def make_figure(results_dir: str = "results/theory", out_dir: str = "figures") -
     fig.tight_layout()
     paths = [os.path.join(out_dir, f"theory.{ext}") for ext in ("png", "pdf", "csv")]
     fig.savefig(paths[0], dpi=150)
-    fig.savefig(paths[1])
+    fig.savefig(paths[1], metadata={"CreationDate": None})  # reproducible bytes
     plt.close(fig)
     data.to_csv(paths[2], index=False)
     return paths
