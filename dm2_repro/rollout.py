@@ -92,9 +92,10 @@ def collect(env: BatchedEnv, policy, n_episodes: int, seed_counter: tuple[int, i
         for _ in range(env.spec.episode_limit):
             a, h = policy.act(torch.from_numpy(obs[-1]).to(device), torch.from_numpy(state[-1]).to(device),
                               torch.from_numpy(avail[-1]).to(device), last, h, greedy, generator)
-            s = env.step(a.cpu().numpy())
+            a_np = a.cpu().numpy()  # one device->host copy per step
+            s = env.step(a_np)
             mask.append(~done)
-            actions.append(a.cpu().numpy())
+            actions.append(a_np)
             reward.append(s.reward)
             term.append(s.terminated)
             obs.append(s.obs), state.append(s.state), avail.append(s.avail)
