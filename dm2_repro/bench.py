@@ -1,87 +1,136 @@
-"""Training-speed benchmark: raw SMAX throughput vs end-to-end training throughput.
+"""Training-speed benchmark: end-to-end env steps/s of the training loop, raw SMAX throughput,
+two runs sharing the machine, and peak memory; optionally side by side with another commit.
 
-    python -m dm2_repro.bench --map 5m_vs_6m --n-envs 64 --algos ippo qmix rmappo
+    python -m dm2_repro.bench                          # every case, 1 and 2 torch threads
+    python -m dm2_repro.bench --compare d13363a        # the same cases on that commit too (git worktree)
+    python -m dm2_repro.bench --cases ippo_3s_vs_3z --threads 1 --iterations 2
 
-Raw: N envs, random valid actions, the whole rollout inside one jitted lax.scan (SMAX's ceiling).
-End to end: the real training loop (rollouts through the batched env + the learner's updates)
-at the `cpu` preset with n_envs=N and buffer = N episodes, for a fixed number of iterations.
+Every measurement runs in its own process (dm2_repro/bench_worker.py) so thread settings, JAX
+compilation and memory are those of a fresh `train` run. End to end = rollout + update, timed over
+`--iterations` iterations after one warm-up iteration, from a fixed seed (so both trees of a
+comparison start from the same networks and episodes). Speed is checked here, never in tests.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
-import jax
-import jax.numpy as jnp
-import torch
+ROOT = Path(__file__).resolve().parent.parent
+WORKER = Path(__file__).resolve().parent / "bench_worker.py"
+_BOOT = "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
 
-from .algos import make_learner
-from .config import make_hp
-from .envs import make_env
-from .envs.maps import map_info
-from .envs.smax import make_jaxmarl_env
-from .rollout import collect
-
-
-def raw_env_steps_per_s(map_name: str, n_envs: int, n_steps: int = 500) -> float:
-    env = make_jaxmarl_env(map_name, max_steps=map_info(map_name).episode_limit)
-    agents = env.agents
-
-    def one_step(carry, key):
-        states = carry
-        k_act, k_step = jax.random.split(key)
-        avail = jax.vmap(env.get_avail_actions)(states)
-        acts = {a: jax.random.categorical(k, jnp.log(avail[a].astype(jnp.float32)))
-                for a, k in zip(agents, jax.random.split(k_act, len(agents)))}
-        _, states, _, _, _ = jax.vmap(env.step)(jax.random.split(k_step, n_envs), states, acts)
-        return states, None
-
-    @jax.jit
-    def rollout(key):
-        _, states = jax.vmap(env.reset)(jax.random.split(key, n_envs))
-        states, _ = jax.lax.scan(one_step, states, jax.random.split(key, n_steps))
-        return states
-
-    jax.block_until_ready(rollout(jax.random.PRNGKey(0)))  # compile
-    t0 = time.perf_counter()
-    jax.block_until_ready(rollout(jax.random.PRNGKey(1)))
-    return n_envs * n_steps / (time.perf_counter() - t0)
+# the cases of the speed issue: the cpu preset on two maps, the large-batch 5m_vs_6m setting, and DM²
+# with the paper's discriminator settings (120 steps of 64 expert + 64 agent episodes per update)
+PAPER_DISC = dict(gail_epochs=120, gail_batch_episodes=64, gail_buffer_episodes=1024)
+CASES: dict[str, dict] = {
+    "ippo_3s_vs_3z": dict(algo="ippo", map="3s_vs_3z"),
+    "ippo_5m_vs_6m": dict(algo="ippo", map="5m_vs_6m"),
+    "ippo_5m_vs_6m_n128": dict(algo="ippo", map="5m_vs_6m",
+                               hp=dict(n_envs=128, buffer_episodes=128, ppo_epochs=4, hidden=128)),
+    "dm2_3s_vs_3z_paper_disc": dict(algo="dm2", map="3s_vs_3z", hp=PAPER_DISC, demo="synthetic"),
+    "dm2_5m_vs_6m": dict(algo="dm2", map="5m_vs_6m", demo="synthetic"),
+    "rmappo_3s_vs_3z": dict(algo="rmappo", map="3s_vs_3z"),
+    "qmix_3s_vs_3z": dict(algo="qmix", map="3s_vs_3z"),
+}
+RAW_CASES = [("3s_vs_3z", 16), ("5m_vs_6m", 128)]
 
 
-def end_to_end_steps_per_s(algo: str, map_name: str, n_envs: int, iterations: int) -> tuple[float, float]:
-    """(env steps/s of the whole loop, fraction of time in updates)."""
-    hp = make_hp(algo, map_name, "cpu", dict(n_envs=n_envs, buffer_episodes=n_envs, rmappo_buffer_episodes=n_envs))
-    env = make_env("smax", map_name, n_envs)
-    learner = make_learner(algo, env.spec, hp)
-    gen = torch.Generator().manual_seed(0)
-    n_eps = getattr(learner, "episodes_per_rollout", hp.buffer_episodes)
-    collect(env, learner, n_envs, (0, 10**6), greedy=False, generator=gen)  # compile the env step
-    steps, t_update, t0 = 0, 0.0, time.perf_counter()
-    for it in range(iterations):
-        learner.t_env = steps
-        batch = collect(env, learner, n_eps, (0, it), greedy=False, generator=gen)
-        t1 = time.perf_counter()
-        learner.after_rollout(batch)
-        learner.update(batch)
-        t_update += time.perf_counter() - t1
-        steps += batch.n_steps
-    total = time.perf_counter() - t0
-    return steps / total, t_update / total
+def run_worker(tree: Path, cfg: dict, timeout: float = 1800) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    p = subprocess.run([sys.executable, "-c", _BOOT, str(WORKER), json.dumps(cfg)], cwd=tree, env=env,
+                       capture_output=True, text=True, timeout=timeout)
+    for line in p.stdout.splitlines():
+        if line.startswith("BENCH "):
+            return json.loads(line[6:])
+    tail = (p.stderr or p.stdout).strip().splitlines()[-3:]
+    raise RuntimeError(f"bench worker failed on {tree} for {cfg}: {' | '.join(tail)}")
+
+
+def run_concurrent(tree: Path, cfg: dict, n: int = 2) -> list[dict]:
+    """n copies of one case at once (different seeds), each with cfg's thread count."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    procs = [subprocess.Popen([sys.executable, "-c", _BOOT, str(WORKER), json.dumps({**cfg, "seed": i})],
+                              cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+             for i in range(n)]
+    out = []
+    for p in procs:
+        stdout, _ = p.communicate(timeout=3600)
+        lines = [ln for ln in stdout.splitlines() if ln.startswith("BENCH ")]
+        if not lines:
+            raise RuntimeError(f"concurrent bench worker failed for {cfg}")
+        out.append(json.loads(lines[0][6:]))
+    return out
+
+
+def checkout(rev: str) -> Path:
+    """A worktree of `rev` (or `rev` itself if it is a directory holding the package)."""
+    if (Path(rev) / "dm2_repro").is_dir():
+        return Path(rev).resolve()
+    path = Path(tempfile.gettempdir()) / f"dm2_bench_{rev.replace('/', '_')}"
+    if not (path / "dm2_repro").is_dir():
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-f", str(path), rev], check=True,
+                       capture_output=True)
+    return path
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--map", default="5m_vs_6m")
-    p.add_argument("--n-envs", type=int, default=64)
-    p.add_argument("--algos", nargs="+", default=["ippo", "qmix", "rmappo"])
-    p.add_argument("--iterations", type=int, default=3)
+    p.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES), metavar="CASE",
+                   help=f"cases to time (default: all): {', '.join(CASES)}")
+    p.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="torch/XLA threads (default: 1 2)")
+    p.add_argument("--iterations", type=int, default=3, help="timed iterations per case (default: 3)")
+    p.add_argument("--compare", default="", metavar="REV", help="also time this git revision (or tree directory)")
+    p.add_argument("--no-raw", action="store_true", help="skip raw SMAX and rollout-ratio measurements")
+    p.add_argument("--no-concurrent", action="store_true", help="skip the two-runs-at-once measurement")
+    p.add_argument("--json", default="", metavar="PATH", help="also write every measurement to this JSON file")
     a = p.parse_args(argv)
-    print(f"map={a.map} N={a.n_envs} torch_threads={torch.get_num_threads()}")
-    raw = raw_env_steps_per_s(a.map, a.n_envs)
-    print(f"raw SMAX (jitted scan, random valid actions): {raw:,.0f} env steps/s")
-    for algo in a.algos:
-        sps, frac = end_to_end_steps_per_s(algo, a.map, a.n_envs, a.iterations)
-        print(f"end-to-end {algo:>8}: {sps:,.0f} env steps/s  ({sps / raw:.3f} of raw; {frac:.0%} of time in updates)")
+    if a.iterations < 1 or any(t < 1 for t in a.threads):
+        p.error("--iterations and --threads must be positive")
+    trees = [("this", ROOT)] + ([(a.compare, checkout(a.compare))] if a.compare else [])
+    records = []
+
+    def show(row: str):
+        print(row, flush=True)
+
+    show(f"# dm2_repro.bench  iterations={a.iterations}  trees: " + ", ".join(f"{n}={t}" for n, t in trees))
+    show(f"{'case':<26}{'thr':>4}" + "".join(f"{n[:10]:>12}" for n, _ in trees)
+         + ("     speed-up" if a.compare else "") + "   update%  rollout sps  peak RSS MB")
+    for case in a.cases:
+        for threads in a.threads:
+            cfg = dict(kind="train", iterations=a.iterations, threads=threads, **CASES[case])
+            res = [run_worker(tree, cfg) for _, tree in trees]
+            row = f"{case:<26}{threads:>4}" + "".join(f"{r['env_steps_per_s']:>12,.0f}" for r in res)
+            if a.compare:
+                row += f"{res[0]['env_steps_per_s'] / res[1]['env_steps_per_s']:>12.2f}x"
+            row += f"{res[0]['update_fraction']:>9.0%}{res[0]['collect_steps_per_s']:>13,.0f}{res[0]['peak_rss_mb']:>13,.0f}"
+            show(row)
+            records += [dict(case=case, threads=threads, tree=n, **r) for (n, _), r in zip(trees, res)]
+    if not a.no_raw:
+        show("\n# rollouts (collect, the IPPO actor acting) vs raw SMAX (jitted scan, random valid actions), 1 thread")
+        for map_name, n_envs in RAW_CASES:
+            raw = run_worker(ROOT, dict(kind="raw", map=map_name, n_envs=n_envs, threads=1))
+            hp = dict(n_envs=n_envs, buffer_episodes=n_envs, ppo_epochs=1)
+            roll = run_worker(ROOT, dict(kind="train", algo="ippo", map=map_name, hp=hp, iterations=a.iterations,
+                                         threads=1))
+            show(f"{map_name} N={n_envs}: raw {raw['env_steps_per_s']:,.0f} env steps/s, collect "
+                 f"{roll['collect_steps_per_s']:,.0f} ({roll['collect_steps_per_s'] / raw['env_steps_per_s']:.0%} of raw)")
+            records.append(dict(case=f"raw_{map_name}_{n_envs}", raw=raw, collect=roll))
+    if not a.no_concurrent:
+        show("\n# two runs at once (ippo_3s_vs_3z, seeds 0 and 1) vs one alone, threads as train's default (1)")
+        cfg = dict(kind="train", iterations=a.iterations, threads=1, **CASES["ippo_3s_vs_3z"])
+        solo = [run_worker(ROOT, {**cfg, "seed": i})["env_steps_per_s"] for i in range(2)]
+        both = [r["env_steps_per_s"] for r in run_concurrent(ROOT, cfg)]
+        for i in range(2):
+            show(f"seed {i}: alone {solo[i]:,.0f}, sharing {both[i]:,.0f} env steps/s ({both[i] / solo[i]:.0%})")
+        records.append(dict(case="concurrent", solo=solo, shared=both))
+    if a.json:
+        Path(a.json).write_text(json.dumps(dict(time=time.strftime("%Y-%m-%d %H:%M"), records=records), indent=1))
 
 
 if __name__ == "__main__":

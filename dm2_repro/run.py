@@ -376,7 +376,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help=f"one or more of {', '.join(FIGURES)}, or all")
     parser.add_argument("--scale", choices=SCALES, default="cpu")
     parser.add_argument("--seeds", type=int, default=None,
-                        help="seeds per curve (default: the preset's, paper 5, cpu 3, smoke 2)")
+                        help="seeds per curve (default: the preset's, paper 5, cpu 5, smoke 2)")
     parser.add_argument("--jobs", type=int, default=1, help="jobs run in parallel")
     parser.add_argument("--maps", nargs="+", default=None, help="only these maps' panels")
     parser.add_argument("--curves", nargs="+", default=None,

@@ -47,7 +47,7 @@ class ScaleSettings:
 SCALE_SETTINGS = {
     "paper": ScaleSettings(n_seeds=len(paper_tables()["seeds"]),
                            demo_fractions={"early": 0.5, "late": 0.7}),
-    "cpu": ScaleSettings(n_seeds=3, demo_fractions={"early": 0.25, "late": 0.5}),  # IPPO saturates at ~50% of the cpu budget
+    "cpu": ScaleSettings(n_seeds=5, demo_fractions={"early": 0.25, "late": 0.5}),  # 5 seeds as the paper; IPPO saturates at ~50% of the cpu budget
     "smoke": ScaleSettings(n_seeds=2, demo_fractions={"early": 0.5, "late": 0.7}),
 }
 

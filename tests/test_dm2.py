@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from dm2_repro.algos.bc import BCPretrained
-from dm2_repro.algos.dm2 import (DM2, Discriminators, discounted_return, discriminator_loss, gail_reward,
-                                 gradient_penalty, sample_real_steps)
+from dm2_repro.algos.dm2 import (DM2, SIL, Discriminators, EpisodeRows, discounted_return, discriminator_loss,
+                                 gail_reward, gradient_penalty, real_steps, sample_real_steps)
 from dm2_repro.config import HP
 from dm2_repro.demos import Demo
 from dm2_repro.envs.base import EnvSpec
@@ -70,12 +70,12 @@ def fake_demo(E=6, seed=1, spec=SPEC, action_of_obs=False) -> Demo:
 def test_gail_reward_is_the_logit():
     torch.manual_seed(0)
     D = Discriminators(2, 3, 8)
-    x = torch.randn(4, 5, 2, 3)
-    mask = torch.ones(4, 5, 2)
+    x = torch.randn(2, 4, 5, 3)  # stack-first [K, B, T, d]
+    mask = torch.ones(2, 4, 5)
     p = torch.sigmoid(D(x)).double()  # D_k(x) = P(expert)
     torch.testing.assert_close(gail_reward(D, x, mask).double(), torch.log(p) - torch.log(1 - p), rtol=1e-5, atol=1e-5)
-    mask[:, 3:] = 0
-    assert (gail_reward(D, x, mask)[:, 3:] == 0).all()
+    mask[:, :, 3:] = 0
+    assert (gail_reward(D, x, mask)[:, :, 3:] == 0).all()
 
 
 def _set_weights(D: Discriminators, seed: int):
@@ -92,7 +92,7 @@ def test_gradient_penalty_by_hand():
     with torch.no_grad():
         for p in D.parameters():
             p.zero_()
-    torch.testing.assert_close(gradient_penalty(D, torch.randn(5, K, d)), torch.ones(K))
+    torch.testing.assert_close(gradient_penalty(D, torch.randn(K, 5, d)), torch.ones(K))
     # random weights: z = w3 . tanh(W2^T tanh(W1^T x + b1) + b2) + b3, so
     # dz/dx = W1 diag(1 - h1^2) W2 diag(1 - h2^2) w3
     _set_weights(D, 7)
@@ -106,22 +106,22 @@ def test_gradient_penalty_by_hand():
             h2 = np.tanh(h1 @ W2[k] + b2[k])
             grad = W1[k] @ np.diag(1 - h1**2) @ W2[k] @ np.diag(1 - h2**2) @ W3[k][:, 0]
             expected[k] += (np.linalg.norm(grad) - 1) ** 2 / 5
-    got = gradient_penalty(D, torch.tensor(x, dtype=torch.float32))
+    got = gradient_penalty(D, torch.tensor(x, dtype=torch.float32).transpose(0, 1))
     np.testing.assert_allclose(got.detach().numpy(), expected, rtol=1e-4)
 
 
 def test_discriminator_loss_bce_by_hand_over_real_steps_only():
     torch.manual_seed(0)
     D = Discriminators(2, 3, 8)
-    x_E, x_A = torch.randn(3, 4, 2, 3), torch.randn(2, 5, 2, 3)
-    m_E = (torch.rand(3, 4, 2) > 0.3).float()
-    m_E[0, 0] = 1
-    m_A = (torch.rand(2, 5, 2) > 0.3).float()
-    m_A[0, 0] = 1
-    loss, _ = discriminator_loss(D, x_E, m_E, x_A, m_A, 0.0, torch.Generator().manual_seed(0))
+    x_E, x_A = torch.randn(2, 3, 4, 3), torch.randn(2, 2, 5, 3)  # stack-first [K, n, T, d]
+    m_E = (torch.rand(2, 3, 4) > 0.3).float()
+    m_E[:, 0, 0] = 1
+    m_A = (torch.rand(2, 2, 5) > 0.3).float()
+    m_A[:, 0, 0] = 1
+    loss, _ = discriminator_loss(D, real_steps(x_E, m_E), real_steps(x_A, m_A), 0.0, torch.Generator().manual_seed(0))
     for k in range(2):
-        zE = [D(x_E[i, t])[k] for i in range(3) for t in range(4) if m_E[i, t, k]]
-        zA = [D(x_A[i, t])[k] for i in range(2) for t in range(5) if m_A[i, t, k]]
+        zE = [D(x_E[:, i, t])[k] for i in range(3) for t in range(4) if m_E[k, i, t]]
+        zA = [D(x_A[:, i, t])[k] for i in range(2) for t in range(5) if m_A[k, i, t]]
         want = -sum(torch.log(torch.sigmoid(z)) for z in zE) / len(zE) - sum(
             torch.log(1 - torch.sigmoid(z)) for z in zA) / len(zA)
         torch.testing.assert_close(loss[k], want, rtol=1e-5, atol=1e-5)
@@ -131,7 +131,7 @@ def test_discriminators_of_different_agents_share_nothing():
     torch.manual_seed(0)
     K, d, H = 3, 4, 8
     D = Discriminators(K, d, H)
-    x = torch.randn(10, K, d)
+    x = torch.randn(K, 10, d)
     # outputs equal K separately built torch MLPs with the same weights
     for k in range(K):
         mlp = nn.Sequential(nn.Linear(d, H), nn.Tanh(), nn.Linear(H, H), nn.Tanh(), nn.Linear(H, 1))
@@ -139,11 +139,11 @@ def test_discriminators_of_different_agents_share_nothing():
             for i in (0, 2, 4):
                 mlp[i].weight.copy_(D.net[i].weight[k].T)
                 mlp[i].bias.copy_(D.net[i].bias[k])
-        torch.testing.assert_close(D(x)[:, k], mlp(x[:, k]).squeeze(-1))
+        torch.testing.assert_close(D(x)[k], mlp(x[k]).squeeze(-1))
     # agent 0's full loss (BCE + gradient penalty) gives zero gradient to the other discriminators
-    x_E, x_A = torch.randn(2, 5, K, d), torch.randn(2, 5, K, d)
-    m = torch.ones(2, 5, K)
-    loss, _ = discriminator_loss(D, x_E, m, x_A, m, 10.0, torch.Generator().manual_seed(0))
+    x_E, x_A = torch.randn(K, 2, 5, d), torch.randn(K, 2, 5, d)
+    m = torch.ones(K, 2, 5)
+    loss, _ = discriminator_loss(D, real_steps(x_E, m), real_steps(x_A, m), 10.0, torch.Generator().manual_seed(0))
     loss[0].backward()
     for p in D.parameters():
         assert p.grad[0].abs().sum() > 0
@@ -154,21 +154,27 @@ def test_padded_steps_never_enter_the_discriminator_batch():
     """Interpolation points come from real steps only, and the loss ignores padding entirely."""
     torch.manual_seed(0)
     D = Discriminators(2, 3, 8)
-    x_E, x_A = torch.rand(3, 6, 2, 3), torch.rand(3, 6, 2, 3)
-    m_E = torch.zeros(3, 6, 2)
-    m_E[:, :2] = 1
-    m_A = torch.zeros(3, 6, 2)
-    m_A[:, :4, 0], m_A[:, :1, 1] = 1, 1
-    picked = sample_real_steps(torch.where(m_A.bool()[..., None], x_A, torch.tensor(1e6)), m_A, 500,
+    x_E, x_A = torch.rand(2, 3, 6, 3), torch.rand(2, 3, 6, 3)  # stack-first [K, n, T, d]
+    m_E = torch.zeros(2, 3, 6)
+    m_E[:, :, :2] = 1
+    m_A = torch.zeros(2, 3, 6)
+    m_A[0, :, :4], m_A[1, :, :1] = 1, 1
+    picked = sample_real_steps(real_steps(torch.where(m_A.bool()[..., None], x_A, torch.tensor(1e6)), m_A), 500,
                                torch.Generator().manual_seed(0))
     assert picked.abs().max() < 2  # never the 1e6 sentinel of padded steps
 
-    def loss_with_padding(value):
+    def loss_with_padding(value, packed):
         xe = torch.where(m_E.bool()[..., None], x_E, torch.tensor(value))
         xa = torch.where(m_A.bool()[..., None], x_A, torch.tensor(value))
-        return discriminator_loss(D, xe, m_E, xa, m_A, 10.0, torch.Generator().manual_seed(1))[0]
+        if packed:  # the packed real steps the learner uses give the same loss and the same draws
+            E, A = EpisodeRows(xe, m_E).sample(torch.arange(3).expand(2, 3)), EpisodeRows(xa, m_A).sample(
+                torch.arange(3).expand(2, 3))
+        else:
+            E, A = real_steps(xe, m_E), real_steps(xa, m_A)
+        return discriminator_loss(D, E, A, 10.0, torch.Generator().manual_seed(1))[0]
 
-    torch.testing.assert_close(loss_with_padding(0.0), loss_with_padding(-1e3))
+    torch.testing.assert_close(loss_with_padding(0.0, False), loss_with_padding(-1e3, False))
+    torch.testing.assert_close(loss_with_padding(0.0, False), loss_with_padding(5.0, True))
 
 
 def test_learner_ignores_padding_and_pads_get_no_gail_reward():
@@ -180,11 +186,13 @@ def test_learner_ignores_padding_and_pads_get_no_gail_reward():
         torch.manual_seed(3)
         learner = DM2(SPEC, small_hp(), demo=fake_demo(), reward="gail")
         batch = fake_batch(lengths, seed=0, pad=pad)
-        r, stats = learner.agent_rewards(batch)
+        x_A, m_A = learner.agent_observations(batch)
+        stats = learner.update_discriminators(x_A, m_A)
+        r = gail_reward(learner.D, x_A, m_A)
         rewards.append(r)
         params.append(torch.cat([p.detach().flatten() for p in learner.D.parameters()]))
-        assert (r[batch.mask == 0] == 0).all()
-        assert {"disc_loss", "disc_expert_acc", "disc_agent_acc", "r_gail_mean"} <= set(stats)
+        assert (r[m_A == 0] == 0).all()
+        assert {"disc_loss", "disc_expert_acc", "disc_agent_acc", "disc_expert_acc/0", "disc_agent_acc/1"} <= set(stats)
     torch.testing.assert_close(rewards[0], rewards[1])
     torch.testing.assert_close(params[0], params[1])
 
@@ -195,10 +203,12 @@ def test_discriminators_learn_to_separate_expert_from_agent():
     demo.obs = (demo.obs.float() + 2.0).half()  # expert observations around +2, the agent's around 0
     learner = DM2(SPEC, small_hp(gail_epochs=150, gail_lr=3e-3), demo=demo, reward="gail")
     batch = fake_batch([6, 5, 6, 4])
-    r_A, _ = learner.agent_rewards(batch)  # trains D, then rewards the batch
-    r_E = gail_reward(learner.D, demo.obs[:, :6].float(), demo.mask)
-    m_A = batch.mask[..., None].expand_as(r_A)
-    assert ((r_E > 0).float() * demo.mask).sum() / demo.mask.sum() > 0.8  # expert steps look expert
+    x_A, m_A = learner.agent_observations(batch)
+    learner.update_discriminators(x_A, m_A)
+    r_A = gail_reward(learner.D, x_A, m_A)
+    r_E = gail_reward(learner.D, demo.obs[:, :6].float().permute(2, 0, 1, 3), demo.mask.permute(2, 0, 1))
+    demo_mask = demo.mask.permute(2, 0, 1)
+    assert ((r_E > 0).float() * demo_mask).sum() / demo_mask.sum() > 0.8  # expert steps look expert
     assert ((r_A < 0).float() * m_A).sum() / m_A.sum() > 0.8  # the agent's own steps do not
 
 
@@ -207,17 +217,21 @@ def test_mixed_reward_and_state_action_input():
     learner = DM2(SPEC, small_hp(gail_coef=0.3), demo=fake_demo(), discriminator_input="obs_action")
     assert learner.D.net[0].weight.shape == (2, SPEC.obs_dim + SPEC.n_actions, 16)
     batch = fake_batch([5, 3])
-    r_mix, _ = learner.agent_rewards(batch)
-    x = torch.cat([batch.obs[:, :5], torch.nn.functional.one_hot(batch.actions, 4).float()], -1)
-    r_gail = learner.D(x).detach() * batch.mask[..., None]
-    torch.testing.assert_close(r_mix, batch.reward[..., None] + 0.3 * r_gail)
+    seen = {}
+    learner.ppo_update = lambda b, r: seen.update(r=r) or {}  # capture the reward PPO is given
+    learner.update(batch)
+    x = torch.cat([batch.obs[:, :5], torch.nn.functional.one_hot(batch.actions, 4).float()], -1)  # [B, T, K, d]
+    r_gail = learner.D(x.permute(2, 0, 1, 3)).detach().permute(1, 2, 0) * batch.mask[..., None]
+    torch.testing.assert_close(seen["r"], batch.reward[..., None] + 0.3 * r_gail)
 
 
 def test_expert_data_is_the_first_demo_episodes_of_each_agent():
     demo = fake_demo(E=9)
     learner = DM2(SPEC, small_hp(demo_episodes=5), demo=demo)
-    assert learner.target_obs.shape[0] == 5
-    torch.testing.assert_close(learner.target_obs, demo.obs[:5, : demo.actions.shape[1]])
+    assert learner.target.n_episodes == 5
+    for k in range(SPEC.n_agents):  # agent k's packed target rows are its own real demo steps, in order
+        want = demo.obs[:5, : demo.actions.shape[1], k][demo.mask[:5, :, k].bool()].float()
+        torch.testing.assert_close(learner.target.rows[k, : want.shape[0]], want)
     with pytest.raises(ValueError, match="hp.demo_episodes=20"):
         DM2(SPEC, small_hp(demo_episodes=20), demo=demo)
 
@@ -225,16 +239,18 @@ def test_expert_data_is_the_first_demo_episodes_of_each_agent():
 def test_resume_is_exact():
     torch.manual_seed(0)
     a = DM2(SPEC, small_hp(), demo=fake_demo())
-    a.agent_rewards(fake_batch([3, 6, 2], seed=1))
+    a.update(fake_batch([3, 6, 2], seed=1))
     buf = io.BytesIO()
     torch.save(a.state_dict(), buf)
-    r_a, _ = a.agent_rewards(fake_batch([4, 5, 6], seed=2))
+    s_a = a.update(fake_batch([4, 5, 6], seed=2))
     torch.manual_seed(99)  # a different initialisation, overwritten by the checkpoint
     b = DM2(SPEC, small_hp(), demo=fake_demo())
     buf.seek(0)
     b.load_state_dict(torch.load(buf, weights_only=True))
-    r_b, _ = b.agent_rewards(fake_batch([4, 5, 6], seed=2))
-    torch.testing.assert_close(r_a, r_b)
+    s_b = b.update(fake_batch([4, 5, 6], seed=2))
+    assert s_a == s_b
+    for p, q in zip(a.D.parameters(), b.D.parameters()):
+        torch.testing.assert_close(p, q)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -252,23 +268,24 @@ def sil_batch(returns_at_t1, first_id):
 
 
 def test_sil_store_keeps_the_top_episodes():
-    learner = DM2(SPEC, small_hp(sil_store_episodes=3, gamma=0.5), target="self")
+    learner = SIL(SPEC, small_hp(sil_store_episodes=3, gamma=0.5))
     torch.testing.assert_close(discounted_return(torch.tensor([[1.0, 2.0, 4.0]]), torch.tensor([[1.0, 1.0, 0.0]]), 0.5),
                                torch.tensor([2.0]))
     learner.after_rollout(sil_batch([1.0, 5.0, 3.0, 2.0], first_id=0))  # ids 0..3
     torch.testing.assert_close(learner.store_priority, torch.tensor([5.0, 3.0, 2.0]))
     learner.after_rollout(sil_batch([4.0, 0.5, 5.0, 6.0], first_id=10))  # ids 10..13
     torch.testing.assert_close(learner.store_priority, torch.tensor([6.0, 5.0, 5.0]))  # the older 5 first
-    ids = learner.target_obs[:, 0, :, 0].float()  # [S, K]
-    torch.testing.assert_close(ids, torch.tensor([[13.0, 13.0], [1.0, 1.0], [12.0, 12.0]]))
-    assert learner.target_obs.dtype == torch.float16 and learner.target_obs.shape[1] == 3
-    r, stats = learner.agent_rewards(sil_batch([1.0, 1.0], first_id=20))
-    assert stats["sil_store_episodes"] == 3.0 and r.shape == (2, 3, 2)
+    ids = learner.target_obs[:, :, 0, 0].float()  # [K, S]
+    torch.testing.assert_close(ids, torch.tensor([[13.0, 1.0, 12.0], [13.0, 1.0, 12.0]]))
+    assert learner.target_obs.dtype == torch.float16 and learner.target_obs.shape[2] == 3
+    assert learner.target.n_episodes == 3  # the discriminators' target follows the store
+    stats = learner.update(sil_batch([1.0, 1.0], first_id=20))
+    assert stats["sil_store_episodes"] == 3.0 and "disc_loss" in stats
     # the store survives a checkpoint
     buf = io.BytesIO()
     torch.save(learner.state_dict(), buf)
     buf.seek(0)
-    other = DM2(SPEC, small_hp(sil_store_episodes=3, gamma=0.5), target="self")
+    other = SIL(SPEC, small_hp(sil_store_episodes=3, gamma=0.5))
     other.load_state_dict(torch.load(buf, weights_only=True))
     torch.testing.assert_close(other.target_obs, learner.target_obs)
     torch.testing.assert_close(other.store_priority, learner.store_priority)

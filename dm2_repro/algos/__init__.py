@@ -6,10 +6,10 @@ import importlib
 
 ALGOS: dict[str, tuple[str, str, dict]] = {
     "ippo": ("ippo", "IPPO", {}),
-    "dm2": ("dm2", "DM2", dict(target="demo", discriminator_input="obs", reward="mixed")),
-    "dm2_state_action": ("dm2", "DM2", dict(target="demo", discriminator_input="obs_action", reward="mixed")),
-    "gail_only": ("dm2", "DM2", dict(target="demo", discriminator_input="obs", reward="gail")),
-    "sil": ("dm2", "DM2", dict(target="self", discriminator_input="obs", reward="mixed")),
+    "dm2": ("dm2", "DM2", dict(discriminator_input="obs", reward="mixed")),
+    "dm2_state_action": ("dm2", "DM2", dict(discriminator_input="obs_action", reward="mixed")),
+    "gail_only": ("dm2", "DM2", dict(discriminator_input="obs", reward="gail")),
+    "sil": ("dm2", "SIL", dict(discriminator_input="obs", reward="mixed")),
     "bc_ippo": ("bc", "BCPretrained", dict(base="ippo")),
     "bc_dm2": ("bc", "BCPretrained", dict(base="dm2")),
     "qmix": ("qmix", "QMIX", dict(agent_arch="pymarl")),

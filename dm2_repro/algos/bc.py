@@ -14,8 +14,8 @@ import torch
 from ..config import HP
 from ..envs.base import EnvSpec
 from ..nets import agent_inputs, clip_grad_norm_per_stack, previous_actions
-from .dm2 import DM2, masked_mean_per_agent
-from .ippo import IPPO, masked_logits
+from .dm2 import DM2
+from .ippo import IPPO, masked_logits, masked_mean_per_agent
 
 
 class BCPretrainMixin:
@@ -97,5 +97,5 @@ def BCPretrained(spec: EnvSpec, hp: HP, device="cpu", demo=None, base: str = "ip
     if base == "ippo":
         return BCIPPO(spec, hp, device, demo=demo)
     if base == "dm2":
-        return BCDM2(spec, hp, device, demo=demo, target="demo", discriminator_input="obs", reward="mixed")
+        return BCDM2(spec, hp, device, demo=demo, discriminator_input="obs", reward="mixed")
     raise ValueError(f"BCPretrained base must be 'ippo' or 'dm2', got {base!r}")

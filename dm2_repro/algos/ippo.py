@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from ..config import HP
 from ..envs.base import EnvSpec
-from ..nets import RecurrentAgentNet, agent_inputs, clip_grad_norm_per_stack, previous_actions
+from ..nets import RecurrentAgentNet, agent_inputs, clip_grad_norm_per_stack, previous_actions, unroll_many
 from ..rollout import EpisodeBatch
 
 NEG_INF = -1e10
@@ -45,8 +45,9 @@ def huber(x, delta: float):
 
 
 def masked_mean_per_agent(x, mask):
-    """x[B, T, K], mask[B, T] -> [K]: each agent's mean over its real steps."""
-    m = mask.unsqueeze(-1)
+    """x[B, T, K], mask[B, T] (team steps) or [B, T, K] (each agent's own) -> [K]: each agent's mean
+    over its real steps."""
+    m = mask.unsqueeze(-1) if mask.dim() < x.dim() else mask
     return (x * m).sum((0, 1)) / m.sum((0, 1)).clamp(min=1.0)
 
 
@@ -76,8 +77,8 @@ def normalise_advantage(adv, mask):
 
 
 class IPPO:
-    """K independent PPO learners. Subclasses change the reward (`agent_rewards`) or add
-    pretraining; the PPO update itself is shared."""
+    """K independent PPO learners. Subclasses change the reward each agent learns from and call
+    `ppo_update` with it; the PPO update itself is shared."""
 
     name = "ippo"
 
@@ -99,7 +100,7 @@ class IPPO:
     @torch.no_grad()
     def act(self, obs, state, avail, last_action, hidden, greedy: bool, generator=None):
         x = agent_inputs(obs, last_action, self.spec.n_actions, self.spec.n_agents)  # [N, K, d_in]
-        logits, hidden = self.actor.step(x, hidden)
+        logits, hidden = self.actor.step(x, hidden)  # hidden[K, N, H]
         logits = masked_logits(logits, avail)
         if greedy:
             return logits.argmax(-1), hidden
@@ -109,32 +110,42 @@ class IPPO:
 
     # ---- learning -----------------------------------------------------------------------------
     def inputs(self, batch: EpisodeBatch):
-        """x[B, T+1, K, d_in] with the last action as seen during the rollout."""
-        return agent_inputs(batch.obs, previous_actions(batch.actions), self.spec.n_actions, self.spec.n_agents)
+        """x[K, T+1, B, d_in] (stack-first, the networks' layout) with the last action as seen during
+        the rollout."""
+        x = agent_inputs(batch.obs, previous_actions(batch.actions), self.spec.n_actions, self.spec.n_agents)
+        return x.permute(2, 1, 0, 3).contiguous()
 
-    def policy_dist(self, x, batch: EpisodeBatch):
-        T = batch.actions.shape[1]
-        logits = masked_logits(self.actor.unroll(x[:, :T]), batch.avail[:, :T])
-        return torch.distributions.Categorical(logits=logits)
+    def actor_critic(self, x, avail):
+        """Actor and critic on x[K, T', B, d] as one stack of 2K networks (same input, one time loop).
+        Returns log pi(.|tau)[B, T', K, A] (unavailable actions masked) and V[B, T', K]."""
+        logits, value = unroll_many([self.actor, self.critic], x)
+        logits = masked_logits(logits.permute(2, 1, 0, 3), avail[:, : x.shape[1]])
+        return torch.log_softmax(logits, -1), value.squeeze(-1).permute(2, 1, 0)
 
-    def agent_rewards(self, batch: EpisodeBatch) -> tuple[torch.Tensor, dict]:
-        """Reward each agent learns from, [B, T, K]. IPPO: the team reward."""
-        return batch.reward.unsqueeze(-1).expand(-1, -1, self.spec.n_agents), {}
+    def team_reward(self, batch: EpisodeBatch):
+        """The team reward as every agent's reward: [B, T, K]."""
+        return batch.reward.unsqueeze(-1).expand(-1, -1, self.spec.n_agents)
 
     def update(self, batch: EpisodeBatch) -> dict:
+        """IPPO: PPO on the team reward."""
+        return self.ppo_update(batch, self.team_reward(batch))
+
+    def ppo_update(self, batch: EpisodeBatch, reward) -> dict:
+        """hp.ppo_epochs full-batch PPO steps of every agent on its reward[B, T, K]."""
         hp = self.hp
-        reward, stats = self.agent_rewards(batch)
-        x = self.inputs(batch)
+        x = self.inputs(batch)  # [K, T+1, B, d]
+        T = batch.actions.shape[1]
+        a = batch.actions.unsqueeze(-1)  # [B, T, K, 1]
         with torch.no_grad():  # the batch was collected by the current policy: old = current before updating
-            logp_old = self.policy_dist(x, batch).log_prob(batch.actions)
-            value_old = self.critic.unroll(x).squeeze(-1)  # [B, T+1, K]
+            logp_all, value_old = self.actor_critic(x, batch.avail)  # value_old[B, T+1, K]
+            logp_old = logp_all[:, :T].gather(-1, a).squeeze(-1)
             adv, ret = gae(reward, value_old, batch.terminated, batch.mask, hp.gamma, hp.gae_lambda)
             adv = normalise_advantage(adv, batch.mask)
-        T = batch.actions.shape[1]
+        x = x[:, :T]
         for _ in range(hp.ppo_epochs):  # one full-batch step per epoch, as the original code
-            dist = self.policy_dist(x, batch)
-            value = self.critic.unroll(x[:, :T]).squeeze(-1)
-            loss, parts = ppo_loss(dist.log_prob(batch.actions), logp_old, adv, dist.entropy(), value,
+            logp_all, value = self.actor_critic(x, batch.avail)
+            entropy = -(logp_all.exp() * logp_all).sum(-1)
+            loss, parts = ppo_loss(logp_all.gather(-1, a).squeeze(-1), logp_old, adv, entropy, value,
                                    value_old[:, :T], ret, batch.mask, hp.clip, hp.entropy_coef,
                                    hp.value_loss_coef, hp.huber_delta)
             self.actor_opt.zero_grad(), self.critic_opt.zero_grad()
@@ -142,7 +153,7 @@ class IPPO:
             clip_grad_norm_per_stack(self.actor.parameters(), hp.max_grad_norm)
             clip_grad_norm_per_stack(self.critic.parameters(), hp.max_grad_norm)
             self.actor_opt.step(), self.critic_opt.step()
-        stats.update({k: v.mean().item() for k, v in parts.items()})
+        stats = {k: v.mean().item() for k, v in parts.items()}
         stats["agent_reward_mean"] = masked_mean_per_agent(reward, batch.mask).mean().item()
         return stats
 

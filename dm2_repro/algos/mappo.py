@@ -21,7 +21,7 @@ import torch
 
 from ..config import HP
 from ..envs.base import EnvSpec
-from ..nets import RecurrentAgentNet, agent_inputs, previous_actions
+from ..nets import RecurrentAgentNet, agent_inputs, previous_actions, shared_step, shared_unroll
 from ..rollout import EpisodeBatch
 from .ippo import gae, masked_logits, ppo_loss
 from .qmix import RunningMeanStd, real_states
@@ -66,12 +66,6 @@ class ValueNorm:
             setattr(self, k, sd[k].to(self.running_mean.device, torch.float64))
 
 
-def shared_unroll(net: RecurrentAgentNet, x):
-    """A G=1 (parameter-shared) net over every agent: x[B, T, K, d] -> [B, T, K, d_out]."""
-    B, _, K, _ = x.shape
-    return net.unroll(x.unsqueeze(-2), net.init_hidden(B, K, device=x.device)).squeeze(-2)
-
-
 class RMAPPO:
     name = "rmappo"
 
@@ -90,13 +84,13 @@ class RMAPPO:
 
     # ---- acting -------------------------------------------------------------------------------
     def init_hidden(self, n: int):
-        return self.actor.init_hidden(n, self.spec.n_agents, device=self.device)  # [N, K, 1, H]
+        return self.actor.init_hidden(n * self.spec.n_agents, device=self.device)  # [1, N*K, H]
 
     @torch.no_grad()
     def act(self, obs, state, avail, last_action, hidden, greedy: bool, generator=None):
         x = agent_inputs(obs, last_action, self.spec.n_actions, self.spec.n_agents)  # [N, K, d_in]
-        logits, hidden = self.actor.step(x.unsqueeze(-2), hidden)
-        logits = masked_logits(logits.squeeze(-2), avail)  # [N, K, A]
+        logits, hidden = shared_step(self.actor, x, hidden)
+        logits = masked_logits(logits, avail)  # [N, K, A]
         if greedy:
             return logits.argmax(-1), hidden
         probs = torch.softmax(logits, -1)
@@ -113,11 +107,11 @@ class RMAPPO:
 
     def values(self, state):
         """Normalised V(s_t, i) for every step and agent: [B, T+1, K]."""
-        return shared_unroll(self.critic, self.critic_inputs(state)).squeeze(-1)
+        return shared_unroll([self.critic], self.critic_inputs(state))[0].squeeze(-1)
 
     def policy_dist(self, x, batch: EpisodeBatch):
         T = batch.actions.shape[1]
-        logits = masked_logits(shared_unroll(self.actor, x[:, :T]), batch.avail[:, :T])
+        logits = masked_logits(shared_unroll([self.actor], x[:, :T])[0], batch.avail[:, :T])
         return torch.distributions.Categorical(logits=logits)
 
     def advantages(self, batch: EpisodeBatch, value_old):

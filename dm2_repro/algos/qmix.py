@@ -26,7 +26,7 @@ from torch import nn
 
 from ..config import HP
 from ..envs.base import EnvSpec
-from ..nets import RecurrentAgentNet, agent_inputs, previous_actions
+from ..nets import RecurrentAgentNet, agent_inputs, previous_actions, shared_step, shared_unroll
 from ..rollout import EpisodeBatch
 
 NEG_INF = -1e10
@@ -209,13 +209,13 @@ class QMIX:
         self.fixed_epsilon = None if eps is None else float(eps)
 
     def init_hidden(self, n: int):
-        return self.agent.init_hidden(n, self.spec.n_agents, device=self.device)  # [N, K, 1, H]
+        return self.agent.init_hidden(n * self.spec.n_agents, device=self.device)  # [1, N*K, H]
 
     @torch.no_grad()
     def act(self, obs, state, avail, last_action, hidden, greedy: bool, generator=None):
         x = agent_inputs(obs, last_action, self.spec.n_actions, self.spec.n_agents)  # [N, K, d_in]
-        q, hidden = self.agent.step(x.unsqueeze(-2), hidden)  # agents folded into the batch of the G=1 net
-        q = q.squeeze(-2).masked_fill(~avail, NEG_INF)  # [N, K, A]
+        q, hidden = shared_step(self.agent, x, hidden)  # agents folded into the batch of the G=1 net
+        q = q.masked_fill(~avail, NEG_INF)  # [N, K, A]
         greedy_a = q.argmax(-1)
         eps = 0.0 if greedy else self.epsilon()
         if eps <= 0.0:
@@ -232,8 +232,7 @@ class QMIX:
         with the last action as seen during the rollout."""
         K = self.spec.n_agents
         x = agent_inputs(batch.obs, previous_actions(batch.actions), self.spec.n_actions, K)  # [B, T+1, K, d]
-        h0 = net.init_hidden(x.shape[0], K, device=x.device)  # [B, K, 1, H]
-        return net.unroll(x.unsqueeze(-2), h0).squeeze(-2)
+        return shared_unroll([net], x)[0]
 
     def mixer_state(self, state):
         return self.state_norm(state) if self.state_norm is not None else state

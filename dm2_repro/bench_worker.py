@@ -1,0 +1,133 @@
+"""One benchmark measurement in a fresh process, printed as one JSON line.
+
+Run by `dm2_repro.bench` as a script, with PYTHONPATH pointing at the tree to measure (this tree,
+or an older commit checked out as a git worktree for `bench --compare`). It uses only interfaces
+that every version of the package has had (make_hp, make_env, make_learner, collect, update), so
+the same measurement runs on both sides of a comparison.
+
+    python dm2_repro/bench_worker.py '{"kind": "train", "algo": "ippo", "map": "3s_vs_3z", ...}'
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+
+
+def _setup_threads(threads: int) -> None:
+    # before torch/jax are imported: XLA's CPU thread pool and torch's OpenMP pool both obey this
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ["MKL_NUM_THREADS"] = str(threads)
+    os.environ.setdefault("XLA_FLAGS", f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} "
+                                       f"intra_op_parallelism_threads={threads}")
+
+
+def synthetic_demo(env, hp):
+    """A demonstration of hp.demo_episodes episodes from an untrained IPPO team (for timing only:
+    the discriminator's cost does not depend on the demonstrator's skill)."""
+    from pathlib import Path
+
+    import torch
+
+    from dm2_repro.algos import make_learner
+    from dm2_repro.demos import Demo
+    from dm2_repro.rollout import collect
+
+    torch.manual_seed(12345)
+    team = make_learner("ippo", env.spec, hp)
+    b = collect(env, team, hp.demo_episodes, (12345, 0), greedy=False, generator=torch.Generator().manual_seed(1))
+    E, T, K = b.actions.shape
+    per_agent = lambda x: x.unsqueeze(-1).expand(*x.shape, K)  # noqa: E731  joint episode -> every agent
+    return Demo(path=Path("synthetic.npz"), sha256="0" * 64, meta={"quality": 0.0}, obs=b.obs.half(),
+                actions=b.actions, avail=b.avail[:, :T], mask=per_agent(b.mask), length=per_agent(b.ep_length),
+                ep_return=per_agent(b.ep_return), battle_won=per_agent(b.battle_won))
+
+
+def train_throughput(cfg: dict) -> dict:
+    """The training loop (rollout, after_rollout, update) for cfg["iterations"] iterations after one
+    warm-up iteration: env steps/s end to end, the fraction of time in updates, and steps/s of the
+    rollouts alone."""
+    import torch
+
+    from dm2_repro.algos import make_learner
+    from dm2_repro.config import make_hp
+    from dm2_repro.envs import make_env
+    from dm2_repro.rollout import collect
+
+    torch.set_num_threads(cfg["threads"])
+    hp = make_hp(cfg["algo"], cfg["map"], "cpu", cfg.get("hp", {}))
+    env = make_env("smax", cfg["map"], hp.n_envs)
+    demo = synthetic_demo(env, hp) if cfg.get("demo") == "synthetic" else None
+    torch.manual_seed(cfg.get("seed", 0))
+    learner = make_learner(cfg["algo"], env.spec, hp, demo=demo)
+    gen = torch.Generator().manual_seed(cfg.get("seed", 0))
+    n_eps = getattr(learner, "episodes_per_rollout", hp.buffer_episodes)
+    steps = t_update = t_collect = 0.0
+    t_start = None
+    for it in range(cfg["iterations"] + 1):
+        if it == 1:  # iteration 0 compiles the env step and warms the caches
+            steps = t_update = t_collect = 0.0
+            t_start = time.perf_counter()
+        learner.t_env = int(steps)
+        t0 = time.perf_counter()
+        batch = collect(env, learner, n_eps, (cfg.get("seed", 0), it), greedy=False, generator=gen)
+        t1 = time.perf_counter()
+        learner.after_rollout(batch)
+        learner.update(batch)
+        t2 = time.perf_counter()
+        steps += batch.n_steps
+        t_collect += t1 - t0
+        t_update += t2 - t1
+    total = time.perf_counter() - t_start
+    return dict(env_steps_per_s=steps / total, update_fraction=t_update / total,
+                collect_steps_per_s=steps / t_collect, env_steps=int(steps),
+                peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def raw_smax(cfg: dict) -> dict:
+    """SMAX's ceiling: n_envs envs with random valid actions, the whole rollout in one jitted scan."""
+    import jax
+    import jax.numpy as jnp
+
+    from dm2_repro.envs.maps import map_info
+    from dm2_repro.envs.smax import make_jaxmarl_env
+
+    n_envs, n_steps = cfg["n_envs"], cfg.get("steps", 500)
+    env = make_jaxmarl_env(cfg["map"], max_steps=map_info(cfg["map"]).episode_limit)
+    agents = env.agents
+
+    def one_step(states, key):
+        k_act, k_step = jax.random.split(key)
+        avail = jax.vmap(env.get_avail_actions)(states)
+        acts = {a: jax.random.categorical(k, jnp.log(avail[a].astype(jnp.float32)))
+                for a, k in zip(agents, jax.random.split(k_act, len(agents)))}
+        _, states, _, _, _ = jax.vmap(env.step)(jax.random.split(k_step, n_envs), states, acts)
+        return states, None
+
+    @jax.jit
+    def rollout(key):
+        _, states = jax.vmap(env.reset)(jax.random.split(key, n_envs))
+        states, _ = jax.lax.scan(one_step, states, jax.random.split(key, n_steps))
+        return states
+
+    jax.block_until_ready(rollout(jax.random.PRNGKey(0)))  # compile
+    t0 = time.perf_counter()
+    jax.block_until_ready(rollout(jax.random.PRNGKey(1)))
+    return dict(env_steps_per_s=n_envs * n_steps / (time.perf_counter() - t0))
+
+
+def main(argv: list[str]) -> None:
+    cfg = json.loads(argv[1])
+    _setup_threads(cfg.get("threads", 1))
+    if cfg.get("ready_file"):  # concurrent runs start their timed part together
+        open(cfg["ready_file"], "w").close()
+    fn = {"train": train_throughput, "raw": raw_smax}[cfg["kind"]]
+    out = fn(cfg)
+    sys.stdout.flush()
+    print("BENCH " + json.dumps(out), file=sys.__stdout__, flush=True)  # jaxmarl resets sys.stdout
+
+
+if __name__ == "__main__":
+    main(sys.argv)
