@@ -50,7 +50,8 @@ class EpisodeBatch:
 
     @staticmethod
     def cat(batches: list["EpisodeBatch"]) -> "EpisodeBatch":
-        """Concatenate episode batches, padding time to the longest."""
+        """Concatenate episode batches, padding time to the longest with zeros: padded steps are not
+        real (mask 0), carry no reward, never terminate, and count no env steps."""
         T = max(b.actions.shape[1] for b in batches)
         out = {}
         for f in fields(EpisodeBatch):
@@ -59,8 +60,8 @@ class EpisodeBatch:
                 x = getattr(b, f.name)
                 if f.name in EpisodeBatch.STEP_FIELDS:
                     want = T + 1 if f.name in ("obs", "state", "avail") else T
-                    if x.shape[1] < want:  # pad by repeating the final step (padding is masked anyway)
-                        x = torch.cat([x, x[:, -1:].expand(-1, want - x.shape[1], *x.shape[2:])], 1)
+                    if x.shape[1] < want:
+                        x = torch.cat([x, x.new_zeros(x.shape[0], want - x.shape[1], *x.shape[2:])], 1)
                 parts.append(x)
             out[f.name] = torch.cat(parts, 0)
         return EpisodeBatch(**out)

@@ -5,12 +5,21 @@
     python -m dm2_repro.train with resume=results/runs/7        # continue a killed run
 
 Every run writes results/runs/<id>/ (config.json, metrics.json, run.json, checkpoints/).
-Randomness (network init, env episodes, action sampling) derives from `seed` alone, and the
-env seeds of every rollout derive from (seed, rollout counter), so a resumed run continues the
-very same curve.
+Randomness derives from (seed, algo): network init, training episodes and action sampling each have
+their own stream (`stream_seed`), so a DM² run of seed s never starts from the initialisation, or
+sees the episodes, of the IPPO expert of seed s whose demonstrations it imitates, nor of the IPPO
+baseline of seed s. Test episodes depend on `seed` alone: every algorithm of seed s is evaluated on
+the same test episodes (paired on purpose; they train nothing). The env seeds of every rollout
+derive from (stream, rollout counter), so a resumed run continues the very same curve.
+
+Threads: `threads` (default 1) sets torch's and XLA's CPU threads. One thread per run is the
+default because two runs with torch's default two threads each on a 2-core machine collapse ~30x
+(OpenMP threads spinning against each other); a lone run gains little from a second thread.
 """
 from __future__ import annotations
 
+import ast
+import hashlib
 import json
 import math
 import os
@@ -35,6 +44,7 @@ SETTINGS.CONFIG.READ_ONLY_CONFIG = False
 ex = Experiment("dm2_repro", save_git_info=False)
 EVAL_SEED_OFFSET = 10_007
 EXPERT_ALGOS = ("ippo", "qmix", "qmix_ippo_arch", "rmappo")  # eval episodes come from a seed stream disjoint from training episodes
+RUN_KEYS = ("algo", "map", "seed", "scale", "backend", "demo", "tag", "hp")  # what makes a run that run: fixed on resume
 
 
 @ex.config
@@ -52,6 +62,71 @@ def config():
     results_dir = "results"  # noqa: F841
     tensorboard = False  # noqa: F841  also write TensorBoard event files to the run dir
     mongo_url = ""  # noqa: F841  also record to MongoDB (Omniboard), e.g. mongodb://localhost:27017/dm2
+    threads = 1  # noqa: F841  torch + XLA CPU threads of this run (1: safe when runs share the machine)
+
+
+def stream_seed(seed: int, algo: str, stream: str) -> int:
+    """The seed of one random stream of a run: a hash of (seed, algo, stream), so runs of different
+    algorithms with the same seed share no stream (init, rollout episodes, action sampling)."""
+    digest = hashlib.sha256(f"{int(seed)}|{algo}|{stream}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFF_FFFF
+
+
+def set_threads(n: int) -> None:
+    """torch's intra-op threads and, if XLA has not started yet, its CPU thread pool."""
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"threads must be >= 1, got {n}")
+    torch.set_num_threads(n)
+    if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + f" --xla_cpu_multi_thread_eigen={str(n > 1).lower()}"
+                                   f" intra_op_parallelism_threads={n}").strip()
+
+
+def _literal(text: str):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def resolve_resume(updates: dict) -> dict:
+    """A resumed run is the same run: its RUN_KEYS come from the old run's config.json, before Sacred
+    records the new run's config. A key given together with `resume=` must equal the old run's."""
+    if not updates.get("resume"):
+        return updates
+    old_dir = Path(updates["resume"])
+    cfg_path = old_dir / "config.json"
+    if not cfg_path.is_file():
+        raise ValueError(f"resume={old_dir}: no run there ({cfg_path} does not exist)")
+    old = json.loads(cfg_path.read_text())
+    given_hp = dict(updates.get("hp") or {})
+    for k in RUN_KEYS:
+        if k == "hp":
+            clash = {h: v for h, v in given_hp.items() if old.get("hp", {}).get(h) != v}
+            if clash:
+                raise ValueError(f"resume={old_dir}: hp {clash} differs from the run's hp {old.get('hp', {})}; "
+                                 "a resumed run keeps its config")
+        elif k in updates and updates[k] != old.get(k):
+            raise ValueError(f"resume={old_dir}: {k}={updates[k]!r} differs from the run's {k}={old.get(k)!r}; "
+                             "a resumed run keeps its config (leave it out)")
+    return {**updates, **{k: old[k] for k in RUN_KEYS if k in old}}
+
+
+def _cli_updates(argv: list[str]) -> dict:
+    """The `with KEY=VALUE ...` assignments of a Sacred command line, as a dict (hp.X -> hp[X])."""
+    out: dict = {}
+    words = argv[argv.index("with") + 1:] if "with" in argv else []
+    for w in words:
+        if "=" not in w or w.startswith("-"):
+            continue
+        key, value = w.split("=", 1)
+        value = _literal(value.strip("'\""))
+        if key.startswith("hp."):
+            out.setdefault("hp", {})[key[3:]] = value
+        else:
+            out[key] = value
+    return out
 
 
 def _load_checkpoint(path: Path) -> dict:
@@ -97,24 +172,23 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
     file_obs = [o for o in _run.observers if isinstance(o, FileStorageObserver)]
     run_dir = Path(file_obs[0].dir) if file_obs else None
     resume_state = None
-    if cfg["resume"]:
+    if cfg["resume"]:  # its config was taken from the old run before Sacred started (resolve_resume)
         old_dir = Path(cfg["resume"])
-        old_cfg = json.loads((old_dir / "config.json").read_text())
-        for k in ("algo", "map", "seed", "scale", "backend", "demo", "tag", "hp"):
-            cfg[k] = old_cfg[k]  # a resumed run is the same run: its config comes from the old one
-            _run.config[k] = old_cfg[k]
         ckpt = old_dir / "checkpoints" / "last.pt"
         if not ckpt.exists():
             raise FileNotFoundError(f"cannot resume {old_dir}: no checkpoint at {ckpt}")
         resume_state = _load_checkpoint(ckpt)
+    set_threads(cfg["threads"])
     device = torch.device(cfg["device"])
     hp = make_hp(cfg["algo"], cfg["map"], cfg["scale"], cfg["hp"])  # the typed HP replaces the overrides dict
     _run.info["hp"] = hp_dict(hp)
     _run.info["pid"] = os.getpid()
-    seed = int(cfg["seed"])
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    env = make_env(cfg["backend"], cfg["map"], hp.n_envs, seed=seed)
+    seed, algo = int(cfg["seed"]), cfg["algo"]
+    streams = {k: stream_seed(seed, algo, k) for k in ("init", "rollout", "sampling")}
+    _run.info["streams"] = dict(streams, eval=seed + EVAL_SEED_OFFSET)
+    torch.manual_seed(streams["init"])
+    np.random.seed(streams["init"])
+    env = make_env(cfg["backend"], cfg["map"], hp.n_envs, seed=streams["rollout"])
     demo = None
     if cfg["demo"]:
         from .demos import load_demo
@@ -122,7 +196,7 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
         demo = load_demo(cfg["demo"], env.spec)
         _run.info["demo"] = demo.provenance()
     learner = make_learner(cfg["algo"], env.spec, hp, device, demo=demo)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(streams["sampling"])
     logger = MetricLogger(_run, str(run_dir / "tb") if (cfg["tensorboard"] and run_dir) else None)
     ckpt_dir = run_dir / "checkpoints" if run_dir else None
     if ckpt_dir:
@@ -177,7 +251,8 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
             t0 = time.time()
             learner.t_env = s["env_steps"]  # epsilon schedules (QMIX)
             n_eps = getattr(learner, "episodes_per_rollout", hp.buffer_episodes)
-            batch = collect(env, learner, n_eps, (seed, s["rollouts"]), greedy=False, generator=gen, device=device)
+            batch = collect(env, learner, n_eps, (streams["rollout"], s["rollouts"]), greedy=False, generator=gen,
+                            device=device)
             s["rollouts"] += math.ceil(n_eps / env.n_envs)
             s["env_steps"] += batch.n_steps
             s["episodes"] += batch.n_episodes
@@ -229,6 +304,7 @@ def add_observers(results_dir: str, mongo_url: str = ""):
 
 def run(config_updates: dict, results_dir: str = "results"):
     """Programmatic entry point (tests, notebooks): one run, recorded under results_dir/runs."""
+    config_updates = resolve_resume(dict(config_updates))
     add_observers(results_dir, config_updates.get("mongo_url", ""))
     return ex.run(config_updates={**config_updates, "results_dir": results_dir})
 
@@ -240,6 +316,16 @@ def main(argv: list[str]):
                 return a.split("=", 1)[1].strip("'\"")
         return default
 
+    updates = _cli_updates(argv)
+    if updates.get("resume"):  # the old run's config goes on the command line, so config.json records it
+        try:
+            resolved = resolve_resume(updates)
+        except ValueError as e:
+            sys.exit(f"error: {e}")
+        words = [w for w in argv if not (("=" in w) and w.split("=", 1)[0] in RUN_KEYS or w.startswith("hp."))]
+        if "with" not in words:
+            words.append("with")
+        argv = words + [f"{k}={resolved[k]!r}" for k in RUN_KEYS if k in resolved]
     add_observers(arg("results_dir", "results"), arg("mongo_url", ""))
     ex.run_commandline(argv)
 

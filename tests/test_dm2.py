@@ -320,6 +320,33 @@ def smoke_demo(smoke_ippo_run, tmp_path_factory):
                         progress=False)
 
 
+def test_learner_shares_no_stream_with_the_expert_it_imitates(smoke_demo, smoke_ippo_run, tmp_path):
+    """DM² seed 1 imitating the IPPO team of seed 1 starts from other networks and other episodes."""
+    from dm2_repro import train
+    from dm2_repro.algos import make_learner
+    from dm2_repro.demos import load_demo
+
+    r = train.run(dict(algo="dm2", map="3s_vs_3z", seed=1, scale="smoke", demo=str(smoke_demo)),
+                  results_dir=str(tmp_path))
+    run_dir = tmp_path / "runs" / str(r._id)
+    info = {d: json.loads((d / "info.json").read_text()) for d in (run_dir, smoke_ippo_run)}
+    s_dm2, s_ippo = info[run_dir]["streams"], info[smoke_ippo_run]["streams"]
+    assert all(s_dm2[k] != s_ippo[k] for k in ("init", "rollout", "sampling"))
+    assert s_dm2["eval"] == s_ippo["eval"]  # the same test episodes: paired on purpose
+    first = {d: json.loads((d / "metrics.json").read_text())["train_return_mean"]["values"][0]
+             for d in (run_dir, smoke_ippo_run)}
+    assert first[run_dir] != first[smoke_ippo_run]  # the first rollout is not the expert's first rollout
+    from dm2_repro.envs.base import EnvSpec
+    spec = EnvSpec("3s_vs_3z", 3, 8, 75, 72, 150)
+    hp = small_hp(demo_episodes=8)
+    actors = []
+    for streams, algo in ((s_dm2, "dm2"), (s_ippo, "ippo")):  # the networks each run started from
+        torch.manual_seed(streams["init"])
+        learner = make_learner(algo, spec, hp, demo=load_demo(smoke_demo) if algo == "dm2" else None)
+        actors.append(torch.cat([p.flatten() for p in learner.actor.parameters()]))
+    assert not torch.allclose(actors[0], actors[1])
+
+
 @pytest.mark.parametrize("algo", ["dm2", "dm2_state_action", "gail_only", "sil", "bc_ippo", "bc_dm2"])
 def test_variant_runs_end_to_end(algo, smoke_demo, tmp_path):
     from dm2_repro import train

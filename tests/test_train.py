@@ -70,9 +70,41 @@ def test_killed_run_resumes_the_same_curve(smoke_ippo_run, tmp_path, monkeypatch
     r = train.run(dict(resume=str(killed)), results_dir=str(tmp_path))
     resumed = tmp_path / "runs" / str(r._id)
     assert r.status == "COMPLETED" and resumed != killed
-    assert json.loads((resumed / "config.json").read_text())["seed"] == 1
+    old_cfg, new_cfg = (json.loads((d / "config.json").read_text()) for d in (killed, resumed))
+    assert {k: new_cfg[k] for k in train.RUN_KEYS} == {k: old_cfg[k] for k in train.RUN_KEYS}  # the real config
+    assert new_cfg["hp"] == {"checkpoint_every": 1}
     # checkpoint_every only changes when checkpoints are written, not what is learned
     assert _curves(resumed) == _curves(smoke_ippo_run)
+    # a key given with resume= must be the run's own: another algo or seed is an error, the same is fine
+    with pytest.raises(ValueError, match="algo='qmix' differs"):
+        train.run(dict(resume=str(killed), algo="qmix"), results_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="hp .* differs"):
+        train.run(dict(resume=str(killed), hp={"checkpoint_every": 5}), results_dir=str(tmp_path))
+    assert train.resolve_resume(dict(resume=str(resumed), seed=1))["hp"] == {"checkpoint_every": 1}
+
+
+def test_cli_resume_records_the_old_config_and_rejects_a_different_one(tmp_path):
+    import subprocess
+    import sys
+
+    d = tmp_path / "runs" / "3"
+    d.mkdir(parents=True)
+    cfg = dict(algo="dm2", map=TEST_MAP, seed=4, scale="smoke", backend="smax", demo="x.npz", tag="t", hp={"lr": 0.1})
+    (d / "config.json").write_text(json.dumps(cfg))
+    words = train._cli_updates(["train.py", "with", f"resume={d}", "hp.lr=0.1", "seed=4"])
+    assert words == {"resume": str(d), "hp": {"lr": 0.1}, "seed": 4}
+    assert {k: v for k, v in train.resolve_resume(words).items() if k in train.RUN_KEYS} == cfg
+    p = subprocess.run([sys.executable, "-m", "dm2_repro.train", "with", f"resume={d}", "algo=ippo",
+                        f"results_dir={tmp_path / 'new'}"], capture_output=True, text=True, timeout=300)
+    assert p.returncode != 0 and "algo='ippo' differs" in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "new").exists()  # refused before any run dir was made
+
+
+def test_streams_depend_on_seed_and_algo():
+    s = {(seed, algo, k): train.stream_seed(seed, algo, k) for seed in (1, 2) for algo in ("ippo", "dm2")
+         for k in ("init", "rollout", "sampling")}
+    assert len(set(s.values())) == len(s)  # no two (seed, algo, stream) share a seed
+    assert train.stream_seed(1, "ippo", "init") == train.stream_seed(1, "ippo", "init")
 
 
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
