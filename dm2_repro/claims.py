@@ -10,19 +10,37 @@ definition (or a curve and its demonstrations' quality), each tested with a stat
   step range every run of both covers. Larger = faster learning.
 - final: the mean win rate of the last 3 evaluations in that common range.
 - above demo: per seed, final win rate minus the quality (greedy win rate) of that seed's
-  demonstrations; paired by seed.
+  demonstrations.
 
-The measured value is the difference of means (A - B) with a 95% percentile bootstrap CI over
-seeds (10,000 resamples, seeds resampled within each curve; fixed generator seed, so the report is
-deterministic). Verdicts:
-- "A > B" findings hold if the CI lies above 0, do not hold if it lies below 0;
-- "A ~ B" findings (no real difference) hold if the CI lies inside +-0.1, do not hold if it lies
-  entirely outside +-0.1;
-- otherwise inconclusive; "not enough data" with fewer than 2 seeds on a side.
+Each comparison gives one value per seed on each side (listed in the report, in seed order) and
+the difference of means A - B with a 95% interval (dm2_repro.stats):
+- unpaired comparisons (different algorithms, e.g. DM² vs IPPO, or BC+DM² vs DM²): Welch's t
+  interval with Welch–Satterthwaite degrees of freedom;
+- paired by design, paired t interval over the seeds both sides have: the same learner seed with
+  different demonstrations (DM² with demonstrations of two qualities, Fig. 2/4 and Fig. 7; the
+  Fig. 3 demonstration styles), and "above demo" (each DM² run against the quality of the very
+  demonstrations it learned from);
+- beside it, a BCa bootstrap interval (9,999 resamples, fixed generator seed; "n/a" where BCa is
+  undefined, e.g. all values equal). The verdict uses the t interval.
+Verdicts need at least 5 seeds per side (5 pairs for paired comparisons), otherwise "not enough
+data" (with n per side); then:
+- "A > B" findings hold if the interval lies above 0, do not hold if it lies below 0;
+- "A ~ B" findings (no real difference) hold if the interval lies inside +-0.1, do not hold if it
+  lies entirely outside +-0.1;
+- otherwise inconclusive.
+
+Aggregate across maps (rliable's method, Agarwal et al. 2021, re-implemented in dm2_repro.stats):
+for each algorithm of Fig. 2/4 against IPPO, on the maps where both have at least 5 seeds, the
+interquartile mean (IQM) of the per-run AUC over all run x map scores, and the probability of
+improvement P(X > IPPO) (per map P(X > Y) + 0.5 P(X = Y) over all run pairs, averaged over maps),
+each with a 95% percentile CI from a stratified bootstrap (runs resampled within each map; 10,000
+resamples, fixed generator seed). AUCs are on the step range both curves cover on that map; where
+maps have different seed counts, each map contributes its first n seeds, n the smallest count.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,13 +49,16 @@ import numpy as np
 
 from experiments import (BACKENDS, FIGURES, SCALES, demo_step, expand, format_steps,
                          quality_sweep)
+from dm2_repro import stats
 from dm2_repro.results import CurveRuns, curve_runs, detect_scale, load_runs
 
+CONFIDENCE = 0.95
+N_BCA = 9_999
 N_BOOTSTRAP = 10_000
 BOOTSTRAP_SEED = 20220601
 EQUIVALENCE_MARGIN = 0.1
 FINAL_EVALS = 3
-MIN_SEEDS = 2
+MIN_SEEDS = 5
 
 GREATER, EQUIVALENT, ABOVE_DEMO = "greater", "equivalent", "above_demo"
 HOLDS, FAILS, INCONCLUSIVE, NO_DATA = "holds", "does not hold", "inconclusive", "not enough data"
@@ -53,6 +74,11 @@ class Comparison:
     b: str | None     # curve key (None for ABOVE_DEMO: A against its demonstrations)
     test: str         # GREATER, EQUIVALENT or ABOVE_DEMO
     statistic: str = "auc"
+    paired: bool = False   # runs paired by design (same learner seed); ABOVE_DEMO always is
+
+    @property
+    def is_paired(self) -> bool:
+        return self.paired or self.test == ABOVE_DEMO
 
     @property
     def description(self) -> str:
@@ -68,6 +94,7 @@ class Outcome:
     verdict: str
     measured: str
     run_ids: dict[str, list[str]] = field(default_factory=dict)
+    values: str = ""   # the per-seed values of both sides, "A: ... | B: ..."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,10 +123,11 @@ def comparisons(scale: str) -> list[Comparison]:
                     "DM² surpasses its IPPO demonstrations",
                     "Sec. 6: for IPPO demonstrations DM² surpasses the demonstrations' win rate",
                     figure, m, f"dm2_ippo_{level}", None, ABOVE_DEMO, "final"))
+            # Same learner seed, demonstrations of the same expert run at two snapshots.
             found.append(Comparison(
                 "Little sensitivity to demonstration quality",
                 "Sec. 6: despite the variance in demonstration win rates DM² performs similarly",
-                figure, m, "dm2_ippo_late", "dm2_ippo_early", EQUIVALENT))
+                figure, m, "dm2_ippo_late", "dm2_ippo_early", EQUIVALENT, paired=True))
     # Saturation: the best snapshot against the "late" one (paper: 10M against 7M).
     sweep = quality_sweep("5m_vs_6m", scale)
     late = min(sweep, key=lambda s: abs(s - demo_step("5m_vs_6m", scale, "late")))
@@ -107,21 +135,22 @@ def comparisons(scale: str) -> list[Comparison]:
         "Little sensitivity to demonstration quality beyond a threshold",
         "App. B, Fig. 7: improves with demonstration quality but quickly saturates",
         "fig7", "5m_vs_6m", f"dm2_ippo_{format_steps(sweep[-1])}",
-        f"dm2_ippo_{format_steps(late)}", EQUIVALENT))
+        f"dm2_ippo_{format_steps(late)}", EQUIVALENT, paired=True))
+    # Figure 3: the same learner seed with demonstrations of different styles.
     for level in ("early", "late"):
         for co, indep in (("co_concurrent", "indep_concurrent"),
                           ("co_nonconcurrent", "indep_nonconcurrent")):
             found.append(Comparison(
                 "Co-trained demonstrations matter",
                 "Sec. 6, Fig. 3: whether experts were co-trained makes the greatest difference",
-                "fig3", "5m_vs_6m", f"{level}_{co}", f"{level}_{indep}", GREATER))
+                "fig3", "5m_vs_6m", f"{level}_{co}", f"{level}_{indep}", GREATER, paired=True))
         for first, second in (("co_concurrent", "co_nonconcurrent"),
                               ("indep_concurrent", "indep_nonconcurrent")):
             found.append(Comparison(
                 "Concurrent sampling does not matter",
                 "Sec. 6, Fig. 3: whether demonstrations were concurrently sampled does not "
                 "significantly impact learning", "fig3", "5m_vs_6m", f"{level}_{first}",
-                f"{level}_{second}", EQUIVALENT))
+                f"{level}_{second}", EQUIVALENT, paired=True))
     for m in ("5m_vs_6m", "3s_vs_4z"):
         for level in ("early", "late"):
             for better in ("ippo", f"dm2_{level}"):
@@ -141,12 +170,14 @@ def comparisons(scale: str) -> list[Comparison]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Statistics
+# Per-seed values
 # ---------------------------------------------------------------------------------------------
 
-def common_range(curves: list[CurveRuns]) -> tuple[float, float]:
-    """The step range every run of these curves covers."""
+def common_range(curves: list[CurveRuns]) -> tuple[float, float] | None:
+    """The step range every run of these curves covers (None if no run has an evaluation)."""
     series = [s for c in curves for s in c.series().values() if len(s)]
+    if not series:
+        return None
     return max(s.index[0] for s in series), min(s.index[-1] for s in series)
 
 
@@ -160,18 +191,28 @@ def final_win_rate(series, hi: float) -> float:
     return float(series[series.index <= hi].iloc[-FINAL_EVALS:].mean())
 
 
-def bootstrap_ci(a: np.ndarray, b: np.ndarray | None) -> tuple[float, float, float]:
-    """Mean difference (a - b; or mean of a if b is None, for paired differences) and its 95%
-    percentile bootstrap CI, resampling each sample with replacement."""
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    draws = rng.choice(a, size=(N_BOOTSTRAP, len(a))).mean(axis=1)
-    estimate = a.mean()
-    if b is not None:
-        draws = draws - rng.choice(b, size=(N_BOOTSTRAP, len(b))).mean(axis=1)
-        estimate = estimate - b.mean()
-    low, high = np.percentile(draws, [2.5, 97.5])
-    return float(estimate), float(low), float(high)
+def seed_values(curve: CurveRuns, statistic: str, lo: float, hi: float) -> dict[int, float]:
+    """Seed -> the curve's statistic ("auc" or "final") in [lo, hi], seeds in order."""
+    values = {}
+    for seed, series in sorted(curve.series().items()):
+        if len(series):
+            values[seed] = (normalised_auc(series, lo, hi) if statistic == "auc"
+                            else final_win_rate(series, hi))
+    return values
 
+
+def format_values(values) -> str:
+    values = list(values)
+    return " ".join(f"{v:.3f}" for v in values) if values else "none"
+
+
+def _ci(low: float, high: float) -> str:
+    return f"[{low:+.3f}, {high:+.3f}]"
+
+
+# ---------------------------------------------------------------------------------------------
+# Verdicts
+# ---------------------------------------------------------------------------------------------
 
 def verdict(test: str, low: float, high: float) -> str:
     if test == EQUIVALENT:
@@ -187,71 +228,213 @@ def verdict(test: str, low: float, high: float) -> str:
     return INCONCLUSIVE
 
 
+def interval(a: np.ndarray, b: np.ndarray, paired: bool) -> tuple[str, float, float, float, str]:
+    """(test name, estimate, low, high, BCa text) for A - B: paired t or Welch t, and BCa."""
+    if paired:
+        estimate, low, high, dof = stats.paired_t_interval(a, b, CONFIDENCE)
+        _, bca_low, bca_high = stats.bca_interval(a - b, confidence=CONFIDENCE,
+                                                  n_resamples=N_BCA, seed=BOOTSTRAP_SEED)
+        name = f"paired t, df={dof:g}"
+    else:
+        estimate, low, high, dof = stats.welch_t_interval(a, b, CONFIDENCE)
+        _, bca_low, bca_high = stats.bca_interval(a, b, statistic=stats.mean_difference,
+                                                  confidence=CONFIDENCE, n_resamples=N_BCA,
+                                                  seed=BOOTSTRAP_SEED)
+        name = f"Welch t, df={dof:.1f}"
+    finite = math.isfinite(bca_low) and math.isfinite(bca_high)
+    bca = f"BCa {_ci(bca_low, bca_high)}" if finite else "BCa n/a"
+    return name, estimate, low, high, bca
+
+
 def evaluate(comparison: Comparison, a: CurveRuns, b: CurveRuns | None,
              results_dir: Path) -> Outcome:
     run_ids = {comparison.a: sorted(r.run_id for r in a.runs.values())}
     if b is not None:
         run_ids[comparison.b] = sorted(r.run_id for r in b.runs.values())
     sides = [a] if b is None else [a, b]
-    counts = " vs ".join(str(len(side.runs)) for side in sides)
-    if any(len(side.runs) < MIN_SEEDS for side in sides):
-        return Outcome(comparison, NO_DATA, f"n={counts}", run_ids)
-    lo, hi = common_range(sides)
+    span = common_range(sides)
     if comparison.test == ABOVE_DEMO:
+        finals = seed_values(a, "final", *span) if span else {}
         qualities = a.demo_qualities(results_dir)
-        seeds = [seed for seed in a.runs if seed in qualities]
+        seeds = [seed for seed in finals if seed in qualities]
+        known = " ".join(f"{qualities[s]:.3f}" if s in qualities else "?" for s in finals)
+        values = f"{comparison.a} final: {format_values(finals.values())} | demo quality: " + (
+            known or "none")
         if len(seeds) < MIN_SEEDS:
-            return Outcome(comparison, NO_DATA, f"n={len(seeds)} with known demo quality",
-                           run_ids)
-        diffs = np.array([final_win_rate(a.runs[s].metric(), hi) - qualities[s] for s in seeds])
-        estimate, low, high = bootstrap_ci(diffs, None)
-        label, counts = "final - demo", f"{len(seeds)} paired"
+            return Outcome(comparison, NO_DATA,
+                           f"n={len(seeds)} with known demo quality (needs {MIN_SEEDS})",
+                           run_ids, values)
+        left = np.array([finals[s] for s in seeds])
+        right = np.array([qualities[s] for s in seeds])
+        label, counts = "final - demo", f"n={len(seeds)} paired"
     else:
-        stat = (lambda s: normalised_auc(s, lo, hi)) if comparison.statistic == "auc" else (
-            lambda s: final_win_rate(s, hi))
-        values = [np.array([stat(s) for s in side.series().values()]) for side in sides]
-        estimate, low, high = bootstrap_ci(values[0], values[1])
-        label = "ΔAUC" if comparison.statistic == "auc" else "Δfinal"
-    measured = f"{label} = {estimate:+.3f} [{low:+.3f}, {high:+.3f}] (n={counts})"
-    return Outcome(comparison, verdict(comparison.test, low, high), measured, run_ids)
+        statistic = comparison.statistic
+        per_side = [seed_values(side, statistic, *span) if span else {} for side in sides]
+        values = " | ".join(f"{key}: {format_values(v.values())}"
+                            for key, v in zip((comparison.a, comparison.b), per_side))
+        n_a, n_b = (len(v) for v in per_side)
+        counts = f"n={n_a} vs {n_b}"
+        if min(n_a, n_b) < MIN_SEEDS:
+            return Outcome(comparison, NO_DATA, f"{counts} (needs {MIN_SEEDS} per side)",
+                           run_ids, values)
+        if comparison.is_paired:
+            seeds = [seed for seed in per_side[0] if seed in per_side[1]]
+            if len(seeds) < MIN_SEEDS:
+                return Outcome(comparison, NO_DATA,
+                               f"{counts}, {len(seeds)} paired (needs {MIN_SEEDS} pairs)",
+                               run_ids, values)
+            left = np.array([per_side[0][s] for s in seeds])
+            right = np.array([per_side[1][s] for s in seeds])
+            if len(seeds) < max(n_a, n_b):
+                counts += f", {len(seeds)} paired: seeds {' '.join(map(str, seeds))}"
+            else:
+                counts = f"n={len(seeds)} paired"
+        else:
+            left, right = (np.array(list(v.values())) for v in per_side)
+        label = "ΔAUC" if statistic == "auc" else "Δfinal"
+    name, estimate, low, high, bca = interval(left, right, comparison.is_paired)
+    measured = f"{label} = {estimate:+.3f} {_ci(low, high)} ({name}); {bca} ({counts})"
+    return Outcome(comparison, verdict(comparison.test, low, high), measured, run_ids, values)
+
+
+# ---------------------------------------------------------------------------------------------
+# Aggregate across maps (rliable-style)
+# ---------------------------------------------------------------------------------------------
+
+AGGREGATE_BASELINE = "ippo"
+AGGREGATE_CURVES = ("dm2_ippo_early", "dm2_ippo_late", "dm2_qmix", "qmix", "rmappo", "sil")
+
+
+@dataclass
+class Aggregate:
+    key: str
+    baseline: str
+    counts: dict[str, tuple[int, int]]     # map -> (seeds of key, seeds of baseline)
+    maps: list[str]                        # the maps used (>= MIN_SEEDS seeds on both sides)
+    iqm: tuple[float, float, float] | None = None            # (estimate, low, high)
+    iqm_baseline: tuple[float, float, float] | None = None
+    improvement: tuple[float, float, float] | None = None    # P(key > baseline)
+    n_runs: tuple[int, int] | None = None  # runs per map used, per side
+
+
+def aggregate(key: str, pairs: dict[str, tuple[CurveRuns, CurveRuns]],
+              baseline: str = AGGREGATE_BASELINE) -> Aggregate:
+    """`pairs`: map -> (curve `key`, curve `baseline`) on that map."""
+    per_map, counts = {}, {}
+    for map_name, (x, y) in pairs.items():
+        span = common_range([x, y])
+        values = [seed_values(c, "auc", *span) if span else {} for c in (x, y)]
+        counts[map_name] = (len(values[0]), len(values[1]))
+        if min(counts[map_name]) >= MIN_SEEDS:
+            per_map[map_name] = values
+    found = Aggregate(key, baseline, counts, list(per_map))
+    if not per_map:
+        return found
+    n_x = min(len(v[0]) for v in per_map.values())
+    n_y = min(len(v[1]) for v in per_map.values())
+    x = np.array([list(v[0].values())[:n_x] for v in per_map.values()]).T   # runs x maps
+    y = np.array([list(v[1].values())[:n_y] for v in per_map.values()]).T
+    ci = dict(confidence=CONFIDENCE, n_resamples=N_BOOTSTRAP, seed=BOOTSTRAP_SEED)
+    found.iqm = stats.stratified_bootstrap_ci(x, stats.iqm, **ci)
+    found.iqm_baseline = stats.stratified_bootstrap_ci(y, stats.iqm, **ci)
+    found.improvement = stats.stratified_bootstrap_ci((x, y), stats.probability_of_improvement,
+                                                      **ci)
+    found.n_runs = (n_x, n_y)
+    return found
+
+
+def aggregate_all(curves: dict[str, dict[tuple[str, str], CurveRuns]]) -> list[Aggregate]:
+    """Every AGGREGATE_CURVES key against IPPO over the Fig. 2 and Fig. 4 maps."""
+    found = []
+    for key in AGGREGATE_CURVES:
+        pairs = {}
+        for figure, maps in COMPARISON_MAPS.items():
+            for m in maps:
+                by_key = curves[figure]
+                if (m, key) in by_key and (m, AGGREGATE_BASELINE) in by_key:
+                    pairs[m] = (by_key[(m, key)], by_key[(m, AGGREGATE_BASELINE)])
+        found.append(aggregate(key, pairs))
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------------------------
 
-def evaluate_all(results_dir: Path, scale: str, backend: str = "smax",
-                 n_seeds: int | None = None) -> list[Outcome]:
+def load_curves(results_dir: Path, scale: str, backend: str = "smax", n_seeds: int | None = None,
+                figures=None) -> dict[str, dict[tuple[str, str], CurveRuns]]:
+    """Figure -> (map, curve key) -> the curve's COMPLETED runs."""
     runs = load_runs(results_dir)
-    by_figure: dict[str, dict[tuple[str, str], CurveRuns]] = {}
+    figures = figures or list(dict.fromkeys(
+        [c.figure for c in comparisons(scale)] + list(COMPARISON_MAPS)))
+    found = {}
+    for figure in figures:
+        plan = expand(figure, scale, n_seeds, backend=backend)
+        found[figure] = {(c.curve.map, c.curve.key): c for c in curve_runs(plan.curves, runs)}
+    return found
+
+
+def evaluate_all(results_dir: Path, scale: str, backend: str = "smax",
+                 n_seeds: int | None = None, curves=None) -> list[Outcome]:
+    curves = curves or load_curves(results_dir, scale, backend, n_seeds)
     outcomes = []
     for comparison in comparisons(scale):
-        if comparison.figure not in by_figure:
-            plan = expand(comparison.figure, scale, n_seeds, backend=backend)
-            by_figure[comparison.figure] = {(c.curve.map, c.curve.key): c
-                                            for c in curve_runs(plan.curves, runs)}
-        curves = by_figure[comparison.figure]
-        a = curves[(comparison.map, comparison.a)]
-        b = curves[(comparison.map, comparison.b)] if comparison.b else None
+        by_key = curves[comparison.figure]
+        a = by_key[(comparison.map, comparison.a)]
+        b = by_key[(comparison.map, comparison.b)] if comparison.b else None
         outcomes.append(evaluate(comparison, a, b, results_dir))
     return outcomes
 
 
-def markdown(outcomes: list[Outcome], results_dir: Path, scale: str) -> str:
+def _estimate(value: tuple[float, float, float]) -> str:
+    estimate, low, high = value
+    return f"{estimate:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def aggregate_lines(aggregates: list[Aggregate]) -> list[str]:
+    lines = [f"| algorithm X | maps (runs X / {AGGREGATE_BASELINE}) | IQM AUC of X [95% CI] | "
+             f"IQM AUC of {AGGREGATE_BASELINE} [95% CI] | P(X > {AGGREGATE_BASELINE}) [95% CI] |",
+             "|---|---|---|---|---|"]
+    for agg in aggregates:
+        if agg.iqm is None:
+            seen = ", ".join(f"{m} {nx}/{ny}" for m, (nx, ny) in agg.counts.items())
+            lines.append(f"| {agg.key} | none with >= {MIN_SEEDS} seeds per side ({seen}) | "
+                         f"{NO_DATA} | {NO_DATA} | {NO_DATA} |")
+            continue
+        n_x, n_y = agg.n_runs
+        used = ", ".join(agg.maps) + f" ({n_x} / {n_y} runs each)"
+        lines.append(f"| {agg.key} | {used} | {_estimate(agg.iqm)} | "
+                     f"{_estimate(agg.iqm_baseline)} | {_estimate(agg.improvement)} |")
+    return lines
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def markdown(outcomes: list[Outcome], results_dir: Path, scale: str,
+             aggregates: list[Aggregate] | None = None) -> str:
     lines = [f"# The paper's claims on the logged runs ({scale} scale)", "",
              f"Runs: `{results_dir}/runs` (COMPLETED runs only). Regenerate with "
              f"`python -m dm2_repro.claims --results {results_dir} --scale {scale}`.", "",
              "## Statistic", "", __doc__.split("\n\n", 2)[2].strip(), "",
              "## Results", "",
-             "| # | finding | comparison | paper | measured | verdict |",
-             "|---|---|---|---|---|---|"]
+             "| # | finding | comparison | paper | per-seed values (seed order) | measured | "
+             "verdict |",
+             "|---|---|---|---|---|---|---|"]
     for i, o in enumerate(outcomes, 1):
         c = o.comparison
-        lines.append(f"| {i} | {c.finding} | {c.description} | {c.paper} | {o.measured} | "
-                     f"**{o.verdict}** |")
+        lines.append(f"| {i} | {c.finding} | {c.description} | {c.paper} | {_cell(o.values)} | "
+                     f"{o.measured} | **{o.verdict}** |")
     tally = {v: sum(o.verdict == v for o in outcomes) for v in (HOLDS, FAILS, INCONCLUSIVE, NO_DATA)}
-    lines += ["", "Summary: " + ", ".join(f"{n} {v}" for v, n in tally.items()), "",
-              "## Runs used", "", "Sacred run ids (directories under runs/) per compared curve.", ""]
+    lines += ["", "Summary: " + ", ".join(f"{n} {v}" for v, n in tally.items())]
+    if aggregates is not None:
+        lines += ["", "## Aggregate across maps", "",
+                  f"Normalised AUC of Fig. 2/4 curves against {AGGREGATE_BASELINE} on the maps "
+                  f"where both have >= {MIN_SEEDS} seeds (rliable-style; see Statistic).", "",
+                  *aggregate_lines(aggregates)]
+    lines += ["", "## Runs used", "", "Sacred run ids (directories under runs/) per compared curve.",
+              ""]
     for i, o in enumerate(outcomes, 1):
         used = "; ".join(f"{key}: {', '.join(ids) or 'none'}" for key, ids in o.run_ids.items())
         lines.append(f"{i}. {used}")
@@ -287,10 +470,14 @@ def main(argv=None) -> int:
     scale = args.scale
     if scale == "auto":
         scale = detect_scale(FIGURES, load_runs(results_dir), args.backend, args.seeds)
-    outcomes = evaluate_all(results_dir, scale, args.backend, args.seeds)
+    curves = load_curves(results_dir, scale, args.backend, args.seeds)
+    outcomes = evaluate_all(results_dir, scale, args.backend, args.seeds, curves)
+    aggregates = aggregate_all(curves)
     print_table(outcomes)
+    print()
+    print("\n".join(aggregate_lines(aggregates)))
     out = Path(args.out) if args.out else results_dir / "claims.md"
-    report = markdown(outcomes, results_dir, scale)
+    report = markdown(outcomes, results_dir, scale, aggregates)
     if args.check:
         if not out.exists() or out.read_text() != report:
             print(f"\n{out} is stale or missing: regenerate it with python -m dm2_repro.claims", file=sys.stderr)

@@ -27,6 +27,7 @@ class HP:
     n_envs: int = 32
     t_max: int = 10_000_000
     eval_every: int = 50_000
+    log_every: int = 10_000  # training scalars are logged as means over this many env steps (our choice)
     test_episodes: int = 32
     save_policy_every: int = 1_000_000  # expert snapshots (demonstration sources)
     checkpoint_every: int = 50_000  # resumable checkpoint
@@ -78,11 +79,11 @@ class HP:
 # scale presets: the fields they set on top of the paper's values
 PRESETS: dict[str, dict] = {
     "paper": {},
-    "cpu": dict(n_envs=16, t_max=200_000, eval_every=5_000, save_policy_every=25_000,
+    "cpu": dict(n_envs=16, t_max=200_000, eval_every=5_000, log_every=5_000, save_policy_every=25_000,
                 checkpoint_every=10_000, buffer_episodes=16, gail_buffer_episodes=16, gail_epochs=20,
                 gail_batch_episodes=16, demo_episodes=200, sil_store_episodes=64, bc_epochs=10,
                 rmappo_buffer_episodes=16, qmix_buffer_episodes=1000, target_update_episodes=50),
-    "smoke": dict(n_envs=4, t_max=800, eval_every=400, save_policy_every=400,
+    "smoke": dict(n_envs=4, t_max=800, eval_every=400, log_every=0, save_policy_every=400,
                   checkpoint_every=400, buffer_episodes=4, ppo_epochs=2, gail_buffer_episodes=4, gail_epochs=2,
                   gail_batch_episodes=4, demo_episodes=8, sil_store_episodes=8, bc_epochs=2, bc_batch_episodes=4,
                   qmix_batch_episodes=4, qmix_buffer_episodes=16, target_update_episodes=4, epsilon_anneal_steps=400,

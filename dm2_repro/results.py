@@ -42,7 +42,11 @@ class SacredRun:
 
     @property
     def info(self) -> dict:
-        return self.run.get("info") or {}
+        """The run's info: Sacred's FileStorageObserver saves it to info.json in the run dir;
+        run.json's "info" is read only where info.json is missing (or unreadable, e.g. being
+        rewritten by the live run right now)."""
+        info = _read_json(self.path / "info.json")
+        return info if info is not None else (self.run.get("info") or {})
 
     @property
     def hostname(self) -> str | None:

@@ -44,7 +44,7 @@ SETTINGS.CONFIG.READ_ONLY_CONFIG = False
 ex = Experiment("dm2_repro", save_git_info=False)
 EVAL_SEED_OFFSET = 10_007
 EXPERT_ALGOS = ("ippo", "qmix", "qmix_ippo_arch", "rmappo")  # eval episodes come from a seed stream disjoint from training episodes
-RUN_KEYS = ("algo", "map", "seed", "scale", "backend", "demo", "tag", "hp")  # what makes a run that run: fixed on resume
+RUN_KEYS = ("algo", "map", "seed", "scale", "backend", "reward", "demo", "tag", "hp")  # what makes a run that run: fixed on resume
 
 
 @ex.config
@@ -54,6 +54,7 @@ def config():
     seed = 1  # noqa: F841
     scale = "cpu"  # noqa: F841  smoke | cpu | paper
     backend = "smax"  # noqa: F841  smax | sc2
+    reward = "smac"  # noqa: F841  smac: SMAC's reward (damage + 10 per kill + 200 per win, max 20), on SMAX too; smax: SMAX's own x 10
     demo = ""  # noqa: F841  demonstration .npz for dm2-family algos
     tag = ""  # noqa: F841  free label, used by experiment definitions
     hp = {}  # noqa: F841  overrides of dm2_repro.config.HP fields
@@ -188,7 +189,7 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
     _run.info["streams"] = dict(streams, eval=seed + EVAL_SEED_OFFSET)
     torch.manual_seed(streams["init"])
     np.random.seed(streams["init"])
-    env = make_env(cfg["backend"], cfg["map"], hp.n_envs, seed=streams["rollout"])
+    env = make_env(cfg["backend"], cfg["map"], hp.n_envs, seed=streams["rollout"], reward=cfg["reward"])
     demo = None
     if cfg["demo"]:
         from .demos import load_demo
@@ -203,11 +204,15 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
         ckpt_dir.mkdir(exist_ok=True)
 
     s = dict(env_steps=0, episodes=0, rollouts=0, evals=0, next_eval=0, next_ckpt=hp.checkpoint_every,
-             next_snapshot=hp.save_policy_every, pretrained=False)
+             next_snapshot=hp.save_policy_every, pretrained=False, next_log=0)
+    # training scalars are logged as means over hp.log_every env steps (metrics.json stays small);
+    # the pending sums travel in the checkpoint so a resumed run logs the same means
+    pending: dict[str, list[float]] = {}
     if resume_state is not None:
         learner.load_state_dict(resume_state["learner"])
         gen.set_state(resume_state["generator"])
         s.update({k: int(v) for k, v in resume_state["counters"].items()})
+        pending = {k: [float(a), float(b)] for k, (a, b) in resume_state.get("pending", {}).items()}
         for name, (steps, values) in resume_state["metrics"].items():  # the curve up to the checkpoint
             for step, value in zip(steps, values):
                 logger.log(name, value, step)
@@ -225,7 +230,7 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
             return
         tmp = ckpt_dir / "last.pt.tmp"
         torch.save(dict(learner=learner.state_dict(), generator=gen.get_state(), counters=dict(s),
-                        metrics=logger.history), tmp)
+                        metrics=logger.history, pending=pending), tmp)
         os.replace(tmp, ckpt_dir / "last.pt")  # atomic: a kill never leaves a half-written checkpoint
         _run.info["checkpoint"] = str(ckpt_dir / "last.pt")
 
@@ -260,11 +265,16 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
             stats = learner.update(batch)
             sps = batch.n_steps / max(time.time() - t0, 1e-9)
             step = s["env_steps"]
-            logger.log("train_return_mean", batch.ep_return.mean().item(), step)
-            logger.log("train_battle_won_mean", batch.battle_won.mean().item(), step)
-            logger.log("env_steps_per_s", sps, step)
+            stats = dict(train_return_mean=batch.ep_return.mean().item(),
+                         train_battle_won_mean=batch.battle_won.mean().item(), env_steps_per_s=sps, **stats)
             for k, v in stats.items():
-                logger.log(k, v, step)
+                acc = pending.setdefault(k, [0.0, 0.0])
+                acc[0], acc[1] = acc[0] + float(v), acc[1] + 1.0
+            if step >= s["next_log"] or step >= hp.t_max:
+                for k, (total, n) in pending.items():
+                    logger.log(k, total / n, step)
+                pending.clear()
+                s["next_log"] = step + hp.log_every
             bar.update(batch.n_steps)
             bar.set_postfix(test_win=f"{last_win:.2f}", train_win=f"{batch.battle_won.mean().item():.2f}",
                             sps=f"{sps:.0f}")

@@ -1,41 +1,77 @@
 """The claims report on fixture runs whose answer is known."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
-from dm2_repro import claims
+from dm2_repro import claims, stats
+from dm2_repro.results import load_runs
 from experiments import expand
 from tests.fixtures_runs import write_job_run
 
 STEPS = (0, 400, 800, 1200, 1600)
-
-
-def write_curve(results, start_id, curve, finals, **kwargs):
-    """One run per seed (as many as `finals`), win rate rising linearly to each final value."""
-    for i, (job, final) in enumerate(zip(curve.jobs, finals)):
-        write_job_run(results, start_id + i, job, final=final, steps=STEPS, **kwargs)
+N_SEEDS = 5
+# A linear rise from 0 to f over the whole range: normalised AUC = f / 2, and the mean of the
+# last 3 of the 5 evaluations (the "final" win rate) = 0.75 f.
+AUC, FINAL = 0.5, 0.75
 
 
 def curve(figure, key, map_name="5m_vs_6m"):
-    plan = expand(figure, "smoke", n_seeds=3)
+    plan = expand(figure, "smoke", n_seeds=N_SEEDS)
     return next(c for c in plan.curves if c.key == key and c.map == map_name)
+
+
+class Writer:
+    """Writes one run per seed (as many as `finals`), each with a fresh run id; returns the
+    run directories."""
+
+    def __init__(self, results):
+        self.results, self.next_id = results, 1
+
+    def curve(self, figure, key, finals, map_name="5m_vs_6m", **kwargs):
+        paths = []
+        for job, final in zip(curve(figure, key, map_name).jobs, finals):
+            paths.append(write_job_run(self.results, self.next_id, job, final=final, steps=STEPS,
+                                       **kwargs))
+            self.next_id += 1
+        return paths
+
+
+QMIX = [0.90, 0.85, 0.95, 0.88, 0.92]
+QMIX_IPPO_ARCH = [0.20, 0.25, 0.15, 0.22, 0.18]
+# Seed effects much larger than the (small, consistent) effect of the demonstrations.
+EARLY = [0.2, 0.4, 0.6, 0.8, 1.0]
+LATE = [f + d for f, d in zip(EARLY, [0.02, 0.03, 0.01, 0.02, 0.04])]
+IPPO_5M = [0.3, 0.5, 0.7, 0.1, 0.9]
+ABOVE_FINALS = [0.8, 0.9, 0.84, 0.76, 0.96]
+QUALITIES = [0.3, 0.5, 0.4, 0.2, 0.6]
 
 
 @pytest.fixture
 def results(tmp_path):
-    # Clearly holds: QMIX far above QMIX with the IPPO agent network.
-    write_curve(tmp_path, 1, curve("fig8", "qmix"), [0.90, 0.85, 0.95])
-    write_curve(tmp_path, 4, curve("fig8", "qmix_ippo_arch"), [0.20, 0.25, 0.15])
+    w = Writer(tmp_path)
+    # Clearly holds (unpaired: two algorithms): QMIX far above QMIX with the IPPO agent network.
+    w.curve("fig8", "qmix", QMIX)
+    w.curve("fig8", "qmix_ippo_arch", QMIX_IPPO_ARCH)
     # Clearly refuted: GAIL-only beats IPPO.
-    write_curve(tmp_path, 7, curve("fig6", "ippo", "3s_vs_4z"), [0.10, 0.15, 0.12])
-    write_curve(tmp_path, 10, curve("fig6", "gail_only_early", "3s_vs_4z"), [0.80, 0.85, 0.90])
-    # Not enough data: one BC seed.
-    write_curve(tmp_path, 13, curve("fig5", "dm2"), [0.5, 0.5, 0.5])
-    write_curve(tmp_path, 16, curve("fig5", "bc_dm2"), [0.5])
-    # DM² well above its demonstrations' quality (recorded in the run's info).
-    write_curve(tmp_path, 17, curve("fig2", "dm2_ippo_early"), [0.80, 0.90, 0.85],
-                info={"demo": {"quality": 0.3}})
+    w.curve("fig6", "ippo", [0.10, 0.15, 0.12, 0.11, 0.14], "3s_vs_4z")
+    w.curve("fig6", "gail_only_early", [0.80, 0.85, 0.90, 0.82, 0.88], "3s_vs_4z")
+    # Not enough data: one BC seed (fig5's DM² runs are fig2's dm2_ippo_early jobs, below).
+    w.curve("fig5", "bc_dm2", [0.5])
+    # Not enough data however large the difference: 4 seeds against 5.
+    w.curve("fig2", "dm2_ippo_late", [0.9] * 4, "3s_vs_3z")
+    w.curve("fig2", "ippo", [0.1] * 5, "3s_vs_3z")
+    # Paired by design (same learner seed, demonstrations of two qualities).
+    w.curve("fig2", "dm2_ippo_early", EARLY)
+    w.curve("fig2", "dm2_ippo_late", LATE)
+    w.curve("fig2", "ippo", IPPO_5M)
+    # DM² above its demonstrations, each seed against its own demo's quality, as Sacred records
+    # it: in info.json (run.json's "info" stays empty in real runs; a stale value here must lose).
+    for path, quality in zip(w.curve("fig2", "dm2_ippo_early", ABOVE_FINALS, "3s_vs_4z",
+                                     info={"demo": {"quality": 0.99}}), QUALITIES):
+        (path / "info.json").write_text(json.dumps({"demo": {"quality": quality}}))
     return tmp_path
 
 
@@ -44,34 +80,115 @@ def outcome(outcomes, figure, map_name, a, b):
                                         o.comparison.b) == (figure, map_name, a, b))
 
 
+def evaluate(results):
+    return claims.evaluate_all(results, "smoke", n_seeds=N_SEEDS)
+
+
+def values(finals, scale=AUC):
+    return " ".join(f"{scale * f:.3f}" for f in finals)
+
+
 def test_known_verdicts(results):
-    outcomes = claims.evaluate_all(results, "smoke", n_seeds=3)
+    outcomes = evaluate(results)
     holds = outcome(outcomes, "fig8", "5m_vs_6m", "qmix", "qmix_ippo_arch")
     assert holds.verdict == claims.HOLDS
-    assert holds.run_ids == {"qmix": ["1", "2", "3"], "qmix_ippo_arch": ["4", "5", "6"]}
+    assert holds.run_ids == {"qmix": ["1", "2", "3", "4", "5"],
+                             "qmix_ippo_arch": ["10", "6", "7", "8", "9"]}
     fails = outcome(outcomes, "fig6", "3s_vs_4z", "ippo", "gail_only_early")
     assert fails.verdict == claims.FAILS
-    no_data = outcome(outcomes, "fig5", "5m_vs_6m", "bc_dm2", "dm2")
-    assert no_data.verdict == claims.NO_DATA and "n=1 vs 3" in no_data.measured
-    above = outcome(outcomes, "fig2", "5m_vs_6m", "dm2_ippo_early", None)
-    assert above.verdict == claims.HOLDS
     # Claims with no runs at all are "not enough data", never an error.
     assert outcome(outcomes, "fig4", "8m_vs_9m", "qmix", "dm2_ippo_late").verdict == claims.NO_DATA
 
 
-def test_auc_difference_matches_a_direct_computation(results):
-    outcomes = claims.evaluate_all(results, "smoke", n_seeds=3)
-    holds = outcome(outcomes, "fig8", "5m_vs_6m", "qmix", "qmix_ippo_arch")
-    # Linear rise from 0 to f over the whole range: normalised AUC = f / 2.
-    expected = (np.mean([0.90, 0.85, 0.95]) - np.mean([0.20, 0.25, 0.15])) / 2
-    assert holds.measured.startswith(f"ΔAUC = {expected:+.3f} [")
+def test_not_enough_data_below_five_seeds_per_side(results):
+    outcomes = evaluate(results)
+    no_data = outcome(outcomes, "fig5", "5m_vs_6m", "bc_dm2", "dm2")
+    assert no_data.verdict == claims.NO_DATA and "n=1 vs 5" in no_data.measured
+    assert no_data.values == f"bc_dm2: {values([0.5], FINAL)} | dm2: {values(EARLY, FINAL)}"
+    four = outcome(outcomes, "fig2", "3s_vs_3z", "dm2_ippo_late", "ippo")
+    assert four.verdict == claims.NO_DATA and four.measured.startswith("n=4 vs 5")
+    assert four.values == f"dm2_ippo_late: {values([0.9] * 4)} | ippo: {values([0.1] * 5)}"
 
 
-def test_bootstrap_and_verdict_rules():
-    a, b = np.array([1.0, 1.1, 0.9]), np.array([0.0, 0.1, -0.1])
-    assert claims.bootstrap_ci(a, b) == claims.bootstrap_ci(a, b)   # fixed generator seed
-    estimate, low, high = claims.bootstrap_ci(a, b)
-    assert estimate == pytest.approx(1.0) and 0.7 < low < 1.0 < high < 1.3
+def test_unpaired_comparisons_use_welch(results):
+    holds = outcome(evaluate(results), "fig8", "5m_vs_6m", "qmix", "qmix_ippo_arch")
+    assert not holds.comparison.is_paired
+    a, b = AUC * np.array(QMIX), AUC * np.array(QMIX_IPPO_ARCH)
+    estimate, low, high, dof = stats.welch_t_interval(a, b)
+    assert holds.measured.startswith(
+        f"ΔAUC = {estimate:+.3f} [{low:+.3f}, {high:+.3f}] (Welch t, df={dof:.1f}); BCa [")
+    assert estimate == pytest.approx(np.mean(a) - np.mean(b))
+    assert holds.measured.endswith("(n=5 vs 5)")
+    assert holds.values == f"qmix: {values(QMIX)} | qmix_ippo_arch: {values(QMIX_IPPO_ARCH)}"
+
+
+def test_paired_by_design_uses_the_paired_interval(results):
+    outcomes = evaluate(results)
+    quality = outcome(outcomes, "fig2", "5m_vs_6m", "dm2_ippo_late", "dm2_ippo_early")
+    assert quality.comparison.is_paired
+    late, early = AUC * np.array(LATE), AUC * np.array(EARLY)
+    estimate, low, high, dof = stats.paired_t_interval(late, early)
+    assert quality.measured.startswith(
+        f"ΔAUC = {estimate:+.3f} [{low:+.3f}, {high:+.3f}] (paired t, df=4); BCa [")
+    assert quality.measured.endswith("(n=5 paired)")
+    # Pairing removes the seed effect: equivalence holds; Welch on the same values could not say.
+    assert quality.verdict == claims.HOLDS
+    _, wlow, whigh, _ = stats.welch_t_interval(late, early)
+    assert claims.verdict(claims.EQUIVALENT, wlow, whigh) == claims.INCONCLUSIVE
+    # DM² against IPPO is unpaired.
+    unpaired = outcome(outcomes, "fig2", "5m_vs_6m", "dm2_ippo_early", "ippo")
+    assert not unpaired.comparison.is_paired and "Welch t" in unpaired.measured
+    # Which comparisons are paired: demo quality (Fig. 2/4, 7), Fig. 3 styles, above-demo.
+    paired = {(c.figure, c.test) for c in claims.comparisons("smoke") if c.is_paired}
+    assert paired == {("fig2", claims.EQUIVALENT), ("fig4", claims.EQUIVALENT),
+                      ("fig7", claims.EQUIVALENT), ("fig3", claims.EQUIVALENT),
+                      ("fig3", claims.GREATER), ("fig2", claims.ABOVE_DEMO),
+                      ("fig4", claims.ABOVE_DEMO)}
+
+
+def test_above_demo_pairs_each_run_with_its_own_demonstrations(results):
+    above = outcome(evaluate(results), "fig2", "3s_vs_4z", "dm2_ippo_early", None)
+    finals = FINAL * np.array(ABOVE_FINALS)
+    estimate, low, high, dof = stats.paired_t_interval(finals, np.array(QUALITIES))
+    assert above.measured.startswith(
+        f"final - demo = {estimate:+.3f} [{low:+.3f}, {high:+.3f}] (paired t, df=4)")
+    assert above.verdict == claims.HOLDS
+    assert above.values == (f"dm2_ippo_early final: {values(ABOVE_FINALS, FINAL)} | "
+                            f"demo quality: {values(QUALITIES, 1.0)}")
+
+
+def test_run_info_is_read_from_info_json(results):
+    runs = {r.run_id: r for r in load_runs(results)}
+    with_file = [r for r in runs.values() if (r.path / "info.json").exists()]
+    assert sorted(r.info["demo"]["quality"] for r in with_file) == sorted(QUALITIES)
+    (with_file[0].path / "info.json").unlink()   # missing: run.json's "info"
+    assert with_file[0].info == {"demo": {"quality": 0.99}}
+
+
+def test_aggregate_across_maps(results):
+    curves = claims.load_curves(results, "smoke", n_seeds=N_SEEDS)
+    rows = {a.key: a for a in claims.aggregate_all(curves)}
+    early = rows["dm2_ippo_early"]
+    # 5 vs 5 seeds on 5m_vs_6m, and on 3s_vs_4z (fig6's IPPO jobs are fig2's 3s_vs_4z IPPO jobs).
+    assert early.maps == ["5m_vs_6m", "3s_vs_4z"] and early.n_runs == (5, 5)
+    x = np.array([AUC * np.array(EARLY), AUC * np.array(ABOVE_FINALS)]).T
+    y = np.array([AUC * np.array(IPPO_5M), AUC * np.array([0.10, 0.15, 0.12, 0.11, 0.14])]).T
+    assert early.iqm[0] == pytest.approx(stats.iqm(x))
+    assert early.iqm_baseline[0] == pytest.approx(stats.iqm(y))
+    # 5m_vs_6m: DM² AUCs 0.1..0.5 against IPPO 0.15 0.25 0.35 0.05 0.45: 15 of 25 pairs greater;
+    # 3s_vs_4z: every DM² run above every IPPO run.
+    assert early.improvement[0] == pytest.approx((15 / 25 + 1) / 2)
+    assert early.improvement[1] <= early.improvement[0] <= early.improvement[2] <= 1
+    late = rows["dm2_ippo_late"]   # 4 seeds on 3s_vs_3z, none on the other maps with IPPO
+    assert late.maps == ["5m_vs_6m"] and late.counts["3s_vs_3z"] == (4, 5)
+    assert rows["rmappo"].iqm is None
+    lines = "\n".join(claims.aggregate_lines(list(rows.values())))
+    assert "| dm2_ippo_early | 5m_vs_6m, 3s_vs_4z (5 / 5 runs each) |" in lines
+    assert f"| {early.improvement[0]:.3f} [" in lines
+    assert "| rmappo | none with >= 5 seeds per side" in lines
+
+
+def test_verdict_rules():
     assert claims.verdict(claims.GREATER, 0.1, 0.3) == claims.HOLDS
     assert claims.verdict(claims.GREATER, -0.3, -0.1) == claims.FAILS
     assert claims.verdict(claims.GREATER, -0.1, 0.3) == claims.INCONCLUSIVE
@@ -82,20 +199,27 @@ def test_bootstrap_and_verdict_rules():
 
 def test_report_is_written_and_deterministic(results, tmp_path, capsys):
     out = tmp_path / "claims.md"
-    args = ["--results", str(results), "--out", str(out), "--seeds", "3"]
+    args = ["--results", str(results), "--out", str(out), "--seeds", str(N_SEEDS)]
     assert claims.main(args) == 0
     first = out.read_text()
     assert claims.main(args) == 0
     assert out.read_text() == first
-    assert "(smoke scale)" in first and "bootstrap" in first and "## Runs used" in first
-    assert "qmix: 1, 2, 3; qmix_ippo_arch: 4, 5, 6" in first
+    assert "(smoke scale)" in first and "Welch" in first and "BCa" in first
+    assert "## Aggregate across maps" in first and "## Runs used" in first
+    assert "qmix: 1, 2, 3, 4, 5; qmix_ippo_arch: 10, 6, 7, 8, 9" in first
+    # Every verdict line shows the per-seed values of both sides (the pipe escaped in the table).
+    assert f"| qmix: {values(QMIX)} \\| qmix_ippo_arch: {values(QMIX_IPPO_ARCH)} |" in first
+    result_lines = [line for line in first.splitlines() if line.startswith("| ")
+                    and line.split(" | ")[0][2:].isdigit()]
+    assert len(result_lines) == len(claims.comparisons("smoke"))
+    assert all(" \\| " in line for line in result_lines)
     printed = capsys.readouterr().out
     assert "claim" in printed and "verdict" in printed and "does not hold" in printed
 
 
 def test_check_detects_a_stale_report(results, tmp_path):
     out = tmp_path / "claims.md"
-    args = ["--results", str(results), "--out", str(out), "--seeds", "3"]
+    args = ["--results", str(results), "--out", str(out), "--seeds", str(N_SEEDS)]
     assert claims.main(args + ["--check"]) == 1  # missing
     assert claims.main(args) == 0
     assert claims.main(args + ["--check"]) == 0

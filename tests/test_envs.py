@@ -83,3 +83,131 @@ def test_wrong_action_shape_is_rejected(smax_env):
     smax_env.reset(seed=0)
     with pytest.raises(ValueError, match=r"actions must have shape \[N=4, K=3\]"):
         smax_env.step(np.zeros((4, 2), int))
+
+
+# ---- rewards: SMAC's default reward computed on SMAX (reward="smac"), SMAX's own x 10 (reward="smax")
+
+def test_unknown_reward_lists_valid_values():
+    with pytest.raises(ValueError, match="valid rewards for the smax backend: smac, smax"):
+        make_env("smax", "3s_vs_3z", 2, reward="sparse")
+    with pytest.raises(ValueError, match="valid rewards: smac"):
+        make_env("sc2", "3s_vs_3z", 2, reward="smax")  # before any game is started
+
+
+def test_smac_reward_scripted_steps_by_hand(smax_env):
+    from dm2_repro.envs.smax import smac_max_reward, smac_reward
+
+    smax_env.reset(seed=0)
+    st = jax_tree_index(smax_env._carry["state"].state, 0)  # one real reset state of 3s_vs_3z
+    K = 3  # 3 stalkers (160 hp), then 3 zealots (150 hp): SMAX's unit_type_health table
+    max_health = np.array([160.0] * 3 + [150.0] * 3, np.float32)
+    np.testing.assert_array_equal(np.asarray(st.unit_health), max_health)
+    assert np.asarray(st.unit_alive).all()
+    scale = (3 * 10 + 200 + 3 * 150) / 20  # max_reward / reward_scale_rate = 680 / 20
+    assert smac_max_reward(max_health, K) == 680.0
+
+    def state(health):
+        h = np.asarray(health, np.float32)
+        return st.replace(unit_health=h, unit_alive=h > 0)
+
+    def reward(prev, cur, won=False):
+        return float(smac_reward(prev.unit_health, prev.unit_alive, cur.unit_health, cur.unit_alive, won,
+                                 max_health, K))
+
+    s0 = state(max_health)
+    # partial damage to two enemies; the ally's 50 damage is ignored
+    s1 = state([110, 160, 160, 130, 114.5, 150])
+    assert reward(s0, s1) == pytest.approx((20 + 35.5) / scale, rel=1e-6)
+    # a kill: the dying enemy's remaining 130 hp + death bonus 10, + 10 damage elsewhere; an ally death ignored
+    s2 = state([110, 0, 160, 0, 114.5, 140])
+    assert reward(s1, s2) == pytest.approx((130 + 10 + 10) / scale, rel=1e-6)
+    # the win step: the last enemy's 40 hp + 10 death + 200 win; enemies dead before count nothing
+    s3 = state([110, 0, 160, 0, 0, 40])
+    s4 = state([60, 0, 160, 0, 0, 0])
+    assert reward(s3, s4, won=True) == pytest.approx((40 + 10 + 200) / scale, rel=1e-6)
+    # only allies damaged: no reward
+    assert reward(s0, state([100, 0, 160, 150, 150, 150])) == 0.0
+    # batched like the vmapped step: [B, n_units]
+    stack = lambda *ss, f: np.stack([np.asarray(getattr(s, f)) for s in ss])
+    r = smac_reward(stack(s0, s1, s3, f="unit_health"), stack(s0, s1, s3, f="unit_alive"),
+                    stack(s1, s2, s4, f="unit_health"), stack(s1, s2, s4, f="unit_alive"),
+                    np.array([False, False, True]), max_health, K)
+    np.testing.assert_allclose(np.asarray(r), np.array([55.5, 150, 250]) / scale, rtol=1e-6)
+
+
+def jax_tree_index(tree, i):
+    import jax
+
+    return jax.tree_util.tree_map(lambda x: x[i], tree)
+
+
+def _focus_fire(avail, rng, eps):
+    """Attack the lowest-index enemy in range (else stop); a random valid action with probability eps."""
+    act = np.where(avail[..., 5:].any(-1), 5 + avail[..., 5:].argmax(-1), 4)
+    rand = _random_valid(avail, rng)
+    return np.where(rng.random(act.shape) < eps, rand, act)
+
+
+def _episodes(env, seed, policy):
+    o = env.reset(seed=seed)
+    for _ in range(env.spec.episode_limit):
+        s = env.step(policy(o.avail))
+        o = s
+        if s.done.all():
+            return s
+    return s
+
+
+def test_smac_reward_episode_returns(smax_env):
+    rng = np.random.default_rng(1)
+    rets, wins = [], []
+    for seed, eps in [(0, 1.0), (1, 1.0), (2, 0.1), (3, 0.1), (4, 0.0)]:  # random, then mostly focus fire
+        s = _episodes(smax_env, seed, lambda avail: _focus_fire(avail, rng, eps))
+        assert s.done.all()
+        rets.append(s.ep_return)
+        wins.append(s.battle_won)
+    rets, wins = np.concatenate(rets), np.concatenate(wins)
+    assert (rets >= 0).all() and (rets <= 20 + 1e-4).all()
+    assert wins.any() and not wins.all()  # not vacuous
+    np.testing.assert_allclose(rets[wins], 20.0, atol=1e-4)  # a won battle destroyed every enemy
+    assert (rets[~wins] < 20 - 1).all()  # no win bonus without a win
+
+
+def test_smax_reward_option_and_smac_reward_in_the_real_step(smax_env):
+    """reward='smax' (the old scale) and 'smac' run the same battles in lockstep; each step's reward
+    matches its formula computed from the unit health before and after the step."""
+    from dm2_repro.envs.smax import SMAXEnv, smac_reward
+
+    old = SMAXEnv("3s_vs_3z", smax_env.n_envs, reward="smax")  # the one extra compile
+    assert old.reward == "smax" and smax_env.reward == "smac"
+    max_health = np.array([160.0] * 3 + [150.0] * 3, np.float32)
+    rng = np.random.default_rng(2)
+    for seed in (5, 6):
+        o_new, o_old = smax_env.reset(seed=seed), old.reset(seed=seed)
+        np.testing.assert_array_equal(o_new.obs, o_old.obs)
+        done = np.zeros(smax_env.n_envs, bool)
+        tot_new = tot_old = 0.0
+        for _ in range(smax_env.spec.episode_limit):
+            prev = smax_env._carry["state"].state
+            ph, pa = np.asarray(prev.unit_health), np.asarray(prev.unit_alive)
+            a = _focus_fire(o_new.avail, rng, 0.2)
+            s_new, s_old = smax_env.step(a), old.step(a)
+            np.testing.assert_array_equal(s_new.obs, s_old.obs)  # the reward does not change the battle
+            np.testing.assert_array_equal(s_new.done, s_old.done)
+            cur = smax_env._carry["state"].state
+            h, al = np.asarray(cur.unit_health), np.asarray(cur.unit_alive)
+            want_new = np.asarray(smac_reward(ph, pa, h, al, s_new.battle_won, max_health, 3))
+            frac = ((ph - h)[:, 3:] / max_health[3:]).sum(-1) / 3  # SMAX: enemy health fraction removed / n_enemies
+            want_old = 10.0 * (frac + s_old.battle_won)
+            np.testing.assert_allclose(s_new.reward, np.where(done, 0, want_new), rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(s_old.reward, np.where(done, 0, want_old), rtol=1e-5, atol=1e-5)
+            tot_new, tot_old = tot_new + s_new.reward, tot_old + s_old.reward
+            done = s_new.done
+            o_new = s_new
+            if done.all():
+                break
+        np.testing.assert_allclose(s_new.ep_return, tot_new, rtol=1e-5)
+        np.testing.assert_allclose(s_old.ep_return, tot_old, rtol=1e-5)
+        assert (s_old.ep_return >= 0).all() and (s_old.ep_return <= 20 + 1e-4).all()
+        w = s_new.battle_won
+        np.testing.assert_allclose(s_old.ep_return[w], 20.0, atol=1e-4)  # SMAX's max return 2.0 x 10 too

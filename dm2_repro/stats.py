@@ -1,0 +1,157 @@
+"""Small-sample statistics for comparing training curves over seeds (valid at n = 5 seeds).
+
+Pure functions over numpy arrays; every interval is deterministic (bootstraps take a fixed seed).
+
+Per comparison (one map, two curves, one value per seed):
+- `welch_t_interval`: the difference of means of two independent samples with the
+  Welch–Satterthwaite t interval (unequal variances). The default for runs that are not paired
+  by design, e.g. two different algorithms.
+- `paired_t_interval`: the mean of the per-pair differences with a paired t interval, for designs
+  paired on purpose (the same learner seed with different demonstrations).
+- `bca_interval`: a bias-corrected and accelerated bootstrap interval (`scipy.stats.bootstrap`,
+  method="BCa"), reported beside the t interval.
+
+Across tasks (maps), rliable-style (Agarwal et al. 2021, "Deep RL at the edge of the statistical
+precipice"), on `scores[runs, tasks]` arrays:
+- `iqm`: interquartile mean of all run x task scores (`scipy.stats.trim_mean(flat, 0.25)`, as
+  rliable's `aggregate_iqm`);
+- `probability_of_improvement`: the average over tasks of P(X > Y) + 0.5 P(X = Y) for a random
+  run X of one algorithm and Y of the other, i.e. the Mann–Whitney U statistic / (n_x n_y)
+  (rliable's `probability_of_improvement`);
+- `stratified_bootstrap_ci`: a percentile CI from resampling runs with replacement within each
+  task independently (rliable's `StratifiedBootstrap` + `get_interval_estimates`).
+
+rliable itself is not a dependency (rliable 1.2 pins arch<8, and arch 7 breaks on pandas 3): its
+methods are re-implemented here with numpy and scipy.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Callable
+
+import numpy as np
+import scipy.stats
+
+DEFAULT_SEED = 20220601
+
+
+def _sample(values) -> np.ndarray:
+    array = np.asarray(values, dtype=float)
+    if array.ndim != 1:
+        raise ValueError(f"expected a 1-D sample, got shape {array.shape}")
+    return array
+
+
+def welch_t_interval(a, b, confidence: float = 0.95) -> tuple[float, float, float, float]:
+    """(mean(a) - mean(b), low, high, dof): Welch's t interval with Welch–Satterthwaite dof."""
+    a, b = _sample(a), _sample(b)
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError("Welch's interval needs at least 2 values per sample")
+    result = scipy.stats.ttest_ind(a, b, equal_var=False)
+    ci = result.confidence_interval(confidence_level=confidence)
+    return float(a.mean() - b.mean()), float(ci.low), float(ci.high), float(result.df)
+
+
+def paired_t_interval(a, b, confidence: float = 0.95) -> tuple[float, float, float, float]:
+    """(mean(a - b), low, high, dof): the paired t interval; a[i] and b[i] are one pair."""
+    a, b = _sample(a), _sample(b)
+    if len(a) != len(b):
+        raise ValueError(f"paired samples differ in length: {len(a)} vs {len(b)}")
+    if len(a) < 2:
+        raise ValueError("the paired interval needs at least 2 pairs")
+    result = scipy.stats.ttest_rel(a, b)
+    ci = result.confidence_interval(confidence_level=confidence)
+    return float((a - b).mean()), float(ci.low), float(ci.high), float(result.df)
+
+
+def mean_difference(a, b, axis=-1):
+    """mean(a) - mean(b) along `axis` (vectorised, as scipy.stats.bootstrap wants)."""
+    return np.mean(a, axis=axis) - np.mean(b, axis=axis)
+
+
+def bca_interval(*samples, statistic: Callable = np.mean, confidence: float = 0.95,
+                 n_resamples: int = 9999, seed: int = DEFAULT_SEED,
+                 paired: bool = False) -> tuple[float, float, float]:
+    """(statistic of the samples, low, high): the BCa bootstrap interval of `statistic`.
+
+    `statistic(*samples, axis=-1)` must be vectorised (np.mean; `mean_difference` for two
+    independent samples). Deterministic for a fixed `seed`. Where BCa is undefined (e.g. all
+    values equal) low and high are NaN.
+    """
+    data = tuple(_sample(s) for s in samples)
+    estimate = float(statistic(*data, axis=-1))
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # DegenerateDataWarning: reported as NaN
+        result = scipy.stats.bootstrap(data, statistic, n_resamples=n_resamples,
+                                       confidence_level=confidence, method="BCa",
+                                       paired=paired, vectorized=True,
+                                       rng=np.random.default_rng(seed))
+    ci = result.confidence_interval
+    return estimate, float(ci.low), float(ci.high)
+
+
+# ---------------------------------------------------------------------------------------------
+# Aggregates across tasks (rliable's methods)
+# ---------------------------------------------------------------------------------------------
+
+def _scores(scores) -> np.ndarray:
+    array = np.asarray(scores, dtype=float)
+    if array.ndim < 2:
+        raise ValueError(f"expected a (runs x tasks) array, got shape {array.shape}")
+    return array
+
+
+def _scalar(value):
+    return float(value) if np.ndim(value) == 0 else value
+
+
+def iqm(scores):
+    """Interquartile mean of all run x task scores: the mean of the middle 50%
+    (`scipy.stats.trim_mean(flat, 0.25)`). `scores[..., runs, tasks]`: leading axes are a batch
+    (one IQM each)."""
+    scores = _scores(scores)
+    flat = scores.reshape(*scores.shape[:-2], -1)
+    return _scalar(scipy.stats.trim_mean(flat, proportiontocut=0.25, axis=-1))
+
+
+def probability_of_improvement(x, y):
+    """The mean over tasks of P(X > Y) + 0.5 P(X = Y), X a run of x[runs_x, tasks] and Y a run
+    of y[runs_y, tasks] on the same task (per task: Mann–Whitney U / (n_x n_y)). Leading axes
+    of x and y are a batch (one probability each)."""
+    x, y = _scores(x), _scores(y)
+    if x.shape[-1] != y.shape[-1]:
+        raise ValueError(f"different numbers of tasks: {x.shape[-1]} vs {y.shape[-1]}")
+    xs, ys = x[..., :, None, :], y[..., None, :, :]
+    per_task = (xs > ys).mean(axis=(-3, -2)) + 0.5 * (xs == ys).mean(axis=(-3, -2))
+    return _scalar(per_task.mean(axis=-1))
+
+
+def stratified_bootstrap_ci(scores, statistic: Callable = iqm, confidence: float = 0.95,
+                            n_resamples: int = 10_000, seed: int = DEFAULT_SEED,
+                            batch: int = 1000) -> tuple[float, float, float]:
+    """(statistic(*scores), low, high): percentile CI from a stratified bootstrap.
+
+    `scores` is one (runs x tasks) array or a list/tuple of them (e.g. (x, y) for
+    `probability_of_improvement`); each array's runs are resampled with replacement within each
+    task independently, and `statistic` is applied to the resampled arrays. `statistic` must
+    accept leading batch axes (`iqm` and `probability_of_improvement` do): it is called on
+    `batch` resamples at a time. Deterministic for a fixed `seed`.
+    """
+    arrays = ([_scores(s) for s in scores] if isinstance(scores, (list, tuple))
+              else [_scores(scores)])
+    if any(a.ndim != 2 for a in arrays):
+        raise ValueError("expected (runs x tasks) arrays")
+    estimate = float(statistic(*arrays))
+    rng = np.random.default_rng(seed)
+    draws = []
+    for start in range(0, n_resamples, batch):
+        size = min(batch, n_resamples - start)
+        resampled = []
+        for array in arrays:
+            n_runs, n_tasks = array.shape
+            rows = rng.integers(0, n_runs, size=(size, n_runs, n_tasks))
+            resampled.append(array[rows, np.arange(n_tasks)])
+        draws.append(np.asarray(statistic(*resampled), dtype=float).reshape(size))
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(np.concatenate(draws), [tail, 100 - tail])
+    return estimate, float(low), float(high)
