@@ -1,16 +1,28 @@
 """Regenerate the paper's figures from the logged Sacred runs.
 
     python -m dm2_repro.figure fig2                 # figures/fig2.png, .pdf and .csv
-    python -m dm2_repro.figure all --check          # fig2..fig8 + theory; fail on stale CSVs
+    python -m dm2_repro.figure c_sensitivity        # beyond the paper: DM² over c
+    python -m dm2_repro.figure gail_diagnostics     # discriminator accuracy, |c r_gail|/|r_env|
+    python -m dm2_repro.figure all --check          # every figure above + theory; fail on stale CSVs
 
 Only COMPLETED runs count. Each curve is the mean test win rate over its seeds with a band
 (standard error by default, `--band sd` for the standard deviation), on the eval steps every seed
 has (see dm2_repro.results for the rule when steps differ). Dashed lines are the demonstrations'
-qualities (greedy win rate of the source checkpoint), averaged over the curve's seeds.
+qualities (greedy win rate of the source checkpoint), averaged over the curve's seeds that have a
+run (a curve without runs draws no demonstration line).
 
 figures/FIGURE.csv holds exactly the plotted numbers, one row per point: figure, panel, curve,
 kind ("curve" or "demo_quality"; demo rows have no step), step, mean, se (or sd with --band sd),
 n_seeds.
+
+`gail_diagnostics` is not a figure definition: it reads the runs of every DM²-family curve
+(algorithms in DM2_FAMILY) of every figure definition, each distinct curve once, and draws per map
+(a) the discriminators' accuracy on expert and on agent steps and (b) |c r_gail| / |r_env|, both as
+logged once per update (mean over agents; the per-agent `NAME/k` metrics where a run has them,
+else the agent-averaged `NAME`), averaged per seed within bins of the preset's evaluation interval
+(a row's step is the bin's end), then mean and band over seeds. Its CSV has the same columns; kind
+is the metric (disc_expert_acc, disc_agent_acc, gail_env_ratio). Runs that predate a metric add
+no rows of it; with no such run at all the figure says so.
 
 `--check` computes every figure first and compares it with the existing CSV: on a difference it
 leaves the committed files alone, names the figure and the first differing row, and exits 1.
@@ -27,8 +39,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments import BACKENDS, FIGURES, SCALES, expand, figure_def, parse_hp
+from experiments import BACKENDS, FIGURES, SCALES, Curve, expand, figure_def, parse_hp
 from dm2_repro import plotting
+from dm2_repro.config import make_hp
 from dm2_repro.results import (CurveRuns, align_seeds, curve_runs, detect_scale, load_runs,
                                summarise)
 
@@ -49,6 +62,10 @@ class FigureData:
     @property
     def missing(self) -> list[CurveRuns]:
         return [c for c in self.curves if c.missing_jobs]
+
+    def draw(self) -> plotting.plt.Figure:
+        return plotting.draw(self.table, self.panels, self.legend(), self.band,
+                             f"{self.name}: {self.title} [{self.scale}]")
 
     def legend(self) -> list[plotting.LegendEntry]:
         """Partial curves say how many of their seeds have runs."""
@@ -72,7 +89,7 @@ def curve_table(figure: str, c: CurveRuns, results_dir: Path, band: str,
         rows = summarise(aligned, band)
         parts.append(pd.DataFrame({**head, "kind": "curve", **rows}))
     demo_set = (c.curve.panel, tuple(d.name for d in c.curve.demos))
-    qualities = list(c.demo_qualities(results_dir).values())
+    qualities = [q for seed, q in c.demo_qualities(results_dir).items() if seed in c.runs]
     if qualities and demo_set not in drawn_demos:
         drawn_demos.add(demo_set)
         one_row = pd.DataFrame([qualities], index=[np.nan])   # a horizontal line: no step
@@ -129,6 +146,140 @@ def report_missing(data: FigureData, results_dir: Path, n_seeds: int | None) -> 
 
 
 # ---------------------------------------------------------------------------------------------
+# GAIL diagnostics of the DM²-family runs
+# ---------------------------------------------------------------------------------------------
+
+GAIL_DIAGNOSTICS = "gail_diagnostics"
+DM2_FAMILY = ("dm2", "dm2_state_action", "gail_only", "sil", "bc_dm2")   # learners with a GAIL term
+GAIL_METRICS = ("disc_expert_acc", "disc_agent_acc", "gail_env_ratio")
+
+
+def agent_mean(run, name: str) -> pd.Series:
+    """A per-update metric averaged over agents, by env step, finite values only: the mean of the
+    per-agent `name/k` series where the run logged them, else the run's agent-averaged `name`."""
+    prefix = f"{name}/"
+    per_agent = sorted((key for key in run.metrics
+                        if key.startswith(prefix) and key[len(prefix):].isdigit()),
+                       key=lambda key: int(key[len(prefix):]))
+    if per_agent:
+        frame = pd.concat([run.metric(key) for key in per_agent], axis=1)
+        series = frame.replace([np.inf, -np.inf], np.nan).mean(axis=1, skipna=True)
+    else:
+        series = run.metric(name)
+    series = series[np.isfinite(series.to_numpy(dtype=float))]
+    series.index.name = "step"
+    return series
+
+
+def binned(series: pd.Series, width: int) -> pd.Series:
+    """Mean of the values within each bin (k-1)*width < step <= k*width, indexed by k*width."""
+    if series.empty:
+        return series
+    ends = (np.ceil(np.asarray(series.index, dtype=float) / width) * width).astype(np.int64)
+    out = series.groupby(ends).mean()
+    out.index.name = "step"
+    return out
+
+
+def diagnostics_label(curve: Curve) -> str:
+    """The curve's legend name, with what its figure's panel said besides the map (fig3's
+    demonstration quality, fig5's "(IPPO demo, 100k)"): diagnostics panels are maps."""
+    extra = curve.panel.removeprefix(curve.map).strip().removeprefix("(").removesuffix(")")
+    return f"{curve.label} ({extra})" if extra and extra not in curve.label else curve.label
+
+
+def gail_family_curves(scale: str, n_seeds: int | None, backend: str, hp: tuple) -> list[tuple[str, Curve]]:
+    """Every distinct DM²-family curve of the figure definitions (one per set of jobs; the first
+    figure naming it gives the label), with a label unique within its map."""
+    found: dict[tuple, tuple[str, Curve]] = {}
+    used: set[tuple[str, str]] = set()
+    for name in FIGURES:
+        for curve in expand(name, scale, n_seeds, backend=backend, hp=hp).curves:
+            if curve.jobs[0].algo not in DM2_FAMILY or curve.jobs in found:
+                continue
+            label = diagnostics_label(curve)
+            for candidate in (label, f"{label} [{name}]", f"{label} [{name}: {curve.key}]"):
+                if (curve.map, candidate) not in used:
+                    label = candidate
+                    break
+            used.add((curve.map, label))
+            found[curve.jobs] = (label, curve)
+    return list(found.values())
+
+
+@dataclass
+class DiagnosticsData:
+    """What gail_diagnostics plots: like FigureData, a table in the figures' CSV format."""
+    name: str
+    title: str
+    scale: str
+    band: str
+    panels: list[str]                      # maps with any diagnostics rows
+    entries: list[tuple[str, CurveRuns]]   # (label, runs) of the curves with runs
+    table: pd.DataFrame
+
+    def rows(self, label: str, c: CurveRuns) -> pd.DataFrame:
+        """A curve's rows (labels are unique within a map only)."""
+        return self.table[(self.table["panel"] == c.curve.map) & (self.table["curve"] == label)]
+
+    def legend(self) -> list[plotting.LegendEntry]:
+        """The curves with rows; partial ones say how many of their seeds have runs."""
+        entries = []
+        for label, c in self.entries:
+            seeds = self.rows(label, c)["n_seeds"]
+            if seeds.empty:
+                continue
+            n, expected = int(seeds.max()), c.n_expected
+            partial = f" (n={n}/{expected})" if n < expected else ""
+            entries.append(plotting.LegendEntry(c.curve.map, label, label + partial,
+                                                f"{c.curve.figure}:{c.curve.key}"))
+        return entries
+
+    def draw(self) -> plotting.plt.Figure:
+        return plotting.draw_gail_diagnostics(self.table, self.panels, self.legend(), self.band,
+                                              f"{self.name}: {self.title} [{self.scale}]")
+
+    def report(self) -> None:
+        if not self.panels:
+            print(f"{self.name}: {plotting.NO_GAIL_RUNS} ({len(self.entries)} DM²-family curves "
+                  f"with runs at scale {self.scale})")
+            return
+        without_ratio = [f"{c.curve.map} / {label}" for label, c in self.entries
+                         if not (self.rows(label, c)["kind"] == "gail_env_ratio").any()]
+        if without_ratio:
+            print(f"{self.name}: no gail_env_ratio logged by the runs of: {'; '.join(without_ratio)}")
+
+
+def compute_gail_diagnostics(results_dir: Path, band: str = "se", scale: str = "auto",
+                             n_seeds: int | None = None, backend: str = "smax",
+                             hp: tuple = ()) -> DiagnosticsData:
+    runs = load_runs(results_dir)
+    if scale == "auto":
+        scale = detect_scale(FIGURES, runs, backend, n_seeds)
+    found = gail_family_curves(scale, n_seeds, backend, hp)
+    by_curve = curve_runs([curve for _, curve in found], runs)
+    entries = [(label, c) for (label, _), c in zip(found, by_curve) if c.runs]
+    parts = []
+    for label, c in entries:
+        job = c.curve.jobs[0]
+        width = make_hp(job.algo, job.map, job.scale, dict(job.hp)).eval_every
+        for metric in GAIL_METRICS:
+            aligned = align_seeds({seed: binned(agent_mean(run, metric), width)
+                                   for seed, run in c.runs.items()})
+            if aligned.empty:
+                continue
+            parts.append(pd.DataFrame({"figure": GAIL_DIAGNOSTICS, "panel": c.curve.map,
+                                       "curve": label, "kind": metric,
+                                       **summarise(aligned, band)}))
+    columns = [*KEY_COLUMNS, "mean", band, "n_seeds"]
+    table = pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
+    table["step"] = table["step"].astype("Int64")
+    panels = list(dict.fromkeys(table["panel"]))
+    title = "GAIL discriminator accuracy and reward scale of the DM²-family runs"
+    return DiagnosticsData(GAIL_DIAGNOSTICS, title, scale, band, panels, entries, table)
+
+
+# ---------------------------------------------------------------------------------------------
 # Comparing with a committed CSV
 # ---------------------------------------------------------------------------------------------
 
@@ -171,8 +322,7 @@ def read_csv(path: Path) -> pd.DataFrame:
 def write(data: FigureData, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     data.table.to_csv(out_dir / f"{data.name}.csv", index=False)
-    fig = plotting.draw(data.table, data.panels, data.legend(), data.band,
-                        f"{data.name}: {data.title} [{data.scale}]")
+    fig = data.draw()
     for suffix in ("png", "pdf"):
         # no creation date in the PDF: regenerating an unchanged figure gives the same bytes
         meta = {"CreationDate": None} if suffix == "pdf" else {}
@@ -182,9 +332,14 @@ def write(data: FigureData, out_dir: Path) -> None:
 
 def make(name: str, results_dir: Path, out_dir: Path, band: str, check: bool, scale: str,
          n_seeds: int | None, backend: str, hp: tuple = ()) -> bool:
-    """Make one paper figure; False if --check found the committed CSV stale."""
-    data = compute(name, results_dir, band, scale, n_seeds, backend, hp)
-    report_missing(data, results_dir, n_seeds)
+    """Make one figure (a figure definition or gail_diagnostics); False if --check found the
+    committed CSV stale."""
+    if name == GAIL_DIAGNOSTICS:
+        data = compute_gail_diagnostics(results_dir, band, scale, n_seeds, backend, hp)
+        data.report()
+    else:
+        data = compute(name, results_dir, band, scale, n_seeds, backend, hp)
+        report_missing(data, results_dir, n_seeds)
     csv = out_dir / f"{name}.csv"
     if check and csv.exists():
         # Round-trip through CSV so both sides are compared exactly as stored.
@@ -223,8 +378,9 @@ def make_theory(results_dir: Path, out_dir: Path, check: bool) -> bool:
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m dm2_repro.figure", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("figures", nargs="+", choices=[*FIGURES, "theory", "all"],
-                        metavar="FIGURE", help=f"{', '.join(FIGURES)}, theory, or all")
+    parser.add_argument("figures", nargs="+", choices=[*FIGURES, "theory", GAIL_DIAGNOSTICS, "all"],
+                        metavar="FIGURE",
+                        help=f"{', '.join(FIGURES)}, theory, {GAIL_DIAGNOSTICS}, or all")
     parser.add_argument("--results", default="results", help="results directory")
     parser.add_argument("--out", default="figures", help="output directory")
     parser.add_argument("--band", choices=("se", "sd"), default="se",
@@ -242,7 +398,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    names = [*FIGURES, "theory"] if "all" in args.figures else list(dict.fromkeys(args.figures))
+    names = ([*FIGURES, "theory", GAIL_DIAGNOSTICS] if "all" in args.figures
+             else list(dict.fromkeys(args.figures)))
     results_dir, out_dir = Path(args.results), Path(args.out)
     failed = []
     for name in names:

@@ -2,6 +2,8 @@
 
 The plot is made from the same long table that is written to figures/FIGURE.csv, so the CSV is
 exactly what is drawn: mean curves with a band, and demonstration qualities as dashed lines.
+`draw_gail_diagnostics` draws the gail_diagnostics table (discriminator accuracies, and
+|c r_gail| / |r_env| on a log axis) the same way.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
@@ -55,7 +58,7 @@ def draw(table: pd.DataFrame, panels: list[str], legend: list[LegendEntry], band
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 4.4 * nrows), squeeze=False)
     for ax, panel in zip(axes.flat, panels):
         rows = table[table["panel"] == panel]
-        handles = []
+        handles, ratio_handles = [], []   # (b) lists only the curves with ratio data
         for entry in (e for e in legend if e.panel == panel):
             color = colors[(panel, entry.curve)]
             data = rows[(rows["curve"] == entry.curve) & (rows["kind"] == "curve")]
@@ -84,5 +87,94 @@ def draw(table: pd.DataFrame, panels: list[str], legend: list[LegendEntry], band
         ax.set_visible(False)
     band_name = "standard error" if band == "se" else "standard deviation"
     fig.suptitle(f"{title}\n(mean over seeds, band: {band_name})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# GAIL diagnostics (dm2_repro.figure gail_diagnostics)
+# ---------------------------------------------------------------------------------------------
+
+NO_GAIL_RUNS = "no runs with GAIL diagnostics yet"
+ACCURACY_KINDS = {"disc_expert_acc": ("-", "on expert steps"),
+                  "disc_agent_acc": ("--", "on agent steps")}
+RATIO_KIND = "gail_env_ratio"
+
+
+def _band(ax, data, band, color, linestyle="-", positive=False) -> None:
+    mean = data["mean"].to_numpy(dtype=float)
+    spread = data[band].to_numpy(dtype=float)
+    low, high = mean - spread, mean + spread
+    if positive:   # log axis: a band reaching below 0 is cut at 1% of the mean
+        low = np.where(low > 0, low, mean / 100)
+    ax.plot(data["step"], mean, color=color, linewidth=1.5, linestyle=linestyle)
+    ax.fill_between(data["step"], low, high, color=color, alpha=0.15, linewidth=0)
+
+
+def _note(ax, text: str) -> None:
+    ax.text(0.5, 0.62, text, transform=ax.transAxes, ha="center", va="center", color="grey",
+            fontsize=10, bbox=dict(facecolor="white", edgecolor="none", alpha=0.9))
+
+
+def draw_gail_diagnostics(table: pd.DataFrame, panels: list[str], legend: list[LegendEntry],
+                          band: str, title: str) -> plt.Figure:
+    """Two axes per map (one row each): (a) discriminator accuracy on expert steps (solid) and on
+    the agents' own steps (dashed) with the chance line at 0.5, (b) |c r_gail| / |r_env| on a log
+    axis with the line where both terms are equally large. One colour per curve. Without any
+    panel the figure is one empty row saying NO_GAIL_RUNS."""
+    sns.set_theme(style="whitegrid", context="paper")
+    key_colors = curve_colors(list(dict.fromkeys(entry.color_key for entry in legend)))
+    rows_of_panels = panels or [None]
+    fig, axes = plt.subplots(len(rows_of_panels), 2, figsize=(10.0, 4.6 * len(rows_of_panels)),
+                             squeeze=False, sharex="row")
+    for (ax_acc, ax_ratio), panel in zip(axes, rows_of_panels):
+        rows = table[table["panel"] == panel] if panel is not None else table.iloc[:0]
+        handles, ratio_handles = [], []   # (b) lists only the curves with ratio data
+        for entry in (e for e in legend if e.panel == panel):
+            color = key_colors[entry.color_key]
+            mine = rows[rows["curve"] == entry.curve]
+            for kind, (style, _) in ACCURACY_KINDS.items():
+                data = mine[mine["kind"] == kind].sort_values("step")
+                if len(data):
+                    _band(ax_acc, data, band, color, style)
+            data = mine[(mine["kind"] == RATIO_KIND) & (mine["mean"] > 0)].sort_values("step")
+            if len(data):
+                _band(ax_ratio, data, band, color, positive=True)
+                ratio_handles.append(Line2D([], [], color=color, label=entry.text))
+            handles.append(Line2D([], [], color=color, label=entry.text))
+        has_acc = rows["kind"].isin(list(ACCURACY_KINDS)).any()
+        has_ratio = ((rows["kind"] == RATIO_KIND) & (rows["mean"] > 0)).any()
+        ax_acc.axhline(0.5, color="grey", linestyle=":", linewidth=1.0)
+        ax_ratio.axhline(1.0, color="grey", linestyle=":", linewidth=1.0)
+        ax_ratio.set_yscale("log")
+        if panel is None:
+            _note(ax_acc, NO_GAIL_RUNS)
+            _note(ax_ratio, NO_GAIL_RUNS)
+        else:
+            if not has_acc:
+                _note(ax_acc, "no runs with discriminator accuracies yet")
+            if not has_ratio:
+                _note(ax_ratio, f"no runs with {RATIO_KIND} yet\n(runs older than the metric)")
+        name = panel or "no runs"
+        ax_acc.set_title(f"{name}: (a) discriminator accuracy")
+        ax_ratio.set_title(f"{name}: (b) |c r_gail| / |r_env|")
+        ax_acc.set_ylim(*WIN_RATE_LIMITS)
+        ax_acc.set_ylabel("discriminator accuracy (mean over agents)")
+        ax_ratio.set_ylabel("|c r_gail| / |r_env| (mean over agents, log)")
+        for ax in (ax_acc, ax_ratio):
+            ax.set_xlabel("environment steps")
+            ax.xaxis.set_major_formatter(FuncFormatter(_steps_label))
+        styles = [Line2D([], [], color="black", linestyle=style, label=f"accuracy {text}")
+                  for style, text in ACCURACY_KINDS.values()]
+        styles.append(Line2D([], [], color="grey", linestyle=":", label="chance (0.5)"))
+        ax_acc.legend(handles=handles + styles, fontsize=7, loc="upper center",
+                      bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+        ax_ratio.legend(handles=ratio_handles + [Line2D([], [], color="grey", linestyle=":",
+                                                  label="|c r_gail| = |r_env|")],
+                        fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
+                        frameon=False)
+    band_name = "standard error" if band == "se" else "standard deviation"
+    fig.suptitle(f"{title}\n(mean over agents and seeds, binned per evaluation interval; "
+                 f"band: {band_name} over seeds)", fontsize=10)
     fig.tight_layout()
     return fig

@@ -5,6 +5,9 @@ configuration run over several seeds, so it expands to one `TrainJob` per seed. 
 imitates demonstrations depends on a `DemoJob`, which in turn depends on the expert `TrainJob`s
 whose policy snapshots it samples: experts -> demonstrations -> learners.
 
+A curve may set hyperparameters of its own (`Context.curve(..., hp={"gail_coef": 1.0})`, e.g.
+c_sensitivity's sweep over c): they are merged with the user's overrides into each job's `hp`.
+
 Jobs are plain frozen dataclasses: two figures that need the same run (fig2's IPPO baseline is also
 every IPPO-demonstration expert, fig6 re-uses fig2's DM² runs) produce equal jobs, and the plan
 keeps one. Nothing here runs anything: `dm2_repro.run` executes a plan, `dm2_repro.figure` and
@@ -23,7 +26,8 @@ from typing import Callable, Iterable, Union
 from dm2_repro.config import SCALES, make_hp, paper_tables
 from dm2_repro.envs.maps import MAPS, map_info
 
-FIGURES = ("fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8")
+FIGURES = ("fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8",
+           "c_sensitivity")   # beyond the paper: DM²'s GAIL reward coefficient c
 DEMO_STYLES = ("co_concurrent", "co_nonconcurrent", "indep_concurrent", "indep_nonconcurrent")
 BACKENDS = ("smax", "sc2")
 
@@ -261,9 +265,30 @@ class Context:
     seeds: tuple[int, ...]
     hp: tuple[tuple[str, object], ...] = ()  # user overrides given to every training job (e.g. n_envs)
 
-    def train(self, algo: str, map_name: str, seed: int, demo: DemoJob | None = None) -> TrainJob:
+    def train(self, algo: str, map_name: str, seed: int, demo: DemoJob | None = None,
+              hp: dict | Iterable[tuple[str, object]] = ()) -> TrainJob:
+        """A training job with the context's hp overrides and, on top of them, `hp` (a curve's own
+        settings, e.g. {"gail_coef": 1.0}; they win over the context's). A curve setting equal to
+        the preset's value for this algorithm and map is no override and is left out (unless the
+        user overrode that key), so the job is the very job of the default configuration and a
+        sweep point at the default dedupes with the other figures' runs."""
         return TrainJob(algo=algo, map=map_name, seed=seed, scale=self.scale,
-                        backend=self.backend, demo=demo, hp=self.hp)
+                        backend=self.backend, demo=demo, hp=self.merged_hp(algo, map_name, hp))
+
+    def merged_hp(self, algo: str, map_name: str,
+                  hp: dict | Iterable[tuple[str, object]] = ()) -> tuple[tuple[str, object], ...]:
+        """The context's overrides merged with a curve's (see `train`), as sorted pairs."""
+        hp = dict(hp)
+        if not hp:
+            return self.hp
+        merged = dict(self.hp)
+        make_hp(algo, map_name, self.scale, hp)   # raises on an unknown key
+        defaults = make_hp(algo, map_name, self.scale)
+        for key, value in hp.items():
+            if key not in merged and getattr(defaults, key) == value:
+                continue
+            merged[key] = value
+        return tuple(sorted(merged.items()))
 
     def demo_step(self, map_name: str, level: str) -> int:
         return demo_step(map_name, self.scale, level)
@@ -304,9 +329,12 @@ class Context:
                        epsilon=epsilon)
 
     def curve(self, figure: str, panel: str, key: str, label: str, algo: str, map_name: str,
-              demo: Callable[[int], DemoJob] | None = None) -> Curve:
-        """A curve of `algo` over this context's seeds; `demo(seed)` gives each seed's demo."""
-        jobs = tuple(self.train(algo, map_name, seed, demo(seed) if demo else None)
+              demo: Callable[[int], DemoJob] | None = None,
+              hp: dict | Iterable[tuple[str, object]] = ()) -> Curve:
+        """A curve of `algo` over this context's seeds; `demo(seed)` gives each seed's demo and
+        `hp` the curve's own hyperparameters (merged with the context's, see `train`; the
+        demonstrations' expert runs do not get them)."""
+        jobs = tuple(self.train(algo, map_name, seed, demo(seed) if demo else None, hp)
                      for seed in self.seeds)
         return Curve(figure=figure, panel=panel, key=key, label=label, map=map_name, jobs=jobs)
 

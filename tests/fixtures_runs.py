@@ -56,6 +56,28 @@ def write_job_run(results_dir, run_id, job, final=0.5, steps=None, **kwargs) -> 
                      hp=dict(job.hp), metrics=metrics, **kwargs)
 
 
+def gail_metrics(steps, expert_acc, agent_acc, ratio=None, per_agent=True) -> dict:
+    """The GAIL diagnostics a DM²-family learner logs once per update, as `metrics` for write_run.
+
+    expert_acc, agent_acc, ratio: [n_updates][n_agents] values (ratio None: a run older than
+    gail_env_ratio). per_agent False: only the agent-averaged keys, as runs logged before the
+    per-agent `NAME/k` keys existed."""
+    steps = list(steps)
+    metrics = {}
+    for name, values in (("disc_expert_acc", expert_acc), ("disc_agent_acc", agent_acc),
+                         ("gail_env_ratio", ratio)):
+        if values is None:
+            continue
+        values = np.asarray(values, dtype=float)
+        metrics[name] = (steps, values.mean(axis=1))
+        if per_agent:
+            for k in range(values.shape[1]):
+                metrics[f"{name}/{k}"] = (steps, values[:, k])
+    metrics["r_gail_mean"] = (steps, [0.1] * len(steps))
+    metrics["r_env_mean"] = (steps, [0.05] * len(steps))
+    return metrics
+
+
 def write_demo(npz_path, *, quality=0.5, corrupt=False, **meta) -> Path:
     """A demonstration file and its json (sha256 matching unless `corrupt`)."""
     npz_path = Path(npz_path)

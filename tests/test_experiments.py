@@ -14,7 +14,7 @@ from experiments import (FIGURES, SCALES, DemoJob, TrainJob, demo_step, expand, 
 @pytest.mark.parametrize("figure", FIGURES)
 def test_expansion_is_curves_times_seeds_with_prerequisites_first(figure, scale):
     plan = expand(figure, scale)
-    n_seeds = {"paper": 5, "cpu": 3, "smoke": 2}[scale]
+    n_seeds = {"paper": 5, "cpu": 5, "smoke": 2}[scale]
     assert len(plan.seeds) == n_seeds
     assert all(len(curve.jobs) == n_seeds for curve in plan.curves)
     assert len(plan.learner_jobs) == len(plan.curves) * n_seeds
@@ -31,10 +31,10 @@ def test_fig2_cpu_job_counts_and_shared_experts():
     plan = expand("fig2", "cpu")
     trains = [j for j in plan.jobs if isinstance(j, TrainJob)]
     demos = [j for j in plan.jobs if isinstance(j, DemoJob)]
-    # 7 curves x 3 maps x 3 seeds; the IPPO baseline runs are also the experts (no extra runs).
-    assert len(trains) == 7 * 3 * 3
-    # IPPO demos: 2 qualities x 3 maps x 3 seeds; QMIX demos: one per map.
-    assert len(demos) == 2 * 3 * 3 + 3
+    # 7 curves x 3 maps x 5 seeds; the IPPO baseline runs are also the experts (no extra runs).
+    assert len(trains) == 7 * 3 * 5
+    # IPPO demos: 2 qualities x 3 maps x 5 seeds; QMIX demos: one per map.
+    assert len(demos) == 2 * 3 * 5 + 3
     ippo_curve_jobs = {j for c in plan.curves if c.key == "ippo" for j in c.jobs}
     expert_jobs = {src for d in demos if d.source_algo == "ippo" for src in d.sources}
     assert expert_jobs == ippo_curve_jobs
@@ -85,7 +85,7 @@ def test_fig3_styles_and_independent_experts():
 
 
 def test_indep_styles_need_more_experts_than_cpu_seeds():
-    plan = expand("fig3", "cpu", curves=["early_indep_concurrent"])
+    plan = expand("fig3", "cpu", n_seeds=3, curves=["early_indep_concurrent"])
     experts = {j.seed for j in plan.jobs if isinstance(j, TrainJob) and j.algo == "ippo"}
     assert len(experts) == 5 and len(plan.seeds) == 3
 
@@ -108,7 +108,7 @@ def test_filters_select_one_panel():
 def test_seeds_option_and_seed_list():
     assert seeds_for(5) == tuple(paper_tables()["seeds"])    # paper: the original seeds
     assert len(set(seeds_for(7))) == 7
-    assert expand("fig8", "cpu").seeds == (1, 2, 3)
+    assert expand("fig8", "cpu").seeds == (1, 2, 3, 4, 5)
     assert len(expand("fig8", "cpu", n_seeds=4).learner_jobs) == 2 * 4
 
 
@@ -155,3 +155,52 @@ def test_hp_overrides_reach_every_training_job_and_are_checked():
         parse_hp(["n_env=8"])
     with pytest.raises(ValueError, match="KEY=VALUE"):
         parse_hp(["n_envs"])
+
+
+def test_c_sensitivity_is_dm2_over_c_with_fig2s_late_demos():
+    plan = expand("c_sensitivity", "cpu")
+    assert plan.seeds == (1, 2, 3, 4, 5)
+    dm2 = [c for c in plan.curves if c.key.startswith("dm2_")]
+    assert [c.key for c in dm2] == ["dm2_c0.1", "dm2_c0.3", "dm2_c1", "dm2_c3"]
+    assert {c.map for c in plan.curves} == {"3s_vs_3z"}
+    assert len(plan.learner_jobs) == (4 + 1) * 5       # 4 c values x 5 seeds, and IPPO
+    fig2 = expand("fig2", "cpu", maps=["3s_vs_3z"])
+    late = next(c for c in fig2.curves if c.key == "dm2_ippo_late")
+    ippo = next(c for c in fig2.curves if c.key == "ippo")
+    default = make_hp("dm2", "3s_vs_3z", "cpu").gail_coef
+    for curve, c in zip(dm2, (0.1, 0.3, 1.0, 3.0)):
+        assert len(curve.jobs) == 5 and all(j.algo == "dm2" for j in curve.jobs)
+        # fig2's demonstrations (and so its experts): nothing extra to collect
+        assert curve.demos == late.demos
+        for job in curve.jobs:
+            assert make_hp(job.algo, job.map, job.scale, dict(job.hp)).gail_coef == c
+            if c == default:   # Table 2's c: no override, the very job of fig2's curve
+                assert job.hp == ()
+            else:
+                assert job.hp == (("gail_coef", c),)
+                assert f"hp.gail_coef={c!r}" in job.argv(["train"], "results")
+    assert dm2[1].jobs == late.jobs
+    assert next(c for c in plan.curves if c.key == "ippo").jobs == ippo.jobs
+    # Next to fig2 only the DM² runs of the three other c values are new.
+    both = {j.key for j in fig2.jobs} | {j.key for j in plan.jobs}
+    assert len(both) == len(fig2.jobs) + 3 * 5
+
+
+def test_curve_hp_is_merged_with_the_context_hp():
+    from experiments import Context
+
+    context = Context(scale="cpu", backend="smax", seeds=(1, 2), hp=(("lr", 0.001), ("n_envs", 8)))
+    job = context.train("dm2", "3s_vs_3z", 1, hp={"gail_coef": 3.0, "n_envs": 4})
+    assert job.hp == (("gail_coef", 3.0), ("lr", 0.001), ("n_envs", 4))   # the curve's win
+    assert context.train("ippo", "3s_vs_3z", 1).hp == context.hp
+    # a curve setting equal to the preset's is dropped, so the job equals the default one
+    default = make_hp("dm2", "3s_vs_3z", "cpu").gail_coef
+    assert context.train("dm2", "3s_vs_3z", 1, hp={"gail_coef": default}) == \
+        context.train("dm2", "3s_vs_3z", 1)
+    # ... unless the user overrode that key: then the curve's value must be written out
+    user = Context(scale="cpu", backend="smax", seeds=(1,), hp=(("gail_coef", 1.0),))
+    assert user.train("dm2", "3s_vs_3z", 1, hp={"gail_coef": default}).hp == (("gail_coef", default),)
+    curve = context.curve("f", "p", "k", "l", "dm2", "3s_vs_3z", hp={"gail_coef": 1.0})
+    assert all(dict(j.hp)["gail_coef"] == 1.0 for j in curve.jobs)
+    with pytest.raises(ValueError, match="unknown hp key"):
+        context.train("dm2", "3s_vs_3z", 1, hp={"gail_cof": 1.0})

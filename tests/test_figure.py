@@ -12,7 +12,7 @@ import pytest
 from dm2_repro import figure, plotting
 from dm2_repro.results import align_seeds
 from experiments import expand
-from tests.fixtures_runs import write_demo, write_job_run
+from tests.fixtures_runs import gail_metrics, write_demo, write_job_run
 
 STEPS = (0, 400, 800, 1200)
 
@@ -160,3 +160,136 @@ def test_a_failing_figure_fails_the_command(monkeypatch, tmp_path, capsys):
     fake_theory(monkeypatch, broken)
     code = figure.main(["theory", "--results", str(tmp_path), "--out", str(tmp_path / "f")])
     assert code == 1 and "ERROR theory" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------
+# c_sensitivity and gail_diagnostics
+# ---------------------------------------------------------------------------------------------
+
+def test_c_sensitivity_renders_from_runs(tmp_path):
+    plan = expand("c_sensitivity", "smoke")
+    for i, job in enumerate(plan.learner_jobs):
+        write_job_run(tmp_path, i + 1, job, final=0.1 + 0.01 * i, steps=STEPS)
+    out = tmp_path / "figures"
+    args = ["c_sensitivity", "--results", str(tmp_path), "--out", str(out), "--scale", "smoke"]
+    assert figure.main(args) == 0
+    table = pd.read_csv(out / "c_sensitivity.csv")
+    curves = table[table["kind"] == "curve"]
+    assert curves["curve"].unique().tolist() == [c.label for c in plan.curves]
+    assert curves["curve"].unique().tolist()[:4] == ["DM², c=0.1", "DM², c=0.3 (paper)",
+                                                    "DM², c=1", "DM², c=3"]
+    assert (curves["n_seeds"] == 2).all() and (out / "c_sensitivity.png").stat().st_size > 0
+    # c = 0.3 is fig2's DM² (IPPO demo, late) curve: the same runs, the same numbers
+    fig2 = figure.compute("fig2", tmp_path, scale="smoke").table
+    late = next(c.label for c in expand("fig2", "smoke").curves
+                if c.key == "dm2_ippo_late" and c.map == "3s_vs_3z")
+    ours = curves[curves["curve"] == "DM², c=0.3 (paper)"]["mean"].to_numpy()
+    theirs = fig2[(fig2["curve"] == late) & (fig2["kind"] == "curve")]["mean"].to_numpy()
+    np.testing.assert_allclose(ours, theirs)
+    assert figure.main([*args, "--check"]) == 0
+
+
+def test_c_sensitivity_without_runs_says_no_runs(tmp_path):
+    data = figure.compute("c_sensitivity", tmp_path, scale="smoke")
+    assert data.table.empty and len(data.missing) == 5
+    fig = data.draw()
+    assert [t.get_text() for t in fig.axes[0].texts] == ["no runs"]
+
+
+UPDATES = (100, 300, 500, 700)   # update steps; smoke evaluates every 400 steps: bins 400 and 800
+
+
+def gail_runs(results):
+    """DM² c=1 on 3s_vs_3z (3 agents) with per-agent diagnostics, 2 seeds; SIL with only the
+    older agent-averaged accuracies (no gail_env_ratio), 1 of 2 seeds."""
+    dm2 = next(c for c in expand("c_sensitivity", "smoke").curves if c.key == "dm2_c1")
+    sil = next(c for c in expand("fig2", "smoke", maps=["3s_vs_3z"]).curves if c.key == "sil")
+    rng = np.random.default_rng(0)
+    values = {}
+    for i, job in enumerate(dm2.jobs):
+        expert, agent = rng.uniform(0.4, 1.0, (2, len(UPDATES), 3))
+        ratio = rng.uniform(0.1, 10.0, (len(UPDATES), 3))
+        values[job.seed] = {"disc_expert_acc": expert, "disc_agent_acc": agent,
+                            "gail_env_ratio": ratio}
+        metrics = {**gail_metrics(UPDATES, expert, agent, ratio),
+                   "test_battle_won_mean": (STEPS, [0.0, 0.1, 0.2, 0.3])}
+        write_job_run(results, i + 1, job, metrics=metrics)
+    old = gail_metrics(UPDATES, np.full((4, 3), 0.6), np.full((4, 3), 0.7), per_agent=False)
+    write_job_run(results, 10, sil.jobs[0], metrics=old)
+    return dm2, sil, values
+
+
+def test_gail_diagnostics_from_per_agent_metrics(tmp_path):
+    dm2, sil, values = gail_runs(tmp_path)
+    out = tmp_path / "figures"
+    args = ["gail_diagnostics", "--results", str(tmp_path), "--out", str(out), "--scale", "smoke"]
+    assert figure.main(args) == 0
+    table = pd.read_csv(out / "gail_diagnostics.csv")
+    assert list(table.columns) == ["figure", "panel", "curve", "kind", "step", "mean", "se",
+                                   "n_seeds"]
+    assert set(table["panel"]) == {"3s_vs_3z"} and set(table["figure"]) == {"gail_diagnostics"}
+    label = f"DM², c=1 ({dm2.panel.removeprefix('3s_vs_3z (').removesuffix(')')})"
+    for kind in ("disc_expert_acc", "disc_agent_acc", "gail_env_ratio"):
+        rows = table[(table["curve"] == label) & (table["kind"] == kind)].sort_values("step")
+        assert rows["step"].tolist() == [400, 800]
+        # per seed: mean over agents, then over the updates of each bin; then over seeds
+        per_seed = np.array([[v[kind][:2].mean(), v[kind][2:].mean()] for v in values.values()])
+        np.testing.assert_allclose(rows["mean"], per_seed.mean(axis=0), rtol=1e-12)
+        np.testing.assert_allclose(rows["se"], per_seed.std(axis=0, ddof=1) / np.sqrt(2),
+                                   rtol=1e-9)
+        assert (rows["n_seeds"] == 2).all()
+    # the old SIL run: accuracies from the agent-averaged keys, no ratio rows
+    rows = table[table["curve"] == "SIL"]
+    assert set(rows["kind"]) == {"disc_expert_acc", "disc_agent_acc"}
+    assert rows[rows["kind"] == "disc_agent_acc"]["mean"].tolist() == pytest.approx([0.7, 0.7])
+    assert (rows["n_seeds"] == 1).all()
+    # no IPPO curve, and no DM² curve without runs
+    assert set(table["curve"]) == {label, "SIL"}
+    data = figure.compute_gail_diagnostics(tmp_path, scale="smoke")
+    assert {e.text for e in data.legend()} == {label, "SIL (n=1/2)"}
+    fig = data.draw()
+    acc, ratio = fig.axes[:2]
+    assert ratio.get_yscale() == "log" and not acc.texts and not ratio.texts
+    assert 0.5 in [line.get_ydata()[0] for line in acc.lines]   # the chance line
+    assert figure.main([*args, "--check"]) == 0
+    csv = out / "gail_diagnostics.csv"
+    stale = pd.read_csv(csv)
+    stale.loc[0, "mean"] += 0.01
+    stale.to_csv(csv, index=False)
+    assert figure.main([*args, "--check"]) == 1
+
+
+def test_gail_diagnostics_of_old_runs_only_note_the_missing_ratio(tmp_path):
+    sil = next(c for c in expand("fig2", "smoke", maps=["3s_vs_3z"]).curves if c.key == "sil")
+    write_job_run(tmp_path, 1, sil.jobs[0],
+                  metrics=gail_metrics(UPDATES, np.full((4, 3), 0.6), np.full((4, 3), 0.7),
+                                       per_agent=False))
+    data = figure.compute_gail_diagnostics(tmp_path, scale="smoke")
+    assert set(data.table["kind"]) == {"disc_expert_acc", "disc_agent_acc"}
+    acc, ratio = data.draw().axes[:2]
+    assert not acc.texts and "no runs with gail_env_ratio yet" in ratio.texts[0].get_text()
+
+
+def test_gail_diagnostics_without_runs_says_so(tmp_path, capsys):
+    # a DM² run without any diagnostics metric, and an IPPO run: neither has GAIL diagnostics
+    fig2 = expand("fig2", "smoke", maps=["3s_vs_3z"])
+    write_job_run(tmp_path, 1, next(c for c in fig2.curves if c.key == "dm2_qmix").jobs[0])
+    write_job_run(tmp_path, 2, next(c for c in fig2.curves if c.key == "ippo").jobs[0])
+    out = tmp_path / "figures"
+    args = ["gail_diagnostics", "--results", str(tmp_path), "--out", str(out)]
+    assert figure.main(args) == 0
+    assert "no runs with GAIL diagnostics yet" in capsys.readouterr().out
+    table = pd.read_csv(out / "gail_diagnostics.csv")
+    assert table.empty and list(table.columns)[-3:] == ["mean", "se", "n_seeds"]
+    assert (out / "gail_diagnostics.png").stat().st_size > 0
+    assert figure.main([*args, "--check"]) == 0
+    fig = figure.compute_gail_diagnostics(tmp_path / "nothing").draw()
+    assert [t.get_text() for ax in fig.axes for t in ax.texts] == [plotting.NO_GAIL_RUNS] * 2
+
+
+def test_all_makes_the_diagnostics_and_c_sensitivity(monkeypatch, tmp_path):
+    made = []
+    monkeypatch.setattr(figure, "make", lambda name, *a, **k: made.append(name) or True)
+    monkeypatch.setattr(figure, "make_theory", lambda *a, **k: made.append("theory") or True)
+    assert figure.main(["all", "--results", str(tmp_path), "--out", str(tmp_path / "f")]) == 0
+    assert made[-2:] == ["theory", "gail_diagnostics"] and "c_sensitivity" in made
