@@ -79,7 +79,7 @@ class HP:
 # scale presets: the fields they set on top of the paper's values
 PRESETS: dict[str, dict] = {
     "paper": {},
-    "cpu": dict(n_envs=16, t_max=200_000, eval_every=5_000, log_every=5_000, save_policy_every=25_000,
+    "cpu": dict(n_envs=16, t_max=200_000, eval_every=5_000, log_every=5_000, save_policy_every=5_000,
                 checkpoint_every=10_000, buffer_episodes=16, gail_buffer_episodes=16, gail_epochs=20,
                 gail_batch_episodes=16, demo_episodes=200, sil_store_episodes=64, bc_epochs=10,
                 rmappo_buffer_episodes=16, qmix_buffer_episodes=1000, target_update_episodes=50),
