@@ -7,7 +7,7 @@ two runs sharing the machine, and peak memory; optionally side by side with anot
 
 Every measurement runs in its own process (dm2_repro/bench_worker.py) so thread settings, JAX
 compilation and memory are those of a fresh `train` run. End to end = rollout + update, timed over
-`--iterations` iterations after one warm-up iteration, from a fixed seed (so both trees of a
+`--iterations` iterations after a warm-up rollout, from a fixed seed (so both trees of a
 comparison start from the same networks and episodes). Speed is checked here, never in tests.
 """
 from __future__ import annotations
@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from dm2_repro.validate import InputError, Parser, atomic_write_text, fail
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = Path(__file__).resolve().parent / "bench_worker.py"
 _BOOT = "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
@@ -28,13 +30,19 @@ _BOOT = "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0],
 # the cases of the speed issue: the cpu preset on two maps, the large-batch 5m_vs_6m setting, and DM²
 # with the paper's discriminator settings (120 steps of 64 expert + 64 agent episodes per update)
 PAPER_DISC = dict(gail_epochs=120, gail_batch_episodes=64, gail_buffer_episodes=1024)
+# cases marked compare=False run on this tree only (they measure DM² against IPPO, not old against new)
 CASES: dict[str, dict] = {
     "ippo_3s_vs_3z": dict(algo="ippo", map="3s_vs_3z"),
     "ippo_5m_vs_6m": dict(algo="ippo", map="5m_vs_6m"),
     "ippo_5m_vs_6m_n128": dict(algo="ippo", map="5m_vs_6m",
                                hp=dict(n_envs=128, buffer_episodes=128, ppo_epochs=4, hidden=128)),
+    "dm2_3s_vs_3z": dict(algo="dm2", map="3s_vs_3z", demo="synthetic"),
     "dm2_3s_vs_3z_paper_disc": dict(algo="dm2", map="3s_vs_3z", hp=PAPER_DISC, demo="synthetic"),
     "dm2_5m_vs_6m": dict(algo="dm2", map="5m_vs_6m", demo="synthetic"),
+    # the paper preset itself (1024-episode PPO batches, the paper's discriminator settings), 1 iteration
+    "ippo_3s_vs_3z_paper": dict(algo="ippo", map="3s_vs_3z", scale="paper", iterations=1, compare=False),
+    "dm2_3s_vs_3z_paper": dict(algo="dm2", map="3s_vs_3z", scale="paper", iterations=1, compare=False,
+                               demo="synthetic"),
     "rmappo_3s_vs_3z": dict(algo="rmappo", map="3s_vs_3z"),
     "qmix_3s_vs_3z": dict(algo="qmix", map="3s_vs_3z"),
 }
@@ -79,8 +87,29 @@ def checkout(rev: str) -> Path:
     return path
 
 
+def check_args(a: argparse.Namespace) -> None:
+    """Counts positive, the --compare revision resolvable, the --json file writable; before any
+    worker starts."""
+    if a.iterations < 1:
+        raise InputError(f"--iterations {a.iterations}: must be an integer >= 1")
+    bad = [t for t in a.threads if t < 1]
+    if bad:
+        raise InputError(f"--threads {bad[0]}: must be an integer >= 1")
+    if a.compare and not (Path(a.compare) / "dm2_repro").is_dir():
+        found = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet", f"{a.compare}^{{commit}}"],
+                               capture_output=True, text=True)
+        if found.returncode != 0:
+            raise InputError(f"--compare {a.compare}: neither a git revision of {ROOT} nor a directory holding "
+                             "dm2_repro")
+    if a.json:
+        out = Path(a.json)
+        if out.is_dir() or not out.parent.is_dir():
+            raise InputError(f"--json {a.json}: cannot write a file there (a directory, or its folder does not exist)")
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(prog="python -m dm2_repro.bench", description=__doc__,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES), metavar="CASE",
                    help=f"cases to time (default: all): {', '.join(CASES)}")
     p.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="torch/XLA threads (default: 1 2)")
@@ -90,8 +119,10 @@ def main(argv=None):
     p.add_argument("--no-concurrent", action="store_true", help="skip the two-runs-at-once measurement")
     p.add_argument("--json", default="", metavar="PATH", help="also write every measurement to this JSON file")
     a = p.parse_args(argv)
-    if a.iterations < 1 or any(t < 1 for t in a.threads):
-        p.error("--iterations and --threads must be positive")
+    try:
+        check_args(a)
+    except InputError as exc:
+        fail(exc)
     trees = [("this", ROOT)] + ([(a.compare, checkout(a.compare))] if a.compare else [])
     records = []
 
@@ -103,11 +134,13 @@ def main(argv=None):
          + ("     speed-up" if a.compare else "") + "   update%  rollout sps  peak RSS MB")
     for case in a.cases:
         for threads in a.threads:
-            cfg = dict(kind="train", iterations=a.iterations, threads=threads, **CASES[case])
-            res = [run_worker(tree, cfg) for _, tree in trees]
+            cfg = {**dict(kind="train", iterations=a.iterations, threads=threads), **CASES[case]}
+            compare = cfg.pop("compare", True)
+            res = [run_worker(tree, cfg) for _, tree in (trees if compare else trees[:1])]
             row = f"{case:<26}{threads:>4}" + "".join(f"{r['env_steps_per_s']:>12,.0f}" for r in res)
             if a.compare:
-                row += f"{res[0]['env_steps_per_s'] / res[1]['env_steps_per_s']:>12.2f}x"
+                row += (f"{res[0]['env_steps_per_s'] / res[1]['env_steps_per_s']:>12.2f}x" if compare
+                        else f"{'':>12}{'(this tree only)':>13}")
             row += f"{res[0]['update_fraction']:>9.0%}{res[0]['collect_steps_per_s']:>13,.0f}{res[0]['peak_rss_mb']:>13,.0f}"
             show(row)
             records += [dict(case=case, threads=threads, tree=n, **r) for (n, _), r in zip(trees, res)]
@@ -130,7 +163,7 @@ def main(argv=None):
             show(f"seed {i}: alone {solo[i]:,.0f}, sharing {both[i]:,.0f} env steps/s ({both[i] / solo[i]:.0%})")
         records.append(dict(case="concurrent", solo=solo, shared=both))
     if a.json:
-        Path(a.json).write_text(json.dumps(dict(time=time.strftime("%Y-%m-%d %H:%M"), records=records), indent=1))
+        atomic_write_text(a.json, json.dumps(dict(time=time.strftime("%Y-%m-%d %H:%M"), records=records), indent=1))
 
 
 if __name__ == "__main__":
