@@ -50,7 +50,9 @@ import numpy as np
 from experiments import (BACKENDS, FIGURES, SCALES, demo_step, expand, format_steps,
                          quality_sweep)
 from dm2_repro import stats
-from dm2_repro.results import CurveRuns, curve_runs, detect_scale, load_runs
+from dm2_repro.results import (CurveRuns, DamagedRun, curve_runs, damaged_lines, detect_scale, load_runs,
+                               range_problem)
+from dm2_repro.validate import InputError, Parser, at_least, atomic_write_text, existing_dir, fail, first_line
 
 CONFIDENCE = 0.95
 N_BCA = 9_999
@@ -362,9 +364,10 @@ def aggregate_all(curves: dict[str, dict[tuple[str, str], CurveRuns]]) -> list[A
 # ---------------------------------------------------------------------------------------------
 
 def load_curves(results_dir: Path, scale: str, backend: str = "smax", n_seeds: int | None = None,
-                figures=None) -> dict[str, dict[tuple[str, str], CurveRuns]]:
-    """Figure -> (map, curve key) -> the curve's COMPLETED runs."""
-    runs = load_runs(results_dir)
+                figures=None, runs=None) -> dict[str, dict[tuple[str, str], CurveRuns]]:
+    """Figure -> (map, curve key) -> the curve's COMPLETED runs (`runs`: a load_runs scan to use;
+    its `.damaged` gains the runs whose metrics cannot be read)."""
+    runs = load_runs(results_dir, strict=True) if runs is None else runs
     figures = figures or list(dict.fromkeys(
         [c.figure for c in comparisons(scale)] + list(COMPARISON_MAPS)))
     found = {}
@@ -451,8 +454,8 @@ def print_table(outcomes: list[Outcome]) -> None:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m dm2_repro.claims", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="python -m dm2_repro.claims", description=__doc__,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", default="results", help="results directory")
     parser.add_argument("--out", default=None, help="Markdown report (default RESULTS/claims.md)")
     parser.add_argument("--scale", choices=("auto", *SCALES), default="auto",
@@ -466,13 +469,36 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    results_dir = Path(args.results)
+    try:
+        results_dir = existing_dir("--results", args.results)
+        at_least("--seeds", args.seeds, 1)
+        if args.out and Path(args.out).is_dir():
+            raise InputError(f"--out {args.out}: is a directory, not a report file")
+    except InputError as error:
+        fail(error)
+    # win rates outside [0, 1] are reported below, not fatal here (the figures refuse them)
+    runs = load_runs(results_dir, strict=True)
     scale = args.scale
-    if scale == "auto":
-        scale = detect_scale(FIGURES, load_runs(results_dir), args.backend, args.seeds)
-    curves = load_curves(results_dir, scale, args.backend, args.seeds)
-    outcomes = evaluate_all(results_dir, scale, args.backend, args.seeds, curves)
-    aggregates = aggregate_all(curves)
+    try:
+        if scale == "auto":
+            scale = detect_scale(FIGURES, runs, args.backend, args.seeds)
+        curves = load_curves(results_dir, scale, args.backend, args.seeds, runs=runs)
+        outcomes = evaluate_all(results_dir, scale, args.backend, args.seeds, curves)
+        aggregates = aggregate_all(curves)
+    except DamagedRun as error:   # e.g. a win rate outside [0, 1]: names the run
+        for line in damaged_lines(runs):
+            print(line)
+        print(f"error: {' '.join(first_line(error).split())}", file=sys.stderr)
+        return 1
+    for line in damaged_lines(runs):
+        print(line)
+    used = {run.path: run for by_key in curves.values() for c in by_key.values() for run in c.runs.values()}
+    out_of_range = [p for p in (range_problem(run) for run in used.values()) if p]
+    if out_of_range:
+        print(f"WARNING: {len(out_of_range)} run(s) used with win rates outside [0, 1] (their metrics.json is "
+              "wrong: fix or remove them):")
+        for problem in out_of_range:
+            print(f"  {problem}")
     print_table(outcomes)
     print()
     print("\n".join(aggregate_lines(aggregates)))
@@ -484,8 +510,7 @@ def main(argv=None) -> int:
             return 1
         print(f"\n{out} agrees with the logged runs")
         return 0
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(report)
+    atomic_write_text(out, report)
     print(f"\nwrote {out}")
     return 0
 

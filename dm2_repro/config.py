@@ -98,9 +98,9 @@ DEPARTURES = {
            "(paper: 120, ratio 1/3) of 64 expert episodes (paper: 64, ratio 1) and the update's 16 agent episodes "
            "(paper: 64 of a 1024-episode buffer, ratio 1/4); per collected episode that is 2.5 discriminator steps "
            "(paper: 0.12, ratio 21) and 160 expert episodes seen (paper: 7.5, ratio 21). Chosen by a pilot on "
-           "3s_vs_3z (results/pilots/disc_settings): 20 steps of 16+16 left the discriminators at 0.56-0.64 "
-           "accuracy in the first third of training, 40 of 64+16 at 0.59-0.70, the paper's 120 of 64 at 0.67-0.78 "
-           "for 2x the cost. 200 demonstration episodes (paper: 1000); SIL store of 64 episodes (paper: 1024); "
+           "3s_vs_3z (results/pilots/disc_settings/summary.csv): mean discriminator accuracy in the first third "
+           "of training 0.60 with 20 steps of 16+16, 0.62 with 40 of 64+16, 0.67 with the paper's 120 of 64 (3x "
+           "the cost). 200 demonstration episodes (paper: 1000); SIL store of 64 episodes (paper: 1024); "
            "QMIX buffer 1000 episodes, target update every 50 episodes (paper: 5000, 200); eval every 5k steps; "
            "policy snapshots every 5k steps; t_max per map (CPU_T_MAX) instead of 10M.",
     "smoke": "tiny budgets for CI: every count shrunk so a run takes seconds; no learning expected.",

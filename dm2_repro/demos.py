@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import zipfile
@@ -41,8 +40,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from .validate import (DamagedFile, InputError, MissingInput, Parser, at_least, atomic_write, atomic_write_text,
+                       check_torch_file, fail, first_line, peek_torch_file)
+
+# torch is imported where it is used: `python -m dm2_repro.demos` checks its arguments without it
 STYLES = ("co_concurrent", "co_nonconcurrent", "indep_concurrent", "indep_nonconcurrent")
 FORMAT_VERSION = 1
 ARRAYS = ("obs", "actions", "avail", "length", "ep_return", "battle_won", "team", "episode")
@@ -163,8 +165,8 @@ def code_version() -> dict:
 
 def write_demo(out_path: str | Path, arrays: dict, meta: dict) -> Path:
     """Write NAME.npz (compressed plain arrays) then NAME.json (metadata + sha256 of the npz).
-    Both are written to temporary names and renamed, json last: a demonstration whose json exists
-    and whose sha256 matches is complete."""
+    Both are written to unique temporary names and renamed, json last: a demonstration whose json
+    exists and whose sha256 matches is complete, and two writers never interleave."""
     out_path = Path(out_path)
     if out_path.suffix != ".npz":
         raise ValueError(f"demonstration output must end in .npz, got {out_path}")
@@ -172,18 +174,17 @@ def write_demo(out_path: str | Path, arrays: dict, meta: dict) -> Path:
     missing = [k for k in ARRAYS if k not in arrays]
     if missing:
         raise ValueError(f"demonstration arrays missing {missing}")
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        np.savez_compressed(handle, **{k: np.ascontiguousarray(arrays[k]) for k in ARRAYS})
-    os.replace(tmp, out_path)
+
+    def write_npz(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **{k: np.ascontiguousarray(arrays[k]) for k in ARRAYS})
+
+    atomic_write(out_path, write_npz)
     E, _, K, D = arrays["obs"].shape
     meta = {"format_version": FORMAT_VERSION, **meta, "n_episodes": int(E), "n_agents": int(K),
             "obs_dim": int(D), "n_actions": int(arrays["avail"].shape[-1]), "obs_dtype": "float16",
             "sha256": sha256_file(out_path)}
-    json_path = out_path.with_suffix(".json")
-    tmp = json_path.with_name(json_path.name + ".tmp")
-    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True))
-    os.replace(tmp, json_path)
+    atomic_write_text(out_path.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True))
     return out_path
 
 
@@ -221,9 +222,9 @@ def _fail(path, problem: str):
     raise DemoError(f"demonstration {path}: {problem}")
 
 
-def load_demo(path: str | Path, spec=None) -> Demo:
-    """Read and verify a demonstration: json present, sha256 matches, arrays complete and
-    consistent, and (if spec is given) made for this map, agent count, obs size and action count."""
+def verify_demo_metadata(path: str | Path) -> tuple[dict, str]:
+    """A demonstration's metadata and sha256, without reading its arrays (or importing torch):
+    file and json present, json readable with every META_KEYS entry, sha256 matching."""
     path = Path(path)
     json_path = path.with_suffix(".json")
     if not path.exists():
@@ -235,6 +236,10 @@ def load_demo(path: str | Path, spec=None) -> Demo:
         meta = json.loads(json_path.read_text())
     except json.JSONDecodeError as exc:
         _fail(path, f"metadata {json_path.name} is not valid json ({exc})")
+    except OSError as exc:
+        _fail(path, f"metadata {json_path.name} cannot be read ({exc})")
+    if not isinstance(meta, dict):
+        _fail(path, f"metadata {json_path.name} is not a json object")
     missing = [k for k in META_KEYS if k not in meta]
     if missing:
         _fail(path, f"metadata {json_path.name} lacks {missing}")
@@ -242,6 +247,16 @@ def load_demo(path: str | Path, spec=None) -> Demo:
     if sha != meta["sha256"]:
         _fail(path, f"sha256 {sha[:12]}... does not match the {meta['sha256'][:12]}... recorded in "
                     f"{json_path.name}: the file was modified or truncated after it was written")
+    return meta, sha
+
+
+def load_demo(path: str | Path, spec=None) -> Demo:
+    """Read and verify a demonstration: json present, sha256 matches, arrays complete and
+    consistent, and (if spec is given) made for this map, agent count, obs size and action count."""
+    import torch
+
+    path = Path(path)
+    meta, sha = verify_demo_metadata(path)
     try:
         with np.load(path, allow_pickle=False) as npz:
             absent = [k for k in ARRAYS if k not in npz.files]
@@ -285,6 +300,8 @@ def load_demo(path: str | Path, spec=None) -> Demo:
 def gather_per_agent(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """Each agent's own episodes: x[E, T, K, ...], idx[n, K] -> out[n, T, K, ...] with
     out[i, :, k] = x[idx[i, k], :, k]."""
+    import torch
+
     K = x.shape[2]
     return x[idx, :, torch.arange(K, device=x.device)].transpose(1, 2)  # [n, K, T, ...] -> [n, T, K, ...]
 
@@ -293,19 +310,54 @@ def gather_per_agent(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
 # Collection from expert runs
 # ---------------------------------------------------------------------------------------------
 
-def _load_run(run_dir: Path, step: int) -> tuple[dict, dict]:
+def _run_config(run_dir: Path) -> dict:
     config_path = run_dir / "config.json"
     if not config_path.exists():
-        raise FileNotFoundError(f"{run_dir} is not a run directory: no config.json")
-    config = json.loads(config_path.read_text())
+        raise MissingInput(f"{run_dir} is not a run directory: no config.json")
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DamagedFile(f"{config_path} cannot be read ({first_line(exc)})") from None
+    missing = [k for k in ("algo", "map", "backend") if not isinstance(config, dict) or k not in config]
+    if missing:
+        raise DamagedFile(f"{config_path} lacks {missing}: not a dm2_repro.train run")
+    return config
+
+
+def check_source(run_dir: Path, step: int) -> dict:
+    """A source run of `collect`, checked without torch: its config, and its policy snapshot of
+    `step` present, intact and of the run's algo and map. Returns the run's config."""
+    config = _run_config(run_dir)
     ckpt = run_dir / "checkpoints" / f"policy_{step}.pt"
     if not ckpt.exists():
         saved = sorted(int(p.stem.split("_", 1)[1]) for p in (run_dir / "checkpoints").glob("policy_*.pt")
                        if p.stem.split("_", 1)[1].isdigit())
-        raise FileNotFoundError(f"{ckpt} not found; snapshots of this run: {saved or 'none'}")
-    snapshot = torch.load(ckpt, map_location="cpu", weights_only=True)  # never executes code
-    if snapshot["map"] != config["map"]:
-        raise ValueError(f"{ckpt} is for map {snapshot['map']} but its run's config says {config['map']}")
+        raise MissingInput(f"{ckpt} not found; snapshots of this run: {saved or 'none'}")
+    check_torch_file(ckpt, "policy snapshot", config["algo"], config["map"])
+    return config
+
+
+def load_snapshot(path: Path) -> dict:
+    """A policy snapshot, loaded weights-only (never executes code); a damaged file is one line."""
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+        peek_torch_file(path)   # names what is wrong where it can
+        raise DamagedFile(f"{path}: cannot be loaded ({first_line(exc).split('. ')[0]})") from None
+
+
+def _load_run(run_dir: Path, step: int) -> tuple[dict, dict]:
+    config = check_source(run_dir, step)
+    ckpt = run_dir / "checkpoints" / f"policy_{step}.pt"
+    snapshot = load_snapshot(ckpt)
+    if not isinstance(snapshot, dict) or "policy" not in snapshot:
+        raise DamagedFile(f"{ckpt}: not a policy snapshot (no policy in it)")
+    if snapshot.get("map") != config["map"]:
+        raise ValueError(f"{ckpt} is for map {snapshot.get('map')} but its run's config says {config['map']}")
     return config, snapshot
 
 
@@ -322,6 +374,8 @@ def team_policy(algo: str, spec, snapshots: list[dict], composition: tuple[int, 
 
     The actors of the per-agent learners are stacks of K separate networks (every tensor has the
     agent dim first), so agent k's network is the slice [k] of every tensor."""
+    import torch
+
     from .algos import make_learner
     from .config import HP
 
@@ -349,6 +403,7 @@ def collect_demo(runs: list[str | Path], step: int, style: str, episodes: int, o
                  epsilon: float | None = None, quality_episodes: int = 128, seed: int = 0,
                  n_envs: int | None = None, device="cpu", progress: bool = True) -> Path:
     """Sample a demonstration file from expert run snapshots (see the module docstring)."""
+    import torch
     from tqdm import tqdm
 
     from .config import paper_tables
@@ -429,9 +484,48 @@ def collect_demo(runs: list[str | Path], step: int, style: str, episodes: int, o
     return write_demo(out, arrays, meta)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m dm2_repro.demos", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+EPSILON_GREEDY_ALGOS = ("qmix", "qmix_ippo_arch")   # value-based sources: sampled epsilon-greedily
+
+
+def check_collect_args(args) -> None:
+    """Every `collect` argument, before torch or JAX load: counts, ranges, the output name, the
+    source runs (config and an intact snapshot of --step of the run's algo and map), that they
+    agree, and that their number fits the style. Raises InputError (a ValueError)."""
+    from .envs.maps import MAPS
+    from .validate import DEVICE_RE
+
+    for name, value, low in (("--episodes", args.episodes, 1), ("--quality-episodes", args.quality_episodes, 1),
+                             ("--seed", args.seed, 0), ("--n-envs", args.n_envs, 1), ("--step", args.step, 0)):
+        at_least(name, value, low)
+    if args.epsilon is not None and not 0.0 <= args.epsilon <= 1.0:
+        raise InputError(f"--epsilon {args.epsilon}: must be a probability in [0, 1]")
+    if not DEVICE_RE.match(args.device):
+        raise InputError(f"--device {args.device!r}: valid devices: cpu, cuda, cuda:<index>")
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise InputError(f"--out {out}: a demonstration file must end in .npz (NAME.json is written next to it)")
+    if out.exists() and out.is_dir() or any(p.exists() and not p.is_dir() for p in out.parents):
+        raise InputError(f"--out {out}: cannot be written there (a directory has that name, or a parent is a file)")
+    configs = [check_source(Path(r), args.step) for r in args.runs]
+    for key in ("map", "backend", "algo"):
+        values = sorted({str(c[key]) for c in configs})
+        if len(values) > 1:
+            raise InputError(f"--runs: the source runs differ in {key}: {values}")
+    map_name, algo = configs[0]["map"], configs[0]["algo"]
+    if map_name not in MAPS:
+        raise InputError(f"--runs: unknown map {map_name!r} in {Path(args.runs[0]) / 'config.json'}")
+    need = n_sources(args.style, len(MAPS[map_name].allies))
+    if len(args.runs) != need:
+        raise InputError(f"--runs: style {args.style} on {map_name} needs {need} source run(s) (agent k's policy "
+                         f"from run k for the independent styles), got {len(args.runs)}")
+    if args.epsilon and algo not in EPSILON_GREEDY_ALGOS:
+        raise InputError(f"--epsilon {args.epsilon} given, but {algo} sources sample their stochastic policy; "
+                         "epsilon-greedy sampling applies to value-based (QMIX) sources only")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = Parser(prog="python -m dm2_repro.demos", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     c = sub.add_parser("collect", help="sample a demonstration file from expert run snapshots")
     c.add_argument("--runs", nargs="+", required=True, help="source run dirs (one per agent for indep_* styles)")
     c.add_argument("--step", type=int, required=True, help="snapshot env step: RUN/checkpoints/policy_<STEP>.pt")
@@ -447,8 +541,15 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--out", required=True, help="output .npz (the .json is written next to it)")
     s = sub.add_parser("show", help="verify a demonstration file and print its metadata")
     s.add_argument("path")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The CLI. A bad argument raises InputError (or DemoError) before anything heavy runs; run as
+    a program, that is one line and exit code 2."""
+    args = parse_args(argv)
     if args.command == "collect":
+        check_collect_args(args)
         path = collect_demo(args.runs, args.step, args.style, args.episodes, args.out, epsilon=args.epsilon,
                             quality_episodes=args.quality_episodes, seed=args.seed, n_envs=args.n_envs,
                             device=args.device)
@@ -456,12 +557,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"wrote {path}: {meta['n_episodes']} episodes per agent, quality {meta['quality']:.3f}, "
               f"sampled win rate {meta['demo_win_rate']:.3f}")
     else:
-        try:
-            demo = load_demo(args.path)
-        except DemoError as exc:
-            sys.exit(str(exc))
+        demo = load_demo(args.path)
         print(json.dumps(demo.provenance(), indent=2, sort_keys=True))
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (InputError, DemoError) as exc:
+        fail(exc)

@@ -26,24 +26,30 @@ no rows of it; with no such run at all the figure says so.
 
 `--check` computes every figure first and compares it with the existing CSV: on a difference it
 leaves the committed files alone, names the figure and the first differing row, and exits 1.
+
+Nothing is lost by accident: --results must exist; a figure drawn from fewer runs than the
+existing CSV holds (any curve with fewer seeds than it has there) does not replace it unless
+`--allow-fewer` is given; run dirs whose files cannot be read are listed as damaged runs; and
+every file is written to a temporary name and renamed, so a kill never leaves half a figure.
 """
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from experiments import BACKENDS, FIGURES, SCALES, Curve, expand, figure_def, parse_hp
+from experiments import BACKENDS, FIGURES, SCALES, Curve, expand, figure_def
 from dm2_repro import plotting
 from dm2_repro.config import make_hp
-from dm2_repro.results import (CurveRuns, align_seeds, curve_runs, detect_scale, load_runs,
+from dm2_repro.results import (CurveRuns, align_seeds, curve_runs, damaged_lines, detect_scale, load_runs,
                                summarise)
+from dm2_repro.validate import (InputError, Parser, at_least, atomic_copy, atomic_write, check_hp_pairs,
+                                existing_dir, fail, not_a_file)
 
 KEY_COLUMNS = ["figure", "panel", "curve", "kind", "step"]
 
@@ -58,6 +64,7 @@ class FigureData:
     panels: list[str]
     curves: list[CurveRuns]
     table: pd.DataFrame
+    damaged: list = field(default_factory=list)   # (run dir, reason) of the runs that cannot be read
 
     @property
     def missing(self) -> list[CurveRuns]:
@@ -110,7 +117,8 @@ def compute(name: str, results_dir: Path, band: str = "se", scale: str = "auto",
     table = pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
     table["step"] = table["step"].astype("Int64")   # integer steps; empty on demo_quality rows
     panels = list(dict.fromkeys(c.curve.panel for c in curves))
-    return FigureData(name, figure_def(name).title, scale, backend, band, panels, curves, table)
+    return FigureData(name, figure_def(name).title, scale, backend, band, panels, curves, table,
+                      list(runs.damaged))
 
 
 def run_command_for_missing(data: FigureData, results_dir: Path, n_seeds: int | None) -> str:
@@ -217,6 +225,7 @@ class DiagnosticsData:
     panels: list[str]                      # maps with any diagnostics rows
     entries: list[tuple[str, CurveRuns]]   # (label, runs) of the curves with runs
     table: pd.DataFrame
+    damaged: list = field(default_factory=list)   # (run dir, reason) of the runs that cannot be read
 
     def rows(self, label: str, c: CurveRuns) -> pd.DataFrame:
         """A curve's rows (labels are unique within a map only)."""
@@ -276,7 +285,7 @@ def compute_gail_diagnostics(results_dir: Path, band: str = "se", scale: str = "
     table["step"] = table["step"].astype("Int64")
     panels = list(dict.fromkeys(table["panel"]))
     title = "GAIL discriminator accuracy and reward scale of the DM²-family runs"
-    return DiagnosticsData(GAIL_DIAGNOSTICS, title, scale, band, panels, entries, table)
+    return DiagnosticsData(GAIL_DIAGNOSTICS, title, scale, band, panels, entries, table, list(runs.damaged))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,32 +324,60 @@ def read_csv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, keep_default_na=True)
 
 
+def seed_counts(table: pd.DataFrame) -> dict[tuple, int]:
+    """(panel, curve, kind) -> the most seeds any of its rows has."""
+    if table.empty or not {"panel", "curve", "kind", "n_seeds"} <= set(table.columns):
+        return {}
+    return {key: int(n) for key, n in table.groupby(["panel", "curve", "kind"])["n_seeds"].max().items()}
+
+
+def fewer_runs(old: pd.DataFrame, new: pd.DataFrame) -> str | None:
+    """None unless the new table has fewer seeds than the old for some curve: then which."""
+    before, now = seed_counts(old), seed_counts(new)
+    lost = [(key, n, now.get(key, 0)) for key, n in before.items() if now.get(key, 0) < n]
+    if not lost:
+        return None
+    (panel, curve, kind), n, m = lost[0]
+    return (f"{len(lost)} of its {len(before)} curves would have fewer runs, e.g. {panel} / {curve} ({kind}): "
+            f"{n} seeds in the existing CSV, {m} now ({sum(before.values())} -> {sum(now.values())} runs in all)")
+
+
 # ---------------------------------------------------------------------------------------------
 # Making figures
 # ---------------------------------------------------------------------------------------------
 
 def write(data: FigureData, out_dir: Path) -> None:
+    """The figure's png, pdf and csv, each written to a temporary name and renamed (csv last)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    data.table.to_csv(out_dir / f"{data.name}.csv", index=False)
     fig = data.draw()
     for suffix in ("png", "pdf"):
         # no creation date in the PDF: regenerating an unchanged figure gives the same bytes
         meta = {"CreationDate": None} if suffix == "pdf" else {}
-        fig.savefig(out_dir / f"{data.name}.{suffix}", dpi=150, bbox_inches="tight", metadata=meta)
+        atomic_write(out_dir / f"{data.name}.{suffix}",
+                     lambda tmp: fig.savefig(tmp, format=suffix, dpi=150, bbox_inches="tight", metadata=meta))
     plotting.plt.close(fig)
+    atomic_write(out_dir / f"{data.name}.csv", lambda tmp: data.table.to_csv(tmp, index=False))
 
 
 def make(name: str, results_dir: Path, out_dir: Path, band: str, check: bool, scale: str,
-         n_seeds: int | None, backend: str, hp: tuple = ()) -> bool:
+         n_seeds: int | None, backend: str, hp: tuple = (), allow_fewer: bool = False) -> bool:
     """Make one figure (a figure definition or gail_diagnostics); False if --check found the
-    committed CSV stale."""
+    committed CSV stale, or if the existing CSV holds more runs and `allow_fewer` is not set."""
     if name == GAIL_DIAGNOSTICS:
         data = compute_gail_diagnostics(results_dir, band, scale, n_seeds, backend, hp)
         data.report()
     else:
         data = compute(name, results_dir, band, scale, n_seeds, backend, hp)
         report_missing(data, results_dir, n_seeds)
+    for line in damaged_lines(data):
+        print(line)
     csv = out_dir / f"{name}.csv"
+    if csv.exists() and not allow_fewer:
+        problem = fewer_runs(read_csv(csv), data.table)
+        if problem:
+            print(f"NOT REPLACED {name}: {csv} has more runs than {results_dir} gives: {problem}; "
+                  "pass --allow-fewer to replace it anyway")
+            return False
     if check and csv.exists():
         # Round-trip through CSV so both sides are compared exactly as stored.
         with tempfile.TemporaryDirectory() as tmp:
@@ -370,14 +407,14 @@ def make_theory(results_dir: Path, out_dir: Path, check: bool) -> bool:
                 return False
         out_dir.mkdir(parents=True, exist_ok=True)
         for made in Path(tmp).iterdir():
-            shutil.copy2(made, out_dir / made.name)
+            atomic_copy(made, out_dir / made.name)
     print(f"theory: wrote to {out_dir}")
     return True
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m dm2_repro.figure", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="python -m dm2_repro.figure", description=__doc__,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("figures", nargs="+", choices=[*FIGURES, "theory", GAIL_DIAGNOSTICS, "all"],
                         metavar="FIGURE",
                         help=f"{', '.join(FIGURES)}, theory, {GAIL_DIAGNOSTICS}, or all")
@@ -393,11 +430,26 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--backend", choices=BACKENDS, default="smax")
     parser.add_argument("--hp", nargs="+", default=None, metavar="KEY=VALUE",
                         help="the hp overrides the runs were made with (as given to dm2_repro.run)")
+    parser.add_argument("--allow-fewer", action="store_true",
+                        help="replace an existing figure even if it was drawn from more runs")
     return parser.parse_args(argv)
+
+
+def check_args(args: argparse.Namespace) -> tuple:
+    """The arguments' values (argparse checked names): the results dir exists, counts are
+    positive, hp overrides are known fields in range. Returns the parsed hp overrides."""
+    existing_dir("--results", args.results)
+    not_a_file("--out", args.out)
+    at_least("--seeds", args.seeds, 1)
+    return check_hp_pairs(args.hp)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    try:
+        hp = check_args(args)
+    except InputError as error:
+        fail(error)
     names = ([*FIGURES, "theory", GAIL_DIAGNOSTICS] if "all" in args.figures
              else list(dict.fromkeys(args.figures)))
     results_dir, out_dir = Path(args.results), Path(args.out)
@@ -408,9 +460,10 @@ def main(argv=None) -> int:
                 ok = make_theory(results_dir, out_dir, args.check)
             else:
                 ok = make(name, results_dir, out_dir, args.band, args.check, args.scale,
-                          args.seeds, args.backend, parse_hp(args.hp))
+                          args.seeds, args.backend, hp, args.allow_fewer)
         except Exception as error:   # report every figure, then fail
-            print(f"ERROR {name}: cannot make the figure: {type(error).__name__}: {error}")
+            print(f"ERROR {name}: cannot make the figure: {type(error).__name__}: "
+                  f"{' '.join(str(error).split())}")
             ok = False
         if not ok:
             failed.append(name)

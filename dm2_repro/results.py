@@ -5,6 +5,13 @@ config.json, run.json (status, heartbeat, host, info) and metrics.json
 (`{name: {"steps": [...], "values": [...], "timestamps": [...]}}`). Figures and claims read only
 COMPLETED runs; the runner also looks at unfinished ones to resume them.
 
+Damaged runs are reported, never silently dropped: `load_runs` returns the runs with a readable
+config.json (those whose run.json cannot be read carry `problem`; their last sign of life is the
+file's mtime, as Sacred rewrites run.json on every heartbeat) and lists every run dir that has a
+problem in `.damaged` (path and reason), which figure, claims and run print. A metrics.json that
+cannot be read takes its run out of the curves and into `.damaged`; a win rate outside [0, 1]
+(or not finite) is an error naming the run.
+
 Aligning seeds: every run evaluates at a fixed interval, so the eval steps of a curve's seeds
 should coincide. When they do not exactly (e.g. an evaluation triggered at the first episode
 boundary past the interval), the run with the fewest evaluations (ties: the first seed) sets the
@@ -17,6 +24,8 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +37,14 @@ from experiments import expand
 WIN_RATE = "test_battle_won_mean"
 
 
+class DamagedRun(ValueError):
+    """A run file that cannot be read, or holds values outside their range; names the run."""
+
+
+def is_win_rate(name: str) -> bool:
+    return name.endswith("battle_won_mean")
+
+
 @dataclass
 class SacredRun:
     run_id: str
@@ -35,6 +52,8 @@ class SacredRun:
     config: dict
     run: dict
     _metrics: dict | None = field(default=None, repr=False)
+    problem: str | None = None   # why run.json could not be read (then `run` is {})
+    strict: bool = True          # a win rate outside [0, 1] raises DamagedRun (else see range_problem)
 
     @property
     def status(self) -> str:
@@ -54,9 +73,19 @@ class SacredRun:
 
     @property
     def last_alive(self) -> dt.datetime | None:
-        """The last sign of life (heartbeat, else start time), naive UTC as Sacred writes it."""
+        """The last sign of life (heartbeat, else start time), naive UTC as Sacred writes it; for an
+        unreadable run.json, the time it was last written."""
         stamp = self.run.get("heartbeat") or self.run.get("start_time")
-        return dt.datetime.fromisoformat(stamp) if stamp else None
+        if stamp:
+            try:
+                return dt.datetime.fromisoformat(stamp)
+            except (TypeError, ValueError):
+                pass
+        try:
+            mtime = (self.path / "run.json").stat().st_mtime
+        except OSError:
+            return None
+        return dt.datetime.utcfromtimestamp(mtime)
 
     @property
     def sort_key(self) -> tuple:
@@ -66,21 +95,52 @@ class SacredRun:
 
     @property
     def metrics(self) -> dict:
+        """metrics.json ({} if absent); DamagedRun naming the file if it cannot be read."""
         if self._metrics is None:
             path = self.path / "metrics.json"
-            self._metrics = json.loads(path.read_text()) if path.exists() else {}
+            if not path.exists():
+                return {}
+            metrics, problem = _read_json_retry(path)
+            if problem or not isinstance(metrics, dict):
+                raise DamagedRun(f"{path}: {problem or 'not a json object'}")
+            self._metrics = metrics
         return self._metrics
 
     def metric(self, name: str = WIN_RATE) -> pd.Series:
         """One metric as a Series indexed by env step (a step logged twice keeps its last value,
-        which happens where a resumed run repeats its predecessor's last evaluation)."""
+        which happens where a resumed run repeats its predecessor's last evaluation). A win rate
+        outside [0, 1] is a DamagedRun error naming the run."""
         entry = self.metrics.get(name)
         if not entry:
             return pd.Series(dtype=float, name=self.run_id)
-        series = pd.Series(entry["values"], index=entry["steps"], dtype=float, name=self.run_id)
+        try:
+            series = pd.Series(entry["values"], index=entry["steps"], dtype=float, name=self.run_id)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DamagedRun(f"run {self.path}: metric {name} in metrics.json is malformed ({exc})") from None
+        problem = _range_problem(self, name, series) if self.strict else None
+        if problem:
+            raise DamagedRun(f"{problem}; its metrics.json is wrong: fix or remove the run")
         series = series[~series.index.duplicated(keep="last")].sort_index()
         series.index.name = "step"
         return series
+
+
+def _range_problem(run: SacredRun, name: str, series: pd.Series) -> str | None:
+    if not is_win_rate(name):
+        return None
+    bad = series[~((series >= 0) & (series <= 1))]
+    if not len(bad):
+        return None
+    return f"run {run.path}: {name} = {float(bad.iloc[0]):g} at step {bad.index[0]} is outside [0, 1]"
+
+
+def range_problem(run: SacredRun, name: str = WIN_RATE) -> str | None:
+    """Why the run's `name` has values outside their range (win rates: [0, 1]), or None."""
+    strict, run.strict = run.strict, False
+    try:
+        return _range_problem(run, name, run.metric(name))
+    finally:
+        run.strict = strict
 
 
 def _read_json(path: Path) -> dict | None:
@@ -90,19 +150,69 @@ def _read_json(path: Path) -> dict | None:
         return None   # missing, or being written by a live run right now
 
 
-def load_runs(results_dir: str | Path) -> list[SacredRun]:
-    """Every readable run under `{results_dir}/runs` (Sacred's `_sources` folder is skipped)."""
+def _read_json_retry(path: Path, retry_after: float = 0.1) -> tuple[object, str | None]:
+    """(content, None), or (None, why it cannot be read). A file a live run is rewriting right now
+    (Sacred rewrites run.json in place) may read truncated: it is read once more after a pause."""
+    for attempt in (0, 1):
+        try:
+            return json.loads(path.read_text()), None
+        except FileNotFoundError:
+            return None, f"{path.name} is missing"
+        except (OSError, ValueError) as exc:
+            problem = f"{path.name} cannot be read ({type(exc).__name__}: {exc})"
+            if attempt == 0:
+                time.sleep(retry_after)
+    return None, problem
+
+
+class RunList(list):
+    """The runs of a results dir (a list of SacredRun) and `.damaged`: (path, reason) of every
+    run dir with a file that cannot be read."""
+
+    def __init__(self, runs=(), damaged=()):
+        super().__init__(runs)
+        self.damaged: list[tuple[Path, str]] = list(damaged)
+
+    def add_damaged(self, path: Path, reason: str) -> None:
+        if (path, reason) not in self.damaged:
+            self.damaged.append((path, reason))
+
+
+def load_runs(results_dir: str | Path, strict: bool = True) -> RunList:
+    """Every run under `{results_dir}/runs` with a readable config.json (Sacred's `_sources` folder
+    is skipped); `.damaged` lists the run dirs with unreadable files (see the module doc).
+    strict: a win rate outside [0, 1] raises when read (else the caller reports range_problem)."""
     runs_dir = Path(results_dir) / "runs"
     if not runs_dir.is_dir():
-        return []
-    runs = []
+        return RunList()
+    runs = RunList()
     for path in sorted(runs_dir.iterdir()):
         if not path.is_dir() or path.name.startswith("_"):
             continue
-        config, run = _read_json(path / "config.json"), _read_json(path / "run.json")
-        if config is not None and run is not None:
-            runs.append(SacredRun(run_id=path.name, path=path, config=config, run=run))
+        if not (path / "config.json").exists() and not (path / "run.json").exists():
+            continue   # Sacred has just made the dir and not yet written into it
+        config, problem = _read_json_retry(path / "config.json")
+        if problem or not isinstance(config, dict):
+            runs.add_damaged(path, problem or "config.json is not a json object")
+            continue
+        run, problem = _read_json_retry(path / "run.json")
+        if not problem and not isinstance(run, dict):
+            problem = "run.json is not a json object"
+        if problem:
+            runs.add_damaged(path, problem)
+            run = {}
+        runs.append(SacredRun(run_id=path.name, path=path, config=config, run=run, problem=problem,
+                              strict=strict))
     return runs
+
+
+def damaged_lines(runs) -> list[str]:
+    """The `damaged runs` report of a scan (empty if nothing is damaged)."""
+    damaged = getattr(runs, "damaged", [])
+    if not damaged:
+        return []
+    return [f"damaged runs ({len(damaged)}; not used until repaired or removed):",
+            *(f"  {path}: {reason}" for path, reason in damaged)]
 
 
 def runs_of(job, runs: list[SacredRun]) -> list[SacredRun]:
@@ -145,9 +255,19 @@ def demo_quality(demo_job, run: SacredRun | None, results_dir: str | Path) -> fl
     demonstration it used, else from the demonstration's json next to the file."""
     recorded = (run.info.get("demo") or {}) if run else {}
     if recorded.get("quality") is not None:
-        return float(recorded["quality"])
-    meta = _read_json(demo_job.path(results_dir).with_suffix(".json"))
-    return None if meta is None or meta.get("quality") is None else float(meta["quality"])
+        quality, where = recorded["quality"], f"run {run.path} (info.demo.quality)"
+    else:
+        meta = _read_json(demo_job.path(results_dir).with_suffix(".json"))
+        if meta is None or meta.get("quality") is None:
+            return None
+        quality, where = meta["quality"], str(demo_job.path(results_dir).with_suffix(".json"))
+    try:
+        value = float(quality)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not 0.0 <= value <= 1.0:
+        raise DamagedRun(f"{where}: demonstration quality {quality!r} is not a win rate in [0, 1]")
+    return value
 
 
 @dataclass
@@ -178,10 +298,25 @@ class CurveRuns:
         return qualities
 
 
+def readable_completed_run(job, runs: list[SacredRun]) -> SacredRun | None:
+    """The newest COMPLETED run of a job whose metrics.json can be read; the unreadable ones go to
+    `runs.damaged` (if runs is a RunList) and are skipped."""
+    done = [run for run in runs_of(job, runs) if run.status == "COMPLETED"]
+    for run in reversed(done):
+        try:
+            run.metrics
+        except DamagedRun as exc:
+            if isinstance(runs, RunList):
+                runs.add_damaged(run.path, str(exc).removeprefix(f"{run.path / 'metrics.json'}: "))
+            continue
+        return run
+    return None
+
+
 def curve_runs(curves, runs: list[SacredRun]) -> list[CurveRuns]:
     found = []
     for curve in curves:
-        by_seed = {job.seed: completed_run(job, runs) for job in curve.jobs}
+        by_seed = {job.seed: readable_completed_run(job, runs) for job in curve.jobs}
         found.append(CurveRuns(curve, {seed: run for seed, run in by_seed.items() if run}))
     return found
 

@@ -23,20 +23,31 @@ import hashlib
 import json
 import math
 import os
+import pickle
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-from sacred import Experiment, SETTINGS
-from sacred.observers import FileStorageObserver
-from tqdm import tqdm
+_checked: tuple[list[str], dict] | None = None  # (argv, its checked config) when run as a program
+if __name__ == "__main__":  # `python -m dm2_repro.train`: a bad input fails here, before torch, JAX and Sacred load
+    from dm2_repro.validate import check_train_argv as _check_argv
 
-from .algos import make_learner
-from .config import hp_dict, make_hp
-from .envs import make_env
-from .rollout import collect
+    _checked = (list(sys.argv), _check_argv(sys.argv))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from sacred import Experiment, SETTINGS  # noqa: E402
+from sacred.observers import FileStorageObserver  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from .algos import make_learner  # noqa: E402
+from .config import hp_dict, make_hp  # noqa: E402
+from .envs import make_env  # noqa: E402
+from .rollout import collect  # noqa: E402
+from .validate import (  # noqa: E402,F401  (RUN_KEYS and resolve_resume are part of this module's API)
+    CHECKPOINT_FORMAT, RUN_KEYS, DamagedFile, InputError, atomic_copy, atomic_write, atomic_write_text,
+    check_checkpoint_meta, check_train_argv, check_train_config, fail, first_line, not_a_file, peek_torch_file,
+    resolve_resume)
 
 SETTINGS.CAPTURE_MODE = "sys"  # fd capture breaks progress bars and subprocess use
 SETTINGS.CONFIG.READ_ONLY_CONFIG = False
@@ -44,7 +55,7 @@ SETTINGS.CONFIG.READ_ONLY_CONFIG = False
 ex = Experiment("dm2_repro", save_git_info=False)
 EVAL_SEED_OFFSET = 10_007
 EXPERT_ALGOS = ("ippo", "qmix", "qmix_ippo_arch", "rmappo")  # eval episodes come from a seed stream disjoint from training episodes
-RUN_KEYS = ("algo", "map", "seed", "scale", "backend", "reward", "demo", "tag", "hp")  # what makes a run that run: fixed on resume
+# RUN_KEYS (what makes a run that run: fixed on resume) and resolve_resume live in dm2_repro.validate
 
 
 @ex.config
@@ -91,29 +102,6 @@ def _literal(text: str):
         return text
 
 
-def resolve_resume(updates: dict) -> dict:
-    """A resumed run is the same run: its RUN_KEYS come from the old run's config.json, before Sacred
-    records the new run's config. A key given together with `resume=` must equal the old run's."""
-    if not updates.get("resume"):
-        return updates
-    old_dir = Path(updates["resume"])
-    cfg_path = old_dir / "config.json"
-    if not cfg_path.is_file():
-        raise ValueError(f"resume={old_dir}: no run there ({cfg_path} does not exist)")
-    old = json.loads(cfg_path.read_text())
-    given_hp = dict(updates.get("hp") or {})
-    for k in RUN_KEYS:
-        if k == "hp":
-            clash = {h: v for h, v in given_hp.items() if old.get("hp", {}).get(h) != v}
-            if clash:
-                raise ValueError(f"resume={old_dir}: hp {clash} differs from the run's hp {old.get('hp', {})}; "
-                                 "a resumed run keeps its config")
-        elif k in updates and updates[k] != old.get(k):
-            raise ValueError(f"resume={old_dir}: {k}={updates[k]!r} differs from the run's {k}={old.get(k)!r}; "
-                             "a resumed run keeps its config (leave it out)")
-    return {**updates, **{k: old[k] for k in RUN_KEYS if k in old}}
-
-
 def _cli_updates(argv: list[str]) -> dict:
     """The `with KEY=VALUE ...` assignments of a Sacred command line, as a dict (hp.X -> hp[X])."""
     out: dict = {}
@@ -131,7 +119,26 @@ def _cli_updates(argv: list[str]) -> dict:
 
 
 def _load_checkpoint(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)  # never executes code
+    """A checkpoint, loaded weights-only (never executes code); a damaged file is one clear line."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+        peek_torch_file(path)  # names the damage where it can
+        raise DamagedFile(f"{path}: cannot be loaded as a checkpoint ({first_line(exc).split('. ')[0]})") from None
+    if not isinstance(state, dict) or not {"learner", "generator", "counters", "metrics"} <= set(state):
+        raise DamagedFile(f"{path}: not a dm2_repro.train checkpoint")
+    return state
+
+
+def checkpoint_meta(cfg: dict, spec) -> dict:
+    """What every checkpoint and policy snapshot records about the run it belongs to (checked on load)."""
+    return dict(format_version=CHECKPOINT_FORMAT, algo=cfg["algo"], map=cfg["map"], backend=cfg["backend"],
+                n_agents=spec.n_agents, obs_dim=spec.obs_dim, n_actions=spec.n_actions, state_dim=spec.state_dim)
+
+
+def _save(obj: dict, path: Path) -> None:
+    """torch.save to a unique temporary name, renamed over `path`: a kill never leaves half a file."""
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 class MetricLogger:
@@ -209,7 +216,14 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
     # the pending sums travel in the checkpoint so a resumed run logs the same means
     pending: dict[str, list[float]] = {}
     if resume_state is not None:
-        learner.load_state_dict(resume_state["learner"])
+        old_ckpt = Path(cfg["resume"]) / "checkpoints" / "last.pt"
+        check_checkpoint_meta(resume_state.get("meta"), old_ckpt, algo, cfg["map"], env.spec.obs_dim,
+                              env.spec.n_actions, env.spec.n_agents)
+        try:
+            learner.load_state_dict(resume_state["learner"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            raise DamagedFile(f"{old_ckpt}: does not fit a {algo} learner on {cfg['map']} "
+                              f"({first_line(exc)})") from None
         gen.set_state(resume_state["generator"])
         s.update({k: int(v) for k, v in resume_state["counters"].items()})
         pending = {k: [float(a), float(b)] for k, (a, b) in resume_state.get("pending", {}).items()}
@@ -228,16 +242,14 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
     def save_checkpoint():
         if not ckpt_dir:
             return
-        tmp = ckpt_dir / "last.pt.tmp"
-        torch.save(dict(learner=learner.state_dict(), generator=gen.get_state(), counters=dict(s),
-                        metrics=logger.history, pending=pending), tmp)
-        os.replace(tmp, ckpt_dir / "last.pt")  # atomic: a kill never leaves a half-written checkpoint
+        _save(dict(learner=learner.state_dict(), generator=gen.get_state(), counters=dict(s), metrics=logger.history,
+                   pending=pending, meta=checkpoint_meta(cfg, env.spec)), ckpt_dir / "last.pt")
         _run.info["checkpoint"] = str(ckpt_dir / "last.pt")
 
     def save_snapshot(step: int):
         if ckpt_dir:
-            torch.save(dict(policy=learner.policy_state(), algo=cfg["algo"], map=cfg["map"], env_step=step,
-                            seed=seed, hp=hp_dict(hp)), ckpt_dir / f"policy_{step}.pt")
+            _save(dict(policy=learner.policy_state(), algo=cfg["algo"], map=cfg["map"], env_step=step, seed=seed,
+                       hp=hp_dict(hp), meta=checkpoint_meta(cfg, env.spec)), ckpt_dir / f"policy_{step}.pt")
 
     bar = tqdm(total=hp.t_max, initial=s["env_steps"], unit="step", file=sys.stderr, mininterval=2.0,
                dynamic_ncols=True, desc=f"{cfg['algo']} {cfg['map']} s{seed}")
@@ -301,20 +313,39 @@ def _copy_snapshots(src: Path, dst: Path | None):
     for p in src.glob("policy_*.pt"):
         target = dst / p.name
         if not target.exists():
-            target.write_bytes(p.read_bytes())
+            atomic_copy(p, target)
+
+
+class AtomicFileStorageObserver(FileStorageObserver):
+    """Sacred's file observer, writing each json (run.json on every heartbeat, metrics.json, info.json,
+    config.json) to a unique temporary name and renaming it: a kill mid-write never leaves a truncated
+    file, and a reader never sees half of one. The content is Sacred's own."""
+
+    def save_json(self, obj, filename):
+        from sacred.serializer import flatten
+
+        atomic_write_text(Path(self.dir) / filename, json.dumps(flatten(obj), sort_keys=True, indent=2))
 
 
 def add_observers(results_dir: str, mongo_url: str = ""):
-    ex.observers[:] = [FileStorageObserver(str(Path(results_dir) / "runs"))]
+    ex.observers[:] = [AtomicFileStorageObserver(str(Path(results_dir) / "runs"))]
     if mongo_url:
         from sacred.observers import MongoObserver
 
         ex.observers.append(MongoObserver(url=mongo_url))
 
 
+def _check_device(device) -> None:
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"device={device}: CUDA is not available here; valid devices: cpu")
+
+
 def run(config_updates: dict, results_dir: str = "results"):
-    """Programmatic entry point (tests, notebooks): one run, recorded under results_dir/runs."""
-    config_updates = resolve_resume(dict(config_updates))
+    """Programmatic entry point (tests, notebooks): one run, recorded under results_dir/runs.
+    A bad config raises InputError (a ValueError) before any run dir exists."""
+    config_updates = check_train_config(dict(config_updates))
+    _check_device(config_updates.get("device", "cpu"))
+    not_a_file("results_dir", results_dir)
     add_observers(results_dir, config_updates.get("mongo_url", ""))
     return ex.run(config_updates={**config_updates, "results_dir": results_dir})
 
@@ -326,12 +357,13 @@ def main(argv: list[str]):
                 return a.split("=", 1)[1].strip("'\"")
         return default
 
-    updates = _cli_updates(argv)
-    if updates.get("resume"):  # the old run's config goes on the command line, so config.json records it
-        try:
-            resolved = resolve_resume(updates)
-        except ValueError as e:
-            sys.exit(f"error: {e}")
+    # every input checked before a run dir exists: one line and exit code 2 on a bad one
+    resolved = _checked[1] if _checked is not None and _checked[0] == list(argv) else check_train_argv(argv)
+    try:
+        _check_device(resolved.get("device", "cpu"))
+    except InputError as e:
+        fail(e)
+    if resolved.get("resume"):  # the old run's config goes on the command line, so config.json records it
         words = [w for w in argv if not (("=" in w) and w.split("=", 1)[0] in RUN_KEYS or w.startswith("hp."))]
         if "with" not in words:
             words.append("with")

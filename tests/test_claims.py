@@ -43,7 +43,7 @@ QMIX = [0.90, 0.85, 0.95, 0.88, 0.92]
 QMIX_IPPO_ARCH = [0.20, 0.25, 0.15, 0.22, 0.18]
 # Seed effects much larger than the (small, consistent) effect of the demonstrations.
 EARLY = [0.2, 0.4, 0.6, 0.8, 1.0]
-LATE = [f + d for f, d in zip(EARLY, [0.02, 0.03, 0.01, 0.02, 0.04])]
+LATE = [min(f + d, 1.0) for f, d in zip(EARLY, [0.02, 0.03, 0.01, 0.02, 0.04])]  # win rates stay <= 1
 IPPO_5M = [0.3, 0.5, 0.7, 0.1, 0.9]
 ABOVE_FINALS = [0.8, 0.9, 0.84, 0.76, 0.96]
 QUALITIES = [0.3, 0.5, 0.4, 0.2, 0.6]

@@ -2,6 +2,7 @@
 and missing runs are reported, --check catches a stale CSV."""
 from __future__ import annotations
 
+import json
 import sys
 import types
 
@@ -293,3 +294,58 @@ def test_all_makes_the_diagnostics_and_c_sensitivity(monkeypatch, tmp_path):
     monkeypatch.setattr(figure, "make_theory", lambda *a, **k: made.append("theory") or True)
     assert figure.main(["all", "--results", str(tmp_path), "--out", str(tmp_path / "f")]) == 0
     assert made[-2:] == ["theory", "gail_diagnostics"] and "c_sensitivity" in made
+
+
+# ---------------------------------------------------------------------------------------------
+# Damaged runs, values out of range, fewer runs, a missing results dir
+# ---------------------------------------------------------------------------------------------
+
+def test_damaged_runs_are_listed_not_dropped_silently(fig8_runs, tmp_path, capsys):
+    results, _ = fig8_runs
+    (results / "runs" / "1" / "metrics.json").write_text('{"test_battle_won_mean": {"steps": [0, 4')
+    (results / "runs" / "2" / "run.json").write_text('{"status": "COMPL')
+    (results / "runs" / "77").mkdir()
+    (results / "runs" / "77" / "config.json").write_text("{")
+    assert make(results, tmp_path / "figures") == 0
+    printed = capsys.readouterr().out
+    assert "damaged runs (3;" in printed
+    for run_id, what in (("1", "metrics.json cannot be read"), ("2", "run.json cannot be read"),
+                         ("77", "config.json cannot be read")):
+        assert f"{results / 'runs' / run_id}: {what}" in printed
+    assert "QMIX: 2 of 3 seeds missing" in printed   # the runs of seeds 1 and 2 are not used
+
+
+def test_a_win_rate_outside_0_1_is_an_error_naming_the_run(fig8_runs, tmp_path, capsys):
+    results, _ = fig8_runs
+    path = results / "runs" / "3" / "metrics.json"
+    metrics = json.loads(path.read_text())
+    metrics["test_battle_won_mean"]["values"][-1] = 7.0
+    path.write_text(json.dumps(metrics))
+    assert make(results, tmp_path / "figures") == 1
+    printed = capsys.readouterr().out
+    assert f"run {results / 'runs' / '3'}: test_battle_won_mean = 7 at step 1200 is outside [0, 1]" in printed
+    assert not (tmp_path / "figures" / "fig8.csv").exists()
+
+
+def test_fewer_runs_do_not_replace_a_figure_unless_allowed(fig8_runs, tmp_path, capsys):
+    results, _ = fig8_runs
+    out = tmp_path / "figures"
+    assert make(results, out) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    capsys.readouterr()
+    assert make(empty, out) == 1
+    printed = capsys.readouterr().out
+    assert "NOT REPLACED fig8" in printed and "--allow-fewer" in printed and "0 now" in printed
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before   # untouched, no temporary files left
+    assert make(empty, out, "--allow-fewer") == 0
+    assert pd.read_csv(out / "fig8.csv").empty
+    assert sorted(p.name for p in out.iterdir()) == ["fig8.csv", "fig8.pdf", "fig8.png"]
+
+
+def test_a_missing_results_dir_is_an_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        figure.main(["fig2", "--results", str(tmp_path / "nowhere"), "--out", str(tmp_path / "f")])
+    assert exit_info.value.code == 2
+    assert "--results" in capsys.readouterr().err and not (tmp_path / "f").exists()

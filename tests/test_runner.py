@@ -199,3 +199,148 @@ def test_waits_for_a_run_elsewhere_and_takes_over_when_it_dies(tmp_path):
     code, out = run_cli(["fig8", "--scale", "smoke", "--seeds", "1", "--curves", "qmix"], tmp_path)
     assert code == 0, out
     assert "1 running elsewhere" in out and f"resume {job.key}" in out
+
+
+# ---------------------------------------------------------------------------------------------
+# Locks, stopping, dead and damaged runs
+# ---------------------------------------------------------------------------------------------
+
+HOLD_LOCK = ("import fcntl, os, sys, time\n"
+             "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+             "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+             "print('locked', flush=True)\n"
+             "time.sleep(float(sys.argv[2]))\n")
+
+
+def hold_lock(results, job, seconds):
+    """Another runner (a process) holding the job's lock for `seconds`."""
+    path = run.JobLocks(results).path(job.key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(path), str(seconds)], stdout=subprocess.PIPE,
+                              text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_a_job_locked_by_another_runner_is_waited_for_not_duplicated(tmp_path):
+    job = expand("fig8", "smoke", n_seeds=1).learner_jobs[0]
+    holder = hold_lock(tmp_path, job, 1.0)
+    code, out = run_cli(["fig8", "--scale", "smoke", "--seeds", "1", "--curves", "qmix"], tmp_path)
+    holder.wait()
+    assert code == 0, out
+    assert "1 running elsewhere" in out and f"start {job.key}" in out
+    assert len(load_runs(tmp_path)) == 1
+
+
+def test_locked_demo_job_shows_as_running_elsewhere(tmp_path):
+    demo = next(j for j in expand("fig5", "smoke", maps=["5m_vs_6m"]).jobs if isinstance(j, DemoJob))
+    holder = hold_lock(tmp_path, demo, 30)
+    try:
+        code, out = run_cli(["fig5", "--scale", "smoke", "--maps", "5m_vs_6m", "--dry-run"], tmp_path)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert code == 0
+    assert f"running elsewhere {demo.key}" in " ".join(out.split()) and "another runner holds its lock" in out
+
+
+def test_stop_interrupts_children_with_sigint(tmp_path):
+    marker = tmp_path / "marker"
+    ready = tmp_path / "ready"
+    child = ("import sys, time\nopen(sys.argv[2], 'w').close()\ntry:\n    time.sleep(60)\n"
+             "except KeyboardInterrupt:\n    open(sys.argv[1], 'w').write('INTERRUPTED')\n")
+    launcher = run.LocalLauncher(grace_seconds=20)
+    launcher.start("job", [sys.executable, "-c", child, str(marker), str(ready)], tmp_path / "job.log", {})
+    deadline = dt.datetime.now() + dt.timedelta(seconds=20)
+    while not ready.exists() and dt.datetime.now() < deadline:
+        pass
+    launcher.stop()
+    assert marker.read_text() == "INTERRUPTED"
+
+
+def test_sigterm_stops_the_runner_and_interrupts_its_jobs(tmp_path):
+    marker = tmp_path / "interrupted"
+    ready = tmp_path / "ready"
+    slow_train = (f"import pathlib, sys, time\npathlib.Path({str(ready)!r}).touch()\n"
+                  "try:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n"
+                  f"    pathlib.Path({str(marker)!r}).write_text('INTERRUPTED')\n    sys.exit(1)\n")
+    script = ("import sys\nfrom dm2_repro import run\n"
+              f"commands = run.Commands(train=(sys.executable, '-c', {slow_train!r}), demos=())\n"
+              f"sys.exit(run.main(['fig8', '--scale', 'smoke', '--seeds', '1', '--curves', 'qmix', '--results', "
+              f"{str(tmp_path)!r}, '--poll', '0.1'], commands))\n")
+    runner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, cwd=Path(__file__).resolve().parent.parent)
+    for line in runner.stdout:
+        if line.startswith("start "):
+            break
+    import signal
+    import time
+
+    deadline = time.monotonic() + 30
+    while not ready.exists() and time.monotonic() < deadline:   # the job's process is up
+        time.sleep(0.05)
+    runner.send_signal(signal.SIGTERM)
+    out = runner.communicate(timeout=60)[0]
+    assert runner.returncode == 130, out
+    assert marker.read_text() == "INTERRUPTED" and "stopping 1 running job(s)" in out
+
+
+def test_plan_shows_dead_running_runs_and_damaged_runs(tmp_path, job):
+    ckpt = tmp_path / "runs" / "1" / "checkpoints" / "last.pt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"")
+    pid = dead_pid()
+    write_job_run(tmp_path, 1, job, status="RUNNING", heartbeat=ago(1),
+                  info={"checkpoint": str(ckpt), "pid": pid}, hostname=socket.gethostname())
+    # a run killed while Sacred rewrote its run.json: still resumed from its checkpoint (info.json)
+    other = expand("fig8", "smoke").learner_jobs[1]
+    ckpt2 = tmp_path / "runs" / "2" / "checkpoints" / "last.pt"
+    ckpt2.parent.mkdir(parents=True)
+    ckpt2.write_bytes(b"")
+    path = write_job_run(tmp_path, 2, other, status="RUNNING")
+    (path / "info.json").write_text(json.dumps({"checkpoint": str(ckpt2)}))
+    (path / "run.json").write_text('{"status": "RUNN')
+    os.utime(path / "run.json", (0, 0))   # last written long ago
+    code, out = run_cli(["fig8", "--scale", "smoke", "--dry-run"], tmp_path)
+    assert code == 0
+    assert f"says RUNNING but its process (pid {pid}) is dead" in out
+    assert "damaged runs (1;" in out and f"{path}: run.json cannot be read" in out
+    assert f"resumable         {other.key} (run {path})" in out
+
+
+def test_a_runner_killed_mid_plan_is_finished_by_the_next_without_duplicates(tmp_path):
+    """kill -9 of a runner while its jobs run: its jobs keep their locks until they end, so the next
+    runner waits for them instead of starting them again, then finishes the plan."""
+    import signal
+
+    up = tmp_path / "up"
+    up.mkdir()
+    slow = (sys.executable, "-c",
+            f"import os, pathlib, runpy, sys, time\npathlib.Path({str(up)!r}, str(os.getpid())).touch()\n"
+            "time.sleep(1.5)\nsys.argv = sys.argv[1:]\nrunpy.run_path(sys.argv[0], run_name='__main__')\n",
+            FAKE, "train")
+    commands = run.Commands(train=slow, demos=FAKE_COMMANDS.demos)
+    args = ["fig8", "--scale", "smoke", "--jobs", "2"]
+    script = ("import sys\nfrom dm2_repro import run\n"
+              f"sys.exit(run.main({args + ['--results', str(tmp_path), '--poll', '0.1']!r}, "
+              f"run.Commands(train={slow!r}, demos=())))\n")
+    first = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                             cwd=Path(__file__).resolve().parent.parent)
+    started = []
+    for line in first.stdout:
+        if line.startswith("start "):
+            started.append(line.split()[1])
+        if len(started) == 2:
+            break
+    deadline = dt.datetime.now() + dt.timedelta(seconds=30)
+    while len(list(up.iterdir())) < 2 and dt.datetime.now() < deadline:
+        pass   # both jobs' processes are up
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    code, out = run_cli(args, tmp_path, commands)
+    assert code == 0, out
+    assert "2 running elsewhere" in out, out
+    runs = load_runs(tmp_path)
+    jobs = expand("fig8", "smoke").learner_jobs
+    assert sorted(len([r for r in runs if j.matches(r.config)]) for j in jobs) == [1, 1, 1, 1]
+    assert all(r.status == "COMPLETED" for r in runs)

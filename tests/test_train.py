@@ -1,10 +1,15 @@
 """The Sacred trainer: run record, checkpoints, determinism, resume, observers."""
 import json
+import os
+import random
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
 
-from dm2_repro import train
+from dm2_repro import train, validate
 from dm2_repro.algos.ippo import IPPO
 
 from .conftest import TEST_MAP
@@ -37,11 +42,35 @@ def test_smoke_run_writes_the_sacred_record(smoke_ippo_run):
 
 def test_checkpoints_load_without_executing_code(smoke_ippo_run):
     ckpt = torch.load(smoke_ippo_run / "checkpoints" / "last.pt", weights_only=True)
-    assert set(ckpt) >= {"learner", "generator", "counters", "metrics"}
+    assert set(ckpt) >= {"learner", "generator", "counters", "metrics", "meta"}
+    meta = dict(format_version=validate.CHECKPOINT_FORMAT, algo="ippo", map=TEST_MAP, backend="smax", n_agents=3)
+    assert {k: ckpt["meta"][k] for k in meta} == meta and ckpt["meta"]["obs_dim"] > 0 and ckpt["meta"]["n_actions"] > 0
     snaps = sorted((smoke_ippo_run / "checkpoints").glob("policy_*.pt"))
     assert [p.name for p in snaps][:2] == ["policy_400.pt", "policy_800.pt"]
     snap = torch.load(snaps[0], weights_only=True)
     assert snap["algo"] == "ippo" and snap["env_step"] == 400 and "actor" in snap["policy"]
+    assert snap["meta"] == ckpt["meta"]
+    # every file was written to a unique temporary name and renamed: none is left behind
+    assert not [p.name for p in (smoke_ippo_run / "checkpoints").iterdir() if not p.name.endswith(".pt")]
+    # and the light check (no torch) reads what torch wrote
+    assert validate.peek_torch_file(snaps[0])["meta"] == ckpt["meta"]
+
+
+def test_a_damaged_checkpoint_is_one_line_naming_the_file(smoke_ippo_run, tmp_path):
+    good = (smoke_ippo_run / "checkpoints" / "last.pt").read_bytes()
+    for name, data in (("garbage.pt", b"not a checkpoint at all"), ("truncated.pt", good[: len(good) // 3])):
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(validate.DamagedFile, match=str(path)) as info:
+            train._load_checkpoint(path)
+        assert "\n" not in str(info.value) and "weights_only" not in str(info.value)
+
+
+def test_a_bad_config_fails_before_any_run_dir(tmp_path):
+    for updates in (dict(hp={"n_envs": 0}), dict(algo="nope"), dict(seed="abc"), dict(hp={"lr": "abc"})):
+        with pytest.raises(validate.InputError):
+            train.run(dict(scale="smoke", **updates), results_dir=str(tmp_path))
+    assert not (tmp_path / "runs").exists()
 
 
 def test_same_seed_same_curve(smoke_ippo_run, tmp_path):
@@ -144,3 +173,61 @@ def test_tensorboard_and_mongo_records_read_back(tmp_path):
     assert entry["status"] == "COMPLETED" and entry["config"]["algo"] == "ippo"
     metric = db.metrics.find_one({"name": "train_return_mean"})
     assert metric["values"] == pytest.approx(file_curve)
+
+
+FAULTS = int(os.environ.get("DM2_FAULT_INJECTION", "0") or 0)
+
+
+@pytest.mark.skipif(not FAULTS, reason="slow (a smoke run per kill): set DM2_FAULT_INJECTION=<number of kills>")
+def test_kill_9_at_random_moments_then_resume_gives_the_same_curve(smoke_ippo_run, tmp_path):
+    """Fault injection: the CLI run is killed with SIGKILL at random moments (some while a checkpoint
+    or a policy snapshot is being written); each time `resume=` continues from the last checkpoint,
+    and every run that completes has the curves of an uninterrupted run."""
+    rng = random.Random(FAULTS)
+    results = tmp_path / "results"
+    base = [sys.executable, "-m", "dm2_repro.train", "with", f"results_dir={results}"]
+    fresh = base + ["algo=ippo", f"map={TEST_MAP}", "seed=1", "scale=smoke", "hp.checkpoint_every=1"]
+    resume_from, moments, completed = None, [], 0
+
+    def runs():
+        return set((results / "runs").glob("[0-9]*"))
+
+    for _ in range(6 * FAULTS + 6):   # each start either is killed or completes; kills come by chance
+        known = runs()
+        p = subprocess.Popen(fresh if resume_from is None else base + [f"resume={resume_from}"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # kill during the n-th checkpoint / snapshot write after the run's first checkpoint, or at a
+        # random time after it (a kill before it only restarts the run: nothing to resume)
+        mode = rng.choice(["checkpoint", "snapshot", "anytime"]) if len(moments) < FAULTS else "never"
+        nth, delay, first_seen, writes, moment = rng.randint(1, 3), rng.uniform(0, 4), None, set(), ""
+        prefix = ".last.pt" if mode == "checkpoint" else ".policy_"
+        while mode != "never" and p.poll() is None:
+            new = runs() - known
+            ckpts = next(iter(new)) / "checkpoints" if new else None
+            names = os.listdir(ckpts) if ckpts and ckpts.exists() else []
+            if first_seen is None and "last.pt" in names:
+                first_seen = time.monotonic()
+            if first_seen is not None:
+                writes |= {n for n in names if mode != "anytime" and n.startswith(prefix) and n.endswith(".tmp")}
+                if len(writes) >= nth or (mode == "anytime" and time.monotonic() - first_seen > delay):
+                    p.kill()
+                    moment = f"{mode} write {nth}" if mode != "anytime" else f"{delay:.1f} s after a checkpoint"
+                    break
+            time.sleep(0.001)
+        code = p.wait(timeout=600)
+        if code == -9:
+            moments.append(moment)
+        (made,) = runs() - known
+        if code == 0:   # completed (not killed, or it ended just before the kill)
+            assert _curves(made) == _curves(smoke_ippo_run), moments
+            completed += 1
+            resume_from = None   # the next kills start a new run
+            if len(moments) >= FAULTS:
+                break
+            continue
+        assert code == -9, f"exit code {code}"
+        if (made / "checkpoints" / "last.pt").exists():   # else: killed before its first checkpoint
+            resume_from = made
+    else:
+        pytest.fail(f"{len(moments)} of {FAULTS} kills happened: {moments}")
+    assert len(moments) == FAULTS and completed >= 1
