@@ -18,7 +18,6 @@ default because two runs with torch's default two threads each on a 2-core machi
 """
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import math
@@ -93,29 +92,6 @@ def set_threads(n: int) -> None:
     if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + f" --xla_cpu_multi_thread_eigen={str(n > 1).lower()}"
                                    f" intra_op_parallelism_threads={n}").strip()
-
-
-def _literal(text: str):
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
-def _cli_updates(argv: list[str]) -> dict:
-    """The `with KEY=VALUE ...` assignments of a Sacred command line, as a dict (hp.X -> hp[X])."""
-    out: dict = {}
-    words = argv[argv.index("with") + 1:] if "with" in argv else []
-    for w in words:
-        if "=" not in w or w.startswith("-"):
-            continue
-        key, value = w.split("=", 1)
-        value = _literal(value.strip("'\""))
-        if key.startswith("hp."):
-            out.setdefault("hp", {})[key[3:]] = value
-        else:
-            out[key] = value
-    return out
 
 
 def _load_checkpoint(path: Path) -> dict:

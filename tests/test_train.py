@@ -120,7 +120,9 @@ def test_cli_resume_records_the_old_config_and_rejects_a_different_one(tmp_path)
     d.mkdir(parents=True)
     cfg = dict(algo="dm2", map=TEST_MAP, seed=4, scale="smoke", backend="smax", demo="x.npz", tag="t", hp={"lr": 0.1})
     (d / "config.json").write_text(json.dumps(cfg))
-    words = train._cli_updates(["train.py", "with", f"resume={d}", "hp.lr=0.1", "seed=4"])
+    from dm2_repro.validate import train_words
+
+    words = train_words(["train.py", "with", f"resume={d}", "hp.lr=0.1", "seed=4"])
     assert words == {"resume": str(d), "hp": {"lr": 0.1}, "seed": 4}
     assert {k: v for k, v in train.resolve_resume(words).items() if k in train.RUN_KEYS} == cfg
     p = subprocess.run([sys.executable, "-m", "dm2_repro.train", "with", f"resume={d}", "algo=ippo",
