@@ -27,7 +27,8 @@ from dm2_repro.config import SCALES, make_hp, paper_tables
 from dm2_repro.envs.maps import MAPS, map_info
 
 FIGURES = ("fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8",
-           "c_sensitivity")   # beyond the paper: DM²'s GAIL reward coefficient c
+           "c_sensitivity",   # beyond the paper: DM²'s GAIL reward coefficient c
+           "budget_pilot")    # beyond the paper: the runs that set each map's cpu budget
 DEMO_STYLES = ("co_concurrent", "co_nonconcurrent", "indep_concurrent", "indep_nonconcurrent")
 BACKENDS = ("smax", "sc2")
 
@@ -348,6 +349,7 @@ class FigureDef:
     name: str
     title: str
     build: Callable[[Context], list[Curve]]
+    n_seeds: int | None = None   # seeds per curve when the user gives none (None: the preset's)
 
 
 def figure_def(name: str) -> FigureDef:
@@ -433,7 +435,8 @@ def expand(figure: str, scale: str, n_seeds: int | None = None, maps: Iterable[s
     """The job graph of one figure at one scale: curve x map x seed, plus prerequisites."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
-    seeds = seeds_for(n_seeds or _settings(scale).n_seeds, scale)
+    definition = figure_def(figure)
+    seeds = seeds_for(n_seeds or definition.n_seeds or _settings(scale).n_seeds, scale)
     context = Context(scale=scale, backend=backend, seeds=seeds, hp=tuple(sorted(hp)))
-    chosen = select_curves(figure_def(figure).build(context), maps, curves)
+    chosen = select_curves(definition.build(context), maps, curves)
     return Plan(figure=figure, scale=scale, backend=backend, seeds=seeds, curves=chosen)

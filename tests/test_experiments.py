@@ -6,15 +6,15 @@ from pathlib import Path
 import pytest
 
 from dm2_repro.config import make_hp, paper_tables
-from experiments import (FIGURES, SCALES, DemoJob, TrainJob, demo_step, expand, format_steps,
-                         quality_sweep, seeds_for)
+from experiments import (FIGURES, SCALES, DemoJob, TrainJob, demo_step, expand, figure_def,
+                         format_steps, quality_sweep, seeds_for)
 
 
 @pytest.mark.parametrize("scale", SCALES)
 @pytest.mark.parametrize("figure", FIGURES)
 def test_expansion_is_curves_times_seeds_with_prerequisites_first(figure, scale):
     plan = expand(figure, scale)
-    n_seeds = {"paper": 5, "cpu": 5, "smoke": 2}[scale]
+    n_seeds = figure_def(figure).n_seeds or {"paper": 5, "cpu": 5, "smoke": 2}[scale]
     assert len(plan.seeds) == n_seeds
     assert all(len(curve.jobs) == n_seeds for curve in plan.curves)
     assert len(plan.learner_jobs) == len(plan.curves) * n_seeds
