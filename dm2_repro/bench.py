@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dm2_repro.validate import InputError, Parser, atomic_write_text, fail
+from dm2_repro.validate import InputError, Parser, atomic_write_text, check_maps, fail
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = Path(__file__).resolve().parent / "bench_worker.py"
@@ -87,11 +87,20 @@ def checkout(rev: str) -> Path:
     return path
 
 
+def selected_cases(cases: list[str], maps: list[str] | None) -> list[str]:
+    """The cases on `maps` (all of them without a --maps filter)."""
+    return [c for c in cases if not maps or CASES[c]["map"] in maps]
+
+
 def check_args(a: argparse.Namespace) -> None:
     """Counts positive, the --compare revision resolvable, the --json file writable; before any
     worker starts."""
     if a.iterations < 1:
         raise InputError(f"--iterations {a.iterations}: must be an integer >= 1")
+    check_maps(a.maps)
+    if a.maps and not selected_cases(a.cases, a.maps):
+        raise InputError(f"--maps {' '.join(a.maps)}: none of the cases runs there (their maps: "
+                         f"{', '.join(sorted({CASES[c]['map'] for c in a.cases}))})")
     bad = [t for t in a.threads if t < 1]
     if bad:
         raise InputError(f"--threads {bad[0]}: must be an integer >= 1")
@@ -108,12 +117,14 @@ def check_args(a: argparse.Namespace) -> None:
 
 
 def main(argv=None):
-    p = Parser(prog="python -m dm2_repro.bench", description=__doc__,
-               formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(prog="python -m dm2_repro.bench", description=__doc__)
     p.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES), metavar="CASE",
                    help=f"cases to time (default: all): {', '.join(CASES)}")
-    p.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="torch/XLA threads (default: 1 2)")
-    p.add_argument("--iterations", type=int, default=3, help="timed iterations per case (default: 3)")
+    p.add_argument("--maps", nargs="+", default=None, metavar="MAP",
+                   help="only the cases and raw measurements on these maps (default: every map of the cases)")
+    p.add_argument("--map", nargs="+", dest="maps", help=argparse.SUPPRESS)   # the old spelling
+    p.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="torch/XLA threads")
+    p.add_argument("--iterations", type=int, default=3, help="timed iterations per case")
     p.add_argument("--compare", default="", metavar="REV", help="also time this git revision (or tree directory)")
     p.add_argument("--no-raw", action="store_true", help="skip raw SMAX and rollout-ratio measurements")
     p.add_argument("--no-concurrent", action="store_true", help="skip the two-runs-at-once measurement")
@@ -132,7 +143,7 @@ def main(argv=None):
     show(f"# dm2_repro.bench  iterations={a.iterations}  trees: " + ", ".join(f"{n}={t}" for n, t in trees))
     show(f"{'case':<26}{'thr':>4}" + "".join(f"{n[:10]:>12}" for n, _ in trees)
          + ("     speed-up" if a.compare else "") + "   update%  rollout sps  peak RSS MB")
-    for case in a.cases:
+    for case in selected_cases(a.cases, a.maps):
         for threads in a.threads:
             cfg = {**dict(kind="train", iterations=a.iterations, threads=threads), **CASES[case]}
             compare = cfg.pop("compare", True)
@@ -146,7 +157,7 @@ def main(argv=None):
             records += [dict(case=case, threads=threads, tree=n, **r) for (n, _), r in zip(trees, res)]
     if not a.no_raw:
         show("\n# rollouts (collect, the IPPO actor acting) vs raw SMAX (jitted scan, random valid actions), 1 thread")
-        for map_name, n_envs in RAW_CASES:
+        for map_name, n_envs in [(m, n) for m, n in RAW_CASES if not a.maps or m in a.maps]:
             raw = run_worker(ROOT, dict(kind="raw", map=map_name, n_envs=n_envs, threads=1))
             hp = dict(n_envs=n_envs, buffer_episodes=n_envs, ppo_epochs=1)
             roll = run_worker(ROOT, dict(kind="train", algo="ippo", map=map_name, hp=hp, iterations=a.iterations,
@@ -154,7 +165,7 @@ def main(argv=None):
             show(f"{map_name} N={n_envs}: raw {raw['env_steps_per_s']:,.0f} env steps/s, collect "
                  f"{roll['collect_steps_per_s']:,.0f} ({roll['collect_steps_per_s'] / raw['env_steps_per_s']:.0%} of raw)")
             records.append(dict(case=f"raw_{map_name}_{n_envs}", raw=raw, collect=roll))
-    if not a.no_concurrent:
+    if not a.no_concurrent and (not a.maps or CASES["ippo_3s_vs_3z"]["map"] in a.maps):
         show("\n# two runs at once (ippo_3s_vs_3z, seeds 0 and 1) vs one alone, threads as train's default (1)")
         cfg = dict(kind="train", iterations=a.iterations, threads=1, **CASES["ippo_3s_vs_3z"])
         solo = [run_worker(ROOT, {**cfg, "seed": i})["env_steps_per_s"] for i in range(2)]

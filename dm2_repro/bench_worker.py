@@ -63,14 +63,14 @@ def train_throughput(cfg: dict) -> dict:
     torch.manual_seed(cfg.get("seed", 0))
     learner = make_learner(cfg["algo"], env.spec, hp, demo=demo)
     gen = torch.Generator().manual_seed(cfg.get("seed", 0))
-    n_eps = getattr(learner, "episodes_per_rollout", hp.buffer_episodes)
+    n_eps, start_rollout = _protocol(learner, hp)
     # warm-up: one rollout of n_envs episodes compiles the env step (JAX compiles per shape); it also
     # fills QMIX's replay buffer and SIL's store, so the timed iterations all train
     learner.after_rollout(collect(env, learner, hp.n_envs, (cfg.get("seed", 0), 10**6), greedy=False, generator=gen))
     steps = t_update = t_collect = 0.0
     t_start = time.perf_counter()
     for it in range(cfg["iterations"]):
-        learner.t_env = int(steps)
+        start_rollout(int(steps))
         t0 = time.perf_counter()
         batch = collect(env, learner, n_eps, (cfg.get("seed", 0), it), greedy=False, generator=gen)
         t1 = time.perf_counter()
@@ -84,6 +84,15 @@ def train_throughput(cfg: dict) -> dict:
     return dict(env_steps_per_s=steps / total, update_fraction=t_update / total,
                 collect_steps_per_s=steps / t_collect, env_steps=int(steps),
                 peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def _protocol(learner, hp):
+    """(episodes per rollout, start_rollout) of a learner of this tree or of an older one (`bench
+    --compare REV` runs this file against older trees, from before the Learner protocol, whose trainer
+    set `learner.t_env` and read an optional `episodes_per_rollout`)."""
+    if hasattr(learner, "start_rollout"):
+        return learner.episodes_per_rollout, learner.start_rollout
+    return getattr(learner, "episodes_per_rollout", hp.buffer_episodes), lambda t: setattr(learner, "t_env", t)
 
 
 def raw_smax(cfg: dict) -> dict:

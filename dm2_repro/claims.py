@@ -47,12 +47,14 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments import (BACKENDS, FIGURES, SCALES, demo_step, expand, format_steps,
-                         quality_sweep)
+from dm2_repro.experiments import (BACKENDS, FIGURES, SCALES, demo_step, expand, format_steps,
+                                   quality_sweep)
+from dm2_repro.experiments import fig2, fig3, fig4, fig5, fig6, fig7, fig8
 from dm2_repro import stats
 from dm2_repro.results import (CurveRuns, DamagedRun, curve_runs, damaged_lines, detect_scale, load_runs,
                                range_problem)
-from dm2_repro.validate import InputError, Parser, at_least, atomic_write_text, existing_dir, fail, first_line
+from dm2_repro.validate import (InputError, Parser, at_least, atomic_write_text, check_hp_pairs, check_maps,
+                                existing_dir, fail, first_line)
 
 CONFIDENCE = 0.95
 N_BCA = 9_999
@@ -103,10 +105,12 @@ class Outcome:
 # The paper's findings
 # ---------------------------------------------------------------------------------------------
 
-COMPARISON_MAPS = {"fig2": ("5m_vs_6m", "3s_vs_4z", "3s_vs_3z"), "fig4": ("3s_vs_5z", "8m_vs_9m")}
+# The maps of the figure definitions themselves: a map added to Fig. 2 or 4 is compared too.
+COMPARISON_MAPS = {"fig2": fig2.MAPS, "fig4": fig4.MAPS}
 
 
 def comparisons(scale: str) -> list[Comparison]:
+    """Every comparison, each of curves of its figure definition (checked: see check_curve_keys)."""
     found = []
     for figure, maps in COMPARISON_MAPS.items():
         for m in maps:
@@ -131,12 +135,12 @@ def comparisons(scale: str) -> list[Comparison]:
                 "Sec. 6: despite the variance in demonstration win rates DM² performs similarly",
                 figure, m, "dm2_ippo_late", "dm2_ippo_early", EQUIVALENT, paired=True))
     # Saturation: the best snapshot against the "late" one (paper: 10M against 7M).
-    sweep = quality_sweep("5m_vs_6m", scale)
-    late = min(sweep, key=lambda s: abs(s - demo_step("5m_vs_6m", scale, "late")))
+    sweep = quality_sweep(fig7.MAP, scale)
+    late = min(sweep, key=lambda s: abs(s - demo_step(fig7.MAP, scale, "late")))
     found.append(Comparison(
         "Little sensitivity to demonstration quality beyond a threshold",
         "App. B, Fig. 7: improves with demonstration quality but quickly saturates",
-        "fig7", "5m_vs_6m", f"dm2_ippo_{format_steps(sweep[-1])}",
+        "fig7", fig7.MAP, f"dm2_ippo_{format_steps(sweep[-1])}",
         f"dm2_ippo_{format_steps(late)}", EQUIVALENT, paired=True))
     # Figure 3: the same learner seed with demonstrations of different styles.
     for level in ("early", "late"):
@@ -145,30 +149,45 @@ def comparisons(scale: str) -> list[Comparison]:
             found.append(Comparison(
                 "Co-trained demonstrations matter",
                 "Sec. 6, Fig. 3: whether experts were co-trained makes the greatest difference",
-                "fig3", "5m_vs_6m", f"{level}_{co}", f"{level}_{indep}", GREATER, paired=True))
+                "fig3", fig3.MAP, f"{level}_{co}", f"{level}_{indep}", GREATER, paired=True))
         for first, second in (("co_concurrent", "co_nonconcurrent"),
                               ("indep_concurrent", "indep_nonconcurrent")):
             found.append(Comparison(
                 "Concurrent sampling does not matter",
                 "Sec. 6, Fig. 3: whether demonstrations were concurrently sampled does not "
-                "significantly impact learning", "fig3", "5m_vs_6m", f"{level}_{first}",
+                "significantly impact learning", "fig3", fig3.MAP, f"{level}_{first}",
                 f"{level}_{second}", EQUIVALENT, paired=True))
-    for m in ("5m_vs_6m", "3s_vs_4z"):
-        for level in ("early", "late"):
+    for m in dict.fromkeys(fig6.MAPS + fig5.MAPS):
+        for level in ("early", "late") if m in fig6.MAPS else ():
             for better in ("ippo", f"dm2_{level}"):
                 found.append(Comparison(
                     "GAIL reward alone is far worse",
                     "App. B, Fig. 6: IPPO on the GAIL reward achieves a far lower win rate than "
                     "IPPO or DM²", "fig6", m, better, f"gail_only_{level}", GREATER))
-        found.append(Comparison(
-            "The benefit of BC pretraining vanishes",
-            "App. B, Fig. 5: the benefits of BC vanish as IPPO training proceeds",
-            "fig5", m, "bc_dm2", "dm2", EQUIVALENT, "final"))
+        if m in fig5.MAPS:
+            found.append(Comparison(
+                "The benefit of BC pretraining vanishes",
+                "App. B, Fig. 5: the benefits of BC vanish as IPPO training proceeds",
+                "fig5", m, "bc_dm2", "dm2", EQUIVALENT, "final"))
     found.append(Comparison(
         "QMIX is sensitive to its agent architecture",
         "App. C, Fig. 8: QMIX with the IPPO agent network performs significantly worse",
-        "fig8", "5m_vs_6m", "qmix", "qmix_ippo_arch", GREATER))
+        "fig8", fig8.MAP, "qmix", "qmix_ippo_arch", GREATER))
+    check_curve_keys(found, scale)
     return found
+
+
+def check_curve_keys(found: list[Comparison], scale: str) -> None:
+    """Every curve a comparison names is a curve (Curve.key on that map) of its figure definition:
+    a curve renamed there fails here, naming the comparison, instead of silently dropping out."""
+    keys = {figure: {(c.map, c.key) for c in expand(figure, scale).curves}
+            for figure in dict.fromkeys(c.figure for c in found)}
+    for comparison in found:
+        for key in (comparison.a, comparison.b):
+            if key is not None and (comparison.map, key) not in keys[comparison.figure]:
+                there = sorted(k for m, k in keys[comparison.figure] if m == comparison.map)
+                raise ValueError(f"claim {comparison.description!r}: {comparison.figure} has no curve "
+                                 f"{key!r} on {comparison.map} (its curves there: {', '.join(there)})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -304,7 +323,6 @@ def evaluate(comparison: Comparison, a: CurveRuns, b: CurveRuns | None,
 # ---------------------------------------------------------------------------------------------
 
 AGGREGATE_BASELINE = "ippo"
-AGGREGATE_CURVES = ("dm2_ippo_early", "dm2_ippo_late", "dm2_qmix", "qmix", "rmappo", "sil")
 
 
 @dataclass
@@ -345,14 +363,21 @@ def aggregate(key: str, pairs: dict[str, tuple[CurveRuns, CurveRuns]],
     return found
 
 
+def aggregate_curves(curves: dict[str, dict[tuple[str, str], CurveRuns]]) -> list[str]:
+    """The curve keys of the Fig. 2 and Fig. 4 definitions other than the baseline, sorted."""
+    keys = {key for figure in COMPARISON_MAPS for _, key in curves[figure]}
+    return sorted(keys - {AGGREGATE_BASELINE})
+
+
 def aggregate_all(curves: dict[str, dict[tuple[str, str], CurveRuns]]) -> list[Aggregate]:
-    """Every AGGREGATE_CURVES key against IPPO over the Fig. 2 and Fig. 4 maps."""
+    """Every aggregate_curves key against IPPO over the Fig. 2 and Fig. 4 maps (where a map has
+    both curves)."""
     found = []
-    for key in AGGREGATE_CURVES:
+    for key in aggregate_curves(curves):
         pairs = {}
         for figure, maps in COMPARISON_MAPS.items():
+            by_key = curves[figure]
             for m in maps:
-                by_key = curves[figure]
                 if (m, key) in by_key and (m, AGGREGATE_BASELINE) in by_key:
                     pairs[m] = (by_key[(m, key)], by_key[(m, AGGREGATE_BASELINE)])
         found.append(aggregate(key, pairs))
@@ -364,17 +389,25 @@ def aggregate_all(curves: dict[str, dict[tuple[str, str], CurveRuns]]) -> list[A
 # ---------------------------------------------------------------------------------------------
 
 def load_curves(results_dir: Path, scale: str, backend: str = "smax", n_seeds: int | None = None,
-                figures=None, runs=None) -> dict[str, dict[tuple[str, str], CurveRuns]]:
+                figures=None, runs=None, hp: tuple = (), maps=None,
+                curves=None) -> dict[str, dict[tuple[str, str], CurveRuns]]:
     """Figure -> (map, curve key) -> the curve's COMPLETED runs (`runs`: a load_runs scan to use;
-    its `.damaged` gains the runs whose metrics cannot be read)."""
+    its `.damaged` gains the runs whose metrics cannot be read); `hp`, `maps`, `curves` as given to
+    dm2_repro.run for the runs."""
     runs = load_runs(results_dir, strict=True) if runs is None else runs
     figures = figures or list(dict.fromkeys(
         [c.figure for c in comparisons(scale)] + list(COMPARISON_MAPS)))
     found = {}
     for figure in figures:
-        plan = expand(figure, scale, n_seeds, backend=backend)
+        plan = expand(figure, scale, n_seeds, maps, curves, backend=backend, hp=hp)
         found[figure] = {(c.curve.map, c.curve.key): c for c in curve_runs(plan.curves, runs)}
     return found
+
+
+def selected(comparison, by_key: dict) -> bool:
+    """Whether both curves of a comparison are among the loaded ones (--maps / --curves may leave
+    either out)."""
+    return all((comparison.map, key) in by_key for key in (comparison.a, comparison.b) if key)
 
 
 def evaluate_all(results_dir: Path, scale: str, backend: str = "smax",
@@ -383,6 +416,8 @@ def evaluate_all(results_dir: Path, scale: str, backend: str = "smax",
     outcomes = []
     for comparison in comparisons(scale):
         by_key = curves[comparison.figure]
+        if not selected(comparison, by_key):
+            continue
         a = by_key[(comparison.map, comparison.a)]
         b = by_key[(comparison.map, comparison.b)] if comparison.b else None
         outcomes.append(evaluate(comparison, a, b, results_dir))
@@ -416,10 +451,11 @@ def _cell(text: str) -> str:
 
 
 def markdown(outcomes: list[Outcome], results_dir: Path, scale: str,
-             aggregates: list[Aggregate] | None = None) -> str:
+             aggregates: list[Aggregate] | None = None, options: str = "") -> str:
+    """The report; `options` are the selection options it was made with (regenerate line)."""
     lines = [f"# The paper's claims on the logged runs ({scale} scale)", "",
              f"Runs: `{results_dir}/runs` (COMPLETED runs only). Regenerate with "
-             f"`python -m dm2_repro.claims --results {results_dir} --scale {scale}`.", "",
+             f"`python -m dm2_repro.claims --results {results_dir} --scale {scale}{options}`.", "",
              "## Statistic", "", __doc__.split("\n\n", 2)[2].strip(), "",
              "## Results", "",
              "| # | finding | comparison | paper | per-seed values (seed order) | measured | "
@@ -454,17 +490,32 @@ def print_table(outcomes: list[Outcome]) -> None:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = Parser(prog="python -m dm2_repro.claims", description=__doc__,
-                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="python -m dm2_repro.claims", description=__doc__)
     parser.add_argument("--results", default="results", help="results directory")
-    parser.add_argument("--out", default=None, help="Markdown report (default RESULTS/claims.md)")
+    parser.add_argument("--out", default=None, help="Markdown report (default: RESULTS/claims.md)")
     parser.add_argument("--scale", choices=("auto", *SCALES), default="auto",
                         help="preset whose runs to use (auto: the largest with any runs)")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds per curve (preset's)")
-    parser.add_argument("--backend", choices=BACKENDS, default="smax")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per curve (default: the preset's)")
+    parser.add_argument("--maps", nargs="+", default=None,
+                        help="only the comparisons on these maps (as given to dm2_repro.run)")
+    parser.add_argument("--curves", nargs="+", default=None,
+                        help="only the comparisons whose curves match these globs (as given to dm2_repro.run)")
+    parser.add_argument("--hp", nargs="+", default=None, metavar="KEY=VALUE",
+                        help="the hp overrides the runs were made with (as given to dm2_repro.run)")
+    parser.add_argument("--backend", choices=BACKENDS, default="smax", help="environment backend of the runs")
     parser.add_argument("--check", action="store_true",
                         help="fail (exit 1) if the existing report differs from the logged runs; write nothing")
     return parser.parse_args(argv)
+
+
+def selection_options(args: argparse.Namespace) -> str:
+    """The --maps / --curves / --hp given, as typed, for the report's regenerate line (a report made
+    without them reads as before)."""
+    words = []
+    for option, values in (("--maps", args.maps), ("--curves", args.curves), ("--hp", args.hp)):
+        if values:
+            words += [option, *values]
+    return "".join(f" {word}" for word in words)
 
 
 def main(argv=None) -> int:
@@ -472,17 +523,20 @@ def main(argv=None) -> int:
     try:
         results_dir = existing_dir("--results", args.results)
         at_least("--seeds", args.seeds, 1)
+        check_maps(args.maps)
+        hp = check_hp_pairs(args.hp)
         if args.out and Path(args.out).is_dir():
             raise InputError(f"--out {args.out}: is a directory, not a report file")
     except InputError as error:
         fail(error)
+    selection = dict(hp=hp, maps=args.maps, curves=args.curves)
     # win rates outside [0, 1] are reported below, not fatal here (the figures refuse them)
     runs = load_runs(results_dir, strict=True)
     scale = args.scale
     try:
         if scale == "auto":
-            scale = detect_scale(FIGURES, runs, args.backend, args.seeds)
-        curves = load_curves(results_dir, scale, args.backend, args.seeds, runs=runs)
+            scale = detect_scale(FIGURES, runs, args.backend, args.seeds, **selection)
+        curves = load_curves(results_dir, scale, args.backend, args.seeds, runs=runs, **selection)
         outcomes = evaluate_all(results_dir, scale, args.backend, args.seeds, curves)
         aggregates = aggregate_all(curves)
     except DamagedRun as error:   # e.g. a win rate outside [0, 1]: names the run
@@ -503,7 +557,7 @@ def main(argv=None) -> int:
     print()
     print("\n".join(aggregate_lines(aggregates)))
     out = Path(args.out) if args.out else results_dir / "claims.md"
-    report = markdown(outcomes, results_dir, scale, aggregates)
+    report = markdown(outcomes, results_dir, scale, aggregates, selection_options(args))
     if args.check:
         if not out.exists() or out.read_text() != report:
             print(f"\n{out} is stale or missing: regenerate it with python -m dm2_repro.claims", file=sys.stderr)

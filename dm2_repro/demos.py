@@ -30,7 +30,6 @@ Styles (the paper's Figure 3 ablation; K agents, E episodes per agent):
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import subprocess
 import sys
@@ -41,8 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .snapshots import snapshot_path, snapshot_steps
 from .validate import (DamagedFile, InputError, MissingInput, Parser, at_least, atomic_write, atomic_write_text,
-                       check_torch_file, fail, first_line, peek_torch_file)
+                       check_torch_file, fail, first_line, peek_torch_file, sha256_file)
 
 # torch is imported where it is used: `python -m dm2_repro.demos` checks its arguments without it
 STYLES = ("co_concurrent", "co_nonconcurrent", "indep_concurrent", "indep_nonconcurrent")
@@ -138,14 +138,6 @@ def finalize_demo_arrays(out: dict) -> dict:
 # ---------------------------------------------------------------------------------------------
 # Writing and reading files
 # ---------------------------------------------------------------------------------------------
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def code_version() -> dict:
     from . import __version__
@@ -328,11 +320,9 @@ def check_source(run_dir: Path, step: int) -> dict:
     """A source run of `collect`, checked without torch: its config, and its policy snapshot of
     `step` present, intact and of the run's algo and map. Returns the run's config."""
     config = _run_config(run_dir)
-    ckpt = run_dir / "checkpoints" / f"policy_{step}.pt"
+    ckpt = snapshot_path(run_dir, step)
     if not ckpt.exists():
-        saved = sorted(int(p.stem.split("_", 1)[1]) for p in (run_dir / "checkpoints").glob("policy_*.pt")
-                       if p.stem.split("_", 1)[1].isdigit())
-        raise MissingInput(f"{ckpt} not found; snapshots of this run: {saved or 'none'}")
+        raise MissingInput(f"{ckpt} not found; snapshots of this run: {snapshot_steps(run_dir) or 'none'}")
     check_torch_file(ckpt, "policy snapshot", config["algo"], config["map"])
     return config
 
@@ -352,21 +342,13 @@ def load_snapshot(path: Path) -> dict:
 
 def _load_run(run_dir: Path, step: int) -> tuple[dict, dict]:
     config = check_source(run_dir, step)
-    ckpt = run_dir / "checkpoints" / f"policy_{step}.pt"
+    ckpt = snapshot_path(run_dir, step)
     snapshot = load_snapshot(ckpt)
     if not isinstance(snapshot, dict) or "policy" not in snapshot:
         raise DamagedFile(f"{ckpt}: not a policy snapshot (no policy in it)")
     if snapshot.get("map") != config["map"]:
         raise ValueError(f"{ckpt} is for map {snapshot.get('map')} but its run's config says {config['map']}")
     return config, snapshot
-
-
-def _acting_algo(algo: str) -> str:
-    """The learner class that can act with a snapshot's policy: the demonstration learners' actors
-    are IPPO actors (their snapshots hold the actor only), so they act as IPPO."""
-    from .algos import NEEDS_DEMO
-
-    return "ippo" if algo in NEEDS_DEMO or algo == "sil" else algo
 
 
 def team_policy(algo: str, spec, snapshots: list[dict], composition: tuple[int, ...], device="cpu"):
@@ -376,10 +358,10 @@ def team_policy(algo: str, spec, snapshots: list[dict], composition: tuple[int, 
     agent dim first), so agent k's network is the slice [k] of every tensor."""
     import torch
 
-    from .algos import make_learner
+    from .algos import acting_algo, make_learner
     from .config import HP
 
-    team = make_learner(_acting_algo(algo), spec, HP(**snapshots[composition[0]]["hp"]), device)
+    team = make_learner(acting_algo(algo), spec, HP(**snapshots[composition[0]]["hp"]), device)
     if len(set(composition)) == 1:
         team.load_policy_state(snapshots[composition[0]]["policy"])
         return team
@@ -406,6 +388,7 @@ def collect_demo(runs: list[str | Path], step: int, style: str, episodes: int, o
     import torch
     from tqdm import tqdm
 
+    from .algos import capabilities
     from .config import paper_tables
     from .envs import make_env
     from .rollout import collect
@@ -434,8 +417,8 @@ def collect_demo(runs: list[str | Path], step: int, style: str, episodes: int, o
         plan = style_plan(style, K, episodes)
         teams = [team_policy(algo, spec, snapshots, comp, device) for comp in plan.teams]
         # IPPO-like sources sample their stochastic policy; QMIX-like ones act epsilon-greedily
-        epsilon_greedy = hasattr(teams[0], "set_fixed_epsilon")
-        if epsilon_greedy:
+        sampling = capabilities(algo).acting
+        if sampling == "epsilon_greedy":
             if epsilon is None:
                 epsilon = float(paper_tables()["maps"][map_name]["qmix_demo_epsilon"])
             for team in teams:
@@ -475,7 +458,7 @@ def collect_demo(runs: list[str | Path], step: int, style: str, episodes: int, o
         map=map_name, backend=backend, style=style, source_algo=algo,
         source_runs=[str(r) for r in run_dirs], source_seeds=[int(s["seed"]) for s in snapshots],
         checkpoint_step=int(step), teams=[list(c) for c in plan.teams],
-        sampling="epsilon_greedy" if epsilon_greedy else "stochastic", epsilon=epsilon,
+        sampling=sampling, epsilon=epsilon,
         # quality = greedy win rate of the executed team(s); indep_nonconcurrent: mean over the K teams
         quality=float(np.mean(team_quality)), team_quality=team_quality, quality_episodes=int(quality_episodes),
         demo_win_rate=float(arrays["battle_won"].mean()), demo_return_mean=float(arrays["ep_return"].mean()),
@@ -529,18 +512,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     c = sub.add_parser("collect", help="sample a demonstration file from expert run snapshots")
     c.add_argument("--runs", nargs="+", required=True, help="source run dirs (one per agent for indep_* styles)")
     c.add_argument("--step", type=int, required=True, help="snapshot env step: RUN/checkpoints/policy_<STEP>.pt")
-    c.add_argument("--style", choices=STYLES, default="co_concurrent")
+    c.add_argument("--style", choices=STYLES, default="co_concurrent",
+                   help="how agents' episodes are sampled (Figure 3's styles: co_* one source team, indep_* one "
+                        "source run per agent; see the doc of dm2_repro/demos.py)")
     c.add_argument("--episodes", type=int, required=True, help="episodes per agent (E)")
     c.add_argument("--epsilon", type=float, default=None,
                    help="epsilon-greedy sampling of QMIX sources "
                         "(default: paper_tables.yaml maps.<map>.qmix_demo_epsilon)")
     c.add_argument("--quality-episodes", type=int, default=128, help="greedy episodes measuring the quality")
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--seed", type=int, default=0, help="seed of the sampled episodes")
     c.add_argument("--n-envs", type=int, default=None, help="parallel envs (default: the source run's n_envs)")
-    c.add_argument("--device", default="cpu")
+    c.add_argument("--device", default="cpu", help="torch device of the policies: cpu, cuda, cuda:<index>")
     c.add_argument("--out", required=True, help="output .npz (the .json is written next to it)")
     s = sub.add_parser("show", help="verify a demonstration file and print its metadata")
-    s.add_argument("path")
+    s.add_argument("path", help="a demonstration .npz (its .json next to it)")
     return parser.parse_args(argv)
 
 

@@ -35,6 +35,7 @@ every file is written to a temporary name and renamed, so a kill never leaves ha
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -43,15 +44,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments import BACKENDS, FIGURES, SCALES, Curve, expand, figure_def
+from dm2_repro.experiments import BACKENDS, FIGURES, SCALES, Curve, expand, figure_def
 from dm2_repro import plotting
 from dm2_repro.config import make_hp
+from dm2_repro.envs import metric_name, metric_of
 from dm2_repro.results import (CurveRuns, align_seeds, curve_runs, damaged_lines, detect_scale, load_runs,
-                               summarise)
+                               seed_table, summarise_seeds)
 from dm2_repro.validate import (InputError, Parser, at_least, atomic_copy, atomic_write, check_hp_pairs,
-                                existing_dir, fail, not_a_file)
+                                check_maps, existing_dir, fail, not_a_file)
 
 KEY_COLUMNS = ["figure", "panel", "curve", "kind", "step"]
+SEED_COLUMNS = [*KEY_COLUMNS, "seed", "value"]   # FIGURE_seeds.csv: what each mean is taken over
 
 
 @dataclass
@@ -65,6 +68,7 @@ class FigureData:
     curves: list[CurveRuns]
     table: pd.DataFrame
     damaged: list = field(default_factory=list)   # (run dir, reason) of the runs that cannot be read
+    seeds: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SEED_COLUMNS))
 
     @property
     def missing(self) -> list[CurveRuns]:
@@ -72,7 +76,8 @@ class FigureData:
 
     def draw(self) -> plotting.plt.Figure:
         return plotting.draw(self.table, self.panels, self.legend(), self.band,
-                             f"{self.name}: {self.title} [{self.scale}]")
+                             f"{self.name}: {self.title} [{self.scale}]",
+                             {c.curve.panel: metric_of(c.curve.map) for c in self.curves})
 
     def legend(self) -> list[plotting.LegendEntry]:
         """Partial curves say how many of their seeds have runs."""
@@ -85,40 +90,61 @@ class FigureData:
         return entries
 
 
+def seed_rows(head: dict, aligned: pd.DataFrame) -> pd.DataFrame:
+    """An aligned step x seed frame as rows of SEED_COLUMNS; `head`: figure, panel, curve, kind."""
+    return pd.DataFrame({**head, **seed_table(aligned)})[SEED_COLUMNS]
+
+
 def curve_table(figure: str, c: CurveRuns, results_dir: Path, band: str,
                 drawn_demos: set) -> list[pd.DataFrame]:
-    """The plotted rows of one curve: its mean curve, and its demonstrations' quality line unless
-    another curve of the panel already drew the same demonstrations (fig6's DM² and GAIL-only)."""
+    """The per-seed rows (SEED_COLUMNS) of one curve: its seeds' aligned curves, and its
+    demonstrations' qualities unless another curve of the panel already drew the same
+    demonstrations (fig6's DM² and GAIL-only). `summary` turns them into the plotted rows."""
     parts = []
     head = {"figure": figure, "panel": c.curve.panel, "curve": c.curve.label}
-    aligned = align_seeds(c.series())
+    aligned = align_seeds(c.series(metric_name(c.curve.map)))   # the map's metric: win rate or return
     if not aligned.empty:
-        rows = summarise(aligned, band)
-        parts.append(pd.DataFrame({**head, "kind": "curve", **rows}))
+        parts.append(seed_rows({**head, "kind": "curve"}, aligned))
     demo_set = (c.curve.panel, tuple(d.name for d in c.curve.demos))
-    qualities = [q for seed, q in c.demo_qualities(results_dir).items() if seed in c.runs]
-    if qualities and demo_set not in drawn_demos:
+    qualities = {seed: q for seed, q in c.demo_qualities(results_dir).items() if seed in c.runs}
+    if qualities and demo_set not in drawn_demos and metric_of(c.curve.map) == "win_rate":  # a win rate
         drawn_demos.add(demo_set)
         one_row = pd.DataFrame([qualities], index=[np.nan])   # a horizontal line: no step
-        parts.append(pd.DataFrame({**head, "kind": "demo_quality", **summarise(one_row, band)}))
+        parts.append(seed_rows({**head, "kind": "demo_quality"}, one_row))
     return parts
 
 
+def seeds_frame(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The per-seed table of a figure (integer steps; empty on demo_quality rows)."""
+    seeds = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=SEED_COLUMNS)
+    return seeds.astype({"step": "Int64"})
+
+
+def summary(seeds: pd.DataFrame, band: str) -> pd.DataFrame:
+    """The plotted rows: per KEY_COLUMNS the mean over seeds, the band and n_seeds."""
+    columns = [*KEY_COLUMNS, "mean", band, "n_seeds"]
+    if seeds.empty:
+        table = pd.DataFrame(columns=columns)
+    else:
+        table = summarise_seeds(seeds.astype({"step": "float64"}), KEY_COLUMNS, band)[columns]
+    table["step"] = table["step"].astype("Int64")   # integer steps; empty on demo_quality rows
+    return table
+
+
 def compute(name: str, results_dir: Path, band: str = "se", scale: str = "auto",
-            n_seeds: int | None = None, backend: str = "smax", hp: tuple = ()) -> FigureData:
+            n_seeds: int | None = None, backend: str = "smax", hp: tuple = (), maps=None,
+            curves=None) -> FigureData:
     runs = load_runs(results_dir)
     if scale == "auto":
-        scale = detect_scale([name], runs, backend, n_seeds)
-    plan = expand(name, scale, n_seeds, backend=backend, hp=hp)
+        scale = detect_scale([name], runs, backend, n_seeds, hp=hp, maps=maps, curves=curves)
+    plan = expand(name, scale, n_seeds, maps, curves, backend=backend, hp=hp)
     curves = curve_runs(plan.curves, runs)
     drawn_demos: set = set()
-    parts = [part for c in curves for part in curve_table(name, c, results_dir, band, drawn_demos)]
-    columns = [*KEY_COLUMNS, "mean", band, "n_seeds"]
-    table = pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
-    table["step"] = table["step"].astype("Int64")   # integer steps; empty on demo_quality rows
+    seeds = seeds_frame([part for c in curves
+                         for part in curve_table(name, c, results_dir, band, drawn_demos)])
     panels = list(dict.fromkeys(c.curve.panel for c in curves))
-    return FigureData(name, figure_def(name).title, scale, backend, band, panels, curves, table,
-                      list(runs.damaged))
+    return FigureData(name, figure_def(name).title, scale, backend, band, panels, curves,
+                      summary(seeds, band), list(runs.damaged), seeds)
 
 
 def run_command_for_missing(data: FigureData, results_dir: Path, n_seeds: int | None) -> str:
@@ -131,7 +157,7 @@ def run_command_for_missing(data: FigureData, results_dir: Path, n_seeds: int | 
     parts = ["python -m dm2_repro.run", data.name, "--scale", data.scale]
     if n_seeds:
         parts += ["--seeds", str(n_seeds)]
-    if maps != all_maps:
+    if maps != all_maps or figure_def(data.name).needs_maps:
         parts += ["--maps", *maps]
     if keys != all_keys:
         parts += ["--curves", *keys]
@@ -196,13 +222,14 @@ def diagnostics_label(curve: Curve) -> str:
     return f"{curve.label} ({extra})" if extra and extra not in curve.label else curve.label
 
 
-def gail_family_curves(scale: str, n_seeds: int | None, backend: str, hp: tuple) -> list[tuple[str, Curve]]:
+def gail_family_curves(scale: str, n_seeds: int | None, backend: str, hp: tuple, maps=None,
+                       curves=None) -> list[tuple[str, Curve]]:
     """Every distinct DM²-family curve of the figure definitions (one per set of jobs; the first
     figure naming it gives the label), with a label unique within its map."""
     found: dict[tuple, tuple[str, Curve]] = {}
     used: set[tuple[str, str]] = set()
     for name in FIGURES:
-        for curve in expand(name, scale, n_seeds, backend=backend, hp=hp).curves:
+        for curve in expand(name, scale, n_seeds, maps, curves, backend=backend, hp=hp).curves:
             if curve.jobs[0].algo not in DM2_FAMILY or curve.jobs in found:
                 continue
             label = diagnostics_label(curve)
@@ -226,6 +253,7 @@ class DiagnosticsData:
     entries: list[tuple[str, CurveRuns]]   # (label, runs) of the curves with runs
     table: pd.DataFrame
     damaged: list = field(default_factory=list)   # (run dir, reason) of the runs that cannot be read
+    seeds: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SEED_COLUMNS))
 
     def rows(self, label: str, c: CurveRuns) -> pd.DataFrame:
         """A curve's rows (labels are unique within a map only)."""
@@ -261,11 +289,11 @@ class DiagnosticsData:
 
 def compute_gail_diagnostics(results_dir: Path, band: str = "se", scale: str = "auto",
                              n_seeds: int | None = None, backend: str = "smax",
-                             hp: tuple = ()) -> DiagnosticsData:
+                             hp: tuple = (), maps=None, curves=None) -> DiagnosticsData:
     runs = load_runs(results_dir)
     if scale == "auto":
-        scale = detect_scale(FIGURES, runs, backend, n_seeds)
-    found = gail_family_curves(scale, n_seeds, backend, hp)
+        scale = detect_scale(FIGURES, runs, backend, n_seeds, hp=hp, maps=maps, curves=curves)
+    found = gail_family_curves(scale, n_seeds, backend, hp, maps, curves)
     by_curve = curve_runs([curve for _, curve in found], runs)
     entries = [(label, c) for (label, _), c in zip(found, by_curve) if c.runs]
     parts = []
@@ -277,24 +305,44 @@ def compute_gail_diagnostics(results_dir: Path, band: str = "se", scale: str = "
                                    for seed, run in c.runs.items()})
             if aligned.empty:
                 continue
-            parts.append(pd.DataFrame({"figure": GAIL_DIAGNOSTICS, "panel": c.curve.map,
-                                       "curve": label, "kind": metric,
-                                       **summarise(aligned, band)}))
-    columns = [*KEY_COLUMNS, "mean", band, "n_seeds"]
-    table = pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
-    table["step"] = table["step"].astype("Int64")
+            parts.append(seed_rows({"figure": GAIL_DIAGNOSTICS, "panel": c.curve.map,
+                                    "curve": label, "kind": metric}, aligned))
+    seeds = seeds_frame(parts)
+    table = summary(seeds, band)
     panels = list(dict.fromkeys(table["panel"]))
     title = "GAIL discriminator accuracy and reward scale of the DM²-family runs"
-    return DiagnosticsData(GAIL_DIAGNOSTICS, title, scale, band, panels, entries, table, list(runs.damaged))
+    return DiagnosticsData(GAIL_DIAGNOSTICS, title, scale, band, panels, entries, table,
+                           list(runs.damaged), seeds)
 
 
 # ---------------------------------------------------------------------------------------------
 # Comparing with a committed CSV
 # ---------------------------------------------------------------------------------------------
 
+CSV_RTOL, CSV_ATOL = 1e-9, 1e-12   # a regenerated CSV "holds the same numbers" within these
+
+
 def _sorted(table: pd.DataFrame) -> pd.DataFrame:
-    keys = [c for c in KEY_COLUMNS if c in table.columns]
+    keys = [c for c in (*KEY_COLUMNS, "seed") if c in table.columns]
     return table.sort_values(keys, na_position="first", kind="stable").reset_index(drop=True)
+
+
+def _frame_difference(old: pd.DataFrame, new: pd.DataFrame) -> str | None:
+    """assert_frame_equal's verdict on two tables of the same shape, as one line naming the first
+    differing row and column (None if equal within CSV_RTOL / CSV_ATOL; NaN equals NaN)."""
+    try:
+        pd.testing.assert_frame_equal(old, new, check_dtype=False, check_exact=False,
+                                      rtol=CSV_RTOL, atol=CSV_ATOL)
+    except AssertionError as error:
+        text = str(error)
+        column = re.search(r'column name="([^"]*)"', text)
+        row = re.search(r"At positional index (\d+)", text)
+        if column and row:
+            i = int(row.group(1))
+            return (f"row {i} column {column.group(1)}: committed {old.iloc[i].to_dict()}, "
+                    f"now {new.iloc[i].to_dict()}")
+        return " ".join(text.split())
+    return None
 
 
 def first_mismatch(old: pd.DataFrame, new: pd.DataFrame) -> str | None:
@@ -302,22 +350,12 @@ def first_mismatch(old: pd.DataFrame, new: pd.DataFrame) -> str | None:
     if list(old.columns) != list(new.columns):
         return f"columns differ: committed {list(old.columns)}, now {list(new.columns)}"
     old, new = _sorted(old), _sorted(new)
-    for i in range(max(len(old), len(new))):
-        if i >= len(old) or i >= len(new):
-            extra = new.iloc[i] if i >= len(old) else old.iloc[i]
-            where = "only now" if i >= len(old) else "only in the committed CSV"
-            return f"row {i} {where}: {extra.to_dict()}"
-        a, b = old.iloc[i], new.iloc[i]
-        for column in old.columns:
-            x, y = a[column], b[column]
-            if isinstance(x, str) or isinstance(y, str):
-                same = str(x) == str(y)
-            else:
-                same = (pd.isna(x) and pd.isna(y)) or (
-                    not pd.isna(x) and not pd.isna(y) and np.isclose(x, y, rtol=1e-9, atol=1e-12))
-            if not same:
-                return f"row {i} column {column}: committed {a.to_dict()}, now {b.to_dict()}"
-    return None
+    n = min(len(old), len(new))
+    problem = _frame_difference(old.iloc[:n], new.iloc[:n])
+    if problem or len(old) == len(new):
+        return problem
+    extra, where = (new.iloc[n], "only now") if len(new) > n else (old.iloc[n], "only in the committed CSV")
+    return f"row {n} {where}: {extra.to_dict()}"
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -346,8 +384,14 @@ def fewer_runs(old: pd.DataFrame, new: pd.DataFrame) -> str | None:
 # Making figures
 # ---------------------------------------------------------------------------------------------
 
+def seeds_csv(out_dir: Path, name: str) -> Path:
+    """Where a figure's per-seed table goes, beside its CSV of plotted numbers."""
+    return out_dir / f"{name}_seeds.csv"
+
+
 def write(data: FigureData, out_dir: Path) -> None:
-    """The figure's png, pdf and csv, each written to a temporary name and renamed (csv last)."""
+    """The figure's png, pdf, per-seed csv and csv, each written to a temporary name and renamed
+    (the csv of plotted numbers last: it is what --check and --allow-fewer look at)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     fig = data.draw()
     for suffix in ("png", "pdf"):
@@ -356,18 +400,28 @@ def write(data: FigureData, out_dir: Path) -> None:
         atomic_write(out_dir / f"{data.name}.{suffix}",
                      lambda tmp: fig.savefig(tmp, format=suffix, dpi=150, bbox_inches="tight", metadata=meta))
     plotting.plt.close(fig)
+    atomic_write(seeds_csv(out_dir, data.name), lambda tmp: data.seeds.to_csv(tmp, index=False))
     atomic_write(out_dir / f"{data.name}.csv", lambda tmp: data.table.to_csv(tmp, index=False))
 
 
+def stale_csv(table: pd.DataFrame, csv: Path) -> str | None:
+    """How `table` differs from the committed `csv` (None if the same numbers), compared after a
+    round trip through CSV so both sides are read exactly as stored."""
+    with tempfile.TemporaryDirectory() as tmp:
+        table.to_csv(Path(tmp) / "new.csv", index=False)
+        return first_mismatch(read_csv(csv), read_csv(Path(tmp) / "new.csv"))
+
+
 def make(name: str, results_dir: Path, out_dir: Path, band: str, check: bool, scale: str,
-         n_seeds: int | None, backend: str, hp: tuple = (), allow_fewer: bool = False) -> bool:
+         n_seeds: int | None, backend: str, hp: tuple = (), allow_fewer: bool = False, maps=None,
+         curves=None) -> bool:
     """Make one figure (a figure definition or gail_diagnostics); False if --check found the
     committed CSV stale, or if the existing CSV holds more runs and `allow_fewer` is not set."""
     if name == GAIL_DIAGNOSTICS:
-        data = compute_gail_diagnostics(results_dir, band, scale, n_seeds, backend, hp)
+        data = compute_gail_diagnostics(results_dir, band, scale, n_seeds, backend, hp, maps, curves)
         data.report()
     else:
-        data = compute(name, results_dir, band, scale, n_seeds, backend, hp)
+        data = compute(name, results_dir, band, scale, n_seeds, backend, hp, maps, curves)
         report_missing(data, results_dir, n_seeds)
     for line in damaged_lines(data):
         print(line)
@@ -378,16 +432,15 @@ def make(name: str, results_dir: Path, out_dir: Path, band: str, check: bool, sc
             print(f"NOT REPLACED {name}: {csv} has more runs than {results_dir} gives: {problem}; "
                   "pass --allow-fewer to replace it anyway")
             return False
-    if check and csv.exists():
-        # Round-trip through CSV so both sides are compared exactly as stored.
-        with tempfile.TemporaryDirectory() as tmp:
-            data.table.to_csv(Path(tmp) / "new.csv", index=False)
-            problem = first_mismatch(read_csv(csv), read_csv(Path(tmp) / "new.csv"))
+    # the per-seed CSV is newer than most committed figures: checked where it exists
+    for table, committed in ((data.table, csv), (data.seeds, seeds_csv(out_dir, name))):
+        problem = check and committed.exists() and stale_csv(table, committed)
         if problem:
-            print(f"STALE {name}: {csv} differs from the runs in {results_dir}: {problem}")
+            print(f"STALE {name}: {committed} differs from the runs in {results_dir}: {problem}")
             return False
     write(data, out_dir)
-    print(f"{name}: wrote {out_dir / name}.png/.pdf/.csv ({data.scale}, {len(data.table)} rows)")
+    print(f"{name}: wrote {out_dir / name}.png/.pdf/.csv and {seeds_csv(out_dir, name).name} "
+          f"({data.scale}, {len(data.table)} rows)")
     return True
 
 
@@ -413,8 +466,7 @@ def make_theory(results_dir: Path, out_dir: Path, check: bool) -> bool:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = Parser(prog="python -m dm2_repro.figure", description=__doc__,
-                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="python -m dm2_repro.figure", description=__doc__)
     parser.add_argument("figures", nargs="+", choices=[*FIGURES, "theory", GAIL_DIAGNOSTICS, "all"],
                         metavar="FIGURE",
                         help=f"{', '.join(FIGURES)}, theory, {GAIL_DIAGNOSTICS}, or all")
@@ -426,8 +478,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="fail, without overwriting, if an existing CSV differs")
     parser.add_argument("--scale", choices=("auto", *SCALES), default="auto",
                         help="preset whose runs to plot (auto: the largest with any runs)")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds per curve (preset's)")
-    parser.add_argument("--backend", choices=BACKENDS, default="smax")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per curve (default: the preset's)")
+    parser.add_argument("--maps", nargs="+", default=None,
+                        help="only these maps' panels (as given to dm2_repro.run; best with another --out)")
+    parser.add_argument("--curves", nargs="+", default=None,
+                        help="only curves whose key matches one of these globs (as given to dm2_repro.run)")
+    parser.add_argument("--backend", choices=BACKENDS, default="smax", help="environment backend of the runs")
     parser.add_argument("--hp", nargs="+", default=None, metavar="KEY=VALUE",
                         help="the hp overrides the runs were made with (as given to dm2_repro.run)")
     parser.add_argument("--allow-fewer", action="store_true",
@@ -437,10 +493,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def check_args(args: argparse.Namespace) -> tuple:
     """The arguments' values (argparse checked names): the results dir exists, counts are
-    positive, hp overrides are known fields in range. Returns the parsed hp overrides."""
+    positive, hp overrides are known fields in range, maps are known. Returns the parsed hp overrides."""
     existing_dir("--results", args.results)
     not_a_file("--out", args.out)
     at_least("--seeds", args.seeds, 1)
+    check_maps(args.maps)
+    needs = [f for f in args.figures if f in FIGURES and figure_def(f).needs_maps]
+    if needs and not args.maps:
+        raise InputError(f"figure {needs[0]} plots the maps you name: pass --maps MAP [MAP ...]")
     return check_hp_pairs(args.hp)
 
 
@@ -450,17 +510,21 @@ def main(argv=None) -> int:
         hp = check_args(args)
     except InputError as error:
         fail(error)
-    names = ([*FIGURES, "theory", GAIL_DIAGNOSTICS] if "all" in args.figures
+    names = ([*(f for f in FIGURES if not figure_def(f).needs_maps), "theory", GAIL_DIAGNOSTICS] if "all" in args.figures
              else list(dict.fromkeys(args.figures)))
     results_dir, out_dir = Path(args.results), Path(args.out)
     failed = []
     for name in names:
+        if name in FIGURES and (args.maps or args.curves) and not expand(name, "smoke", None, args.maps,
+                                                                          args.curves).curves:
+            print(f"{name}: no curves on these --maps / --curves; skipped")
+            continue
         try:
             if name == "theory":
                 ok = make_theory(results_dir, out_dir, args.check)
             else:
                 ok = make(name, results_dir, out_dir, args.band, args.check, args.scale,
-                          args.seeds, args.backend, hp, args.allow_fewer)
+                          args.seeds, args.backend, hp, args.allow_fewer, args.maps, args.curves)
         except Exception as error:   # report every figure, then fail
             print(f"ERROR {name}: cannot make the figure: {type(error).__name__}: "
                   f"{' '.join(str(error).split())}")

@@ -20,14 +20,20 @@ import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
+from dm2_repro.experiments import format_steps  # noqa: E402
+
 WIN_RATE_LIMITS = (-0.05, 1.05)
+# TrueType (Type 42) fonts in PDF/PS: journals reject Type 3 fonts, and the text stays editable
+FONT_RC = {"pdf.fonttype": 42, "ps.fonttype": 42}
+matplotlib.rcParams.update(FONT_RC)
 
 
 def _steps_label(value: float, _pos=None) -> str:
-    for unit, size in (("M", 1e6), ("k", 1e3)):
-        if abs(value) >= size:
-            return f"{value / size:g}{unit}"
-    return f"{value:g}"
+    """An axis tick in the legends' step format (format_steps); fractional ticks as %g."""
+    if not float(value).is_integer():
+        return f"{value:g}"
+    steps = int(value)
+    return ("-" if steps < 0 else "") + format_steps(abs(steps))
 
 
 @dataclass(frozen=True)
@@ -44,13 +50,14 @@ def curve_colors(keys: list[str]) -> dict[str, tuple]:
 
 
 def draw(table: pd.DataFrame, panels: list[str], legend: list[LegendEntry], band: str,
-         title: str) -> plt.Figure:
+         title: str, metrics: dict[str, str] | None = None) -> plt.Figure:
     """One axes per panel.
 
     table: rows of kind "curve" (step, mean, band) and "demo_quality" (mean only); curves in the
     legend but not in the table have no data yet and appear in the legend only.
+    metrics: panel -> "win_rate" (default) or "return" (the task's metric: free y range).
     """
-    sns.set_theme(style="whitegrid", context="paper")
+    sns.set_theme(style="whitegrid", context="paper", rc=FONT_RC)
     key_colors = curve_colors(list(dict.fromkeys(entry.color_key for entry in legend)))
     colors = {(e.panel, e.curve): key_colors[e.color_key] for e in legend}
     ncols = min(3, len(panels))
@@ -77,9 +84,12 @@ def draw(table: pd.DataFrame, panels: list[str], legend: list[LegendEntry], band
             ax.text(0.5, 0.5, "no runs", transform=ax.transAxes, ha="center", va="center",
                     color="grey", fontsize=12)
         ax.set_title(panel)
-        ax.set_ylim(*WIN_RATE_LIMITS)
+        if (metrics or {}).get(panel, "win_rate") == "win_rate":
+            ax.set_ylim(*WIN_RATE_LIMITS)
+            ax.set_ylabel("test win rate")
+        else:
+            ax.set_ylabel("test return")
         ax.set_xlabel("environment steps")
-        ax.set_ylabel("test win rate")
         ax.xaxis.set_major_formatter(FuncFormatter(_steps_label))
         ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16),
                   ncol=2, frameon=False)
@@ -122,7 +132,7 @@ def draw_gail_diagnostics(table: pd.DataFrame, panels: list[str], legend: list[L
     the agents' own steps (dashed) with the chance line at 0.5, (b) |c r_gail| / |r_env| on a log
     axis with the line where both terms are equally large. One colour per curve. Without any
     panel the figure is one empty row saying NO_GAIL_RUNS."""
-    sns.set_theme(style="whitegrid", context="paper")
+    sns.set_theme(style="whitegrid", context="paper", rc=FONT_RC)
     key_colors = curve_colors(list(dict.fromkeys(entry.color_key for entry in legend)))
     rows_of_panels = panels or [None]
     fig, axes = plt.subplots(len(rows_of_panels), 2, figsize=(10.0, 4.6 * len(rows_of_panels)),

@@ -17,12 +17,14 @@ should coincide. When they do not exactly (e.g. an evaluation triggered at the f
 boundary past the interval), the run with the fewest evaluations (ties: the first seed) sets the
 step grid, every other seed contributes its evaluation nearest to each grid step if that is
 within half the grid's median spacing, and grid steps some seed cannot fill are dropped.
+
+For pandas users, `to_dataframe(results_dir)` is every run's metrics as one long table (run id,
+algo, map, seed, scale, demo, hp overrides, metric, step, value); docs/results_api.md.
 """
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 import json
 import math
 import time
@@ -32,7 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments import expand
+from dm2_repro.experiments import expand
+from dm2_repro.validate import sha256_file
 
 WIN_RATE = "test_battle_won_mean"
 
@@ -228,14 +231,10 @@ def completed_run(job, runs: list[SacredRun]) -> SacredRun | None:
 
 @functools.lru_cache(maxsize=4096)
 def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
-def sha256_file(path: str | Path) -> str:
+def cached_sha256(path: str | Path) -> str:
     """The file's sha256, cached while size and mtime stay the same (the runner asks often)."""
     stat = Path(path).stat()
     return _sha256(str(path), stat.st_size, stat.st_mtime_ns)
@@ -245,7 +244,7 @@ def demo_metadata(demo_job, results_dir: str | Path) -> dict | None:
     """The demonstration's json, if the file is complete: json present and its sha256 matches."""
     npz = demo_job.path(results_dir)
     meta = _read_json(npz.with_suffix(".json"))
-    if meta is None or not npz.exists() or meta.get("sha256") != sha256_file(npz):
+    if meta is None or not npz.exists() or meta.get("sha256") != cached_sha256(npz):
         return None
     return meta
 
@@ -322,14 +321,75 @@ def curve_runs(curves, runs: list[SacredRun]) -> list[CurveRuns]:
 
 
 def detect_scale(figures, runs: list[SacredRun], backend: str = "smax",
-                 n_seeds: int | None = None, default: str = "cpu") -> str:
-    """The largest preset with at least one COMPLETED learner run of these figures."""
+                 n_seeds: int | None = None, default: str = "cpu", hp: tuple = (), maps=None,
+                 curves=None) -> str:
+    """The largest preset with at least one COMPLETED learner run of these figures (of their curves
+    selected by maps / curves, with the hp overrides the runs were made with)."""
     for scale in ("paper", "cpu", "smoke"):
         for figure in figures:
-            plan = expand(figure, scale, n_seeds, backend=backend)
+            plan = expand(figure, scale, n_seeds, maps, curves, backend=backend, hp=hp)
             if any(completed_run(job, runs) for job in plan.learner_jobs):
                 return scale
     return default
+
+
+# ---------------------------------------------------------------------------------------------
+# Every run's metrics as one long table (for pandas users)
+# ---------------------------------------------------------------------------------------------
+
+RUN_COLUMNS = ["run_id", "status", "algo", "map", "seed", "scale", "backend", "demo", "hp", "tag"]
+METRIC_COLUMNS = [*RUN_COLUMNS, "metric", "step", "value"]
+
+
+def hp_text(hp: dict | None) -> str:
+    """A run's hp overrides as sorted "key=value" pairs joined by "," ("" for none): hashable, so
+    a table can be grouped by it, and written as TrainJob.key writes them."""
+    return ",".join(f"{key}={value}" for key, value in sorted((hp or {}).items()))
+
+
+def run_row(run: SacredRun) -> dict:
+    """The RUN_COLUMNS of a run (demo: the demonstration's name, the file name without .npz)."""
+    config = run.config
+    demo = config.get("demo") or ""
+    return {"run_id": run.run_id, "status": run.status, "algo": config.get("algo"),
+            "map": config.get("map"), "seed": config.get("seed"), "scale": config.get("scale"),
+            "backend": config.get("backend"), "demo": Path(demo).stem if demo else "",
+            "hp": hp_text(config.get("hp")), "tag": config.get("tag") or ""}
+
+
+def to_dataframe(runs: str | Path | list[SacredRun] = "results", metrics=None,
+                 status: str | None = "COMPLETED") -> pd.DataFrame:
+    """One row per logged value of every run: METRIC_COLUMNS, i.e. run_id, status, algo, map,
+    seed, scale, backend, demo, hp (see hp_text), tag, metric, step, value.
+
+    runs: a results dir (scanned with load_runs) or a load_runs list. metrics: the metric names
+    to keep (None: all). status: keep runs with this Sacred status (None: every run). A run whose
+    metrics.json cannot be read adds no rows and is listed in `frame.attrs["damaged"]` (path,
+    reason), as are the damaged run dirs of the scan; a win rate outside [0, 1] raises
+    DamagedRun (see load_runs). Steps are as logged (a step logged twice keeps its last value).
+    """
+    runs = load_runs(runs) if isinstance(runs, (str, Path)) else runs
+    wanted = None if metrics is None else list(metrics)
+    damaged = list(getattr(runs, "damaged", []))
+    parts = []
+    for run in runs:
+        if status is not None and run.status != status:
+            continue
+        try:
+            names = [name for name in run.metrics if wanted is None or name in wanted]
+        except DamagedRun as exc:
+            damaged.append((run.path, str(exc)))
+            continue
+        head = run_row(run)
+        for name in names:
+            series = run.metric(name)
+            parts.append(pd.DataFrame({**head, "metric": name, "step": series.index.to_numpy(),
+                                       "value": series.to_numpy(dtype=float)}))
+    frame = (pd.concat(parts, ignore_index=True) if parts
+             else pd.DataFrame({column: [] for column in METRIC_COLUMNS}))
+    frame = frame[METRIC_COLUMNS].astype({"step": "int64", "value": "float64"})
+    frame.attrs["damaged"] = damaged
+    return frame
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,24 +406,35 @@ def align_seeds(series_by_seed: dict[int, pd.Series]) -> pd.DataFrame:
         return pd.DataFrame(series_by_seed)
     reference_seed = min(series_by_seed, key=lambda seed: len(series_by_seed[seed]))
     grid = np.asarray(series_by_seed[reference_seed].index, dtype=float)
-    tolerance = np.median(np.diff(grid)) / 2 if len(grid) > 1 else np.inf
+    tolerance = float(np.median(np.diff(grid)) / 2) if len(grid) > 1 else None
+    left = pd.DataFrame({"step": grid})
     columns = {}
     for seed, series in series_by_seed.items():
-        steps = np.asarray(series.index, dtype=float)
-        nearest = np.abs(steps[None, :] - grid[:, None]).argmin(axis=1)
-        values = series.to_numpy()[nearest]
-        values[np.abs(steps[nearest] - grid) > tolerance] = np.nan
-        columns[seed] = values
+        right = pd.DataFrame({"step": np.asarray(series.index, dtype=float),
+                              "value": series.to_numpy(dtype=float)}).sort_values("step")
+        # ties between two equally near steps go to the earlier one ("nearest" prefers backward)
+        matched = pd.merge_asof(left, right, on="step", direction="nearest", tolerance=tolerance)
+        columns[seed] = matched["value"].to_numpy()
     frame = pd.DataFrame(columns, index=pd.Index(grid.astype(np.int64), name="step"))
     return frame.dropna()
 
 
+def seed_table(aligned: pd.DataFrame) -> pd.DataFrame:
+    """An aligned step x seed frame as a long table: step, seed, value (seeds in column order)."""
+    long = aligned.rename_axis(index="step", columns="seed").melt(
+        ignore_index=False, value_name="value").reset_index()
+    return long[["step", "seed", "value"]]
+
+
+def summarise_seeds(long: pd.DataFrame, keys: list[str], band: str = "se") -> pd.DataFrame:
+    """Per group of `keys` (rows kept in first-seen order; a missing step is a group too): the
+    mean of "value" over seeds, the band (standard error or standard deviation, ddof=1) and
+    n_seeds."""
+    by_group = long.groupby(keys, sort=False, dropna=False)["value"]
+    table = by_group.agg(["mean", "sem" if band == "se" else "std", "count"]).reset_index()
+    return table.set_axis([*keys, "mean", band, "n_seeds"], axis=1)
+
+
 def summarise(aligned: pd.DataFrame, band: str = "se") -> pd.DataFrame:
     """Mean over seeds and the band (standard error or standard deviation, ddof=1) per step."""
-    n = aligned.shape[1]
-    values = aligned.to_numpy(dtype=float)
-    mean = values.mean(axis=1)
-    sd = values.std(axis=1, ddof=1) if n > 1 else np.full(len(values), np.nan)
-    spread = sd / np.sqrt(n) if band == "se" else sd
-    return pd.DataFrame({"step": aligned.index.to_numpy(), "mean": mean, band: spread,
-                         "n_seeds": n})
+    return summarise_seeds(seed_table(aligned), ["step"], band)

@@ -19,7 +19,8 @@ precipice"), on `scores[runs, tasks]` arrays:
   run X of one algorithm and Y of the other, i.e. the Mann–Whitney U statistic / (n_x n_y)
   (rliable's `probability_of_improvement`);
 - `stratified_bootstrap_ci`: a percentile CI from resampling runs with replacement within each
-  task independently (rliable's `StratifiedBootstrap` + `get_interval_estimates`).
+  task independently (rliable's `StratifiedBootstrap` + `get_interval_estimates`), done by
+  `scipy.stats.bootstrap(method="percentile")` with one sample per task.
 
 rliable itself is not a dependency (rliable 1.2 pins arch<8, and arch 7 breaks on pandas 3): its
 methods are re-implemented here with numpy and scipy.
@@ -135,23 +136,24 @@ def stratified_bootstrap_ci(scores, statistic: Callable = iqm, confidence: float
     `probability_of_improvement`); each array's runs are resampled with replacement within each
     task independently, and `statistic` is applied to the resampled arrays. `statistic` must
     accept leading batch axes (`iqm` and `probability_of_improvement` do): it is called on
-    `batch` resamples at a time. Deterministic for a fixed `seed`.
+    `batch` resamples at a time. Deterministic for a fixed `seed`. Every array needs at least 2
+    runs (scipy.stats.bootstrap resamples nothing from one value).
     """
     arrays = ([_scores(s) for s in scores] if isinstance(scores, (list, tuple))
               else [_scores(scores)])
     if any(a.ndim != 2 for a in arrays):
         raise ValueError("expected (runs x tasks) arrays")
     estimate = float(statistic(*arrays))
-    rng = np.random.default_rng(seed)
-    draws = []
-    for start in range(0, n_resamples, batch):
-        size = min(batch, n_resamples - start)
-        resampled = []
-        for array in arrays:
-            n_runs, n_tasks = array.shape
-            rows = rng.integers(0, n_runs, size=(size, n_runs, n_tasks))
-            resampled.append(array[rows, np.arange(n_tasks)])
-        draws.append(np.asarray(statistic(*resampled), dtype=float).reshape(size))
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(np.concatenate(draws), [tail, 100 - tail])
-    return estimate, float(low), float(high)
+    # Stratification is scipy's independent resampling of unpaired samples: every (array, task)
+    # column is one sample, and the statistic gets its arrays back by stacking the columns.
+    columns = [array[:, task] for array in arrays for task in range(array.shape[1])]
+    starts = np.cumsum([0] + [array.shape[1] for array in arrays])
+
+    def stratified(*resampled, axis=-1):   # scipy resamples along each column's last axis
+        return statistic(*(np.stack(resampled[lo:hi], axis=-1)   # [..., runs, tasks]
+                           for lo, hi in zip(starts[:-1], starts[1:])))
+
+    result = scipy.stats.bootstrap(columns, stratified, n_resamples=n_resamples, batch=batch,
+                                   vectorized=True, paired=False, method="percentile",
+                                   confidence_level=confidence, rng=np.random.default_rng(seed))
+    return estimate, float(result.confidence_interval.low), float(result.confidence_interval.high)

@@ -4,7 +4,11 @@
     python -m dm2_repro.train with algo=dm2 map=3s_vs_3z seed=1 scale=cpu demo=results/demos/X.npz
     python -m dm2_repro.train with resume=results/runs/7        # continue a killed run
 
-Every run writes results/runs/<id>/ (config.json, metrics.json, run.json, checkpoints/).
+Every run writes results/runs/<id>/ (config.json, metrics.json, run.json, info.json, cout.txt,
+checkpoints/); config.json holds the given keys and the resolved hyperparameters (hp_resolved), run.json
+the sources of every dm2_repro module the run loads and the git commit with a dirty flag. TensorBoard,
+MongoDB and Weights & Biases are optional (tensorboard=True, mongo_url=, wandb_project=): docs/tracking.md.
+`python -m dm2_repro.train --help` lists every key.
 Randomness derives from (seed, algo): network init, training episodes and action sampling each have
 their own stream (`stream_seed`), so a DM² run of seed s never starts from the initialisation, or
 sees the episodes, of the IPPO expert of seed s whose demonstrations it imitates, nor of the IPPO
@@ -29,31 +33,37 @@ from pathlib import Path
 
 _checked: tuple[list[str], dict] | None = None  # (argv, its checked config) when run as a program
 if __name__ == "__main__":  # `python -m dm2_repro.train`: a bad input fails here, before torch, JAX and Sacred load
-    from dm2_repro.validate import check_train_argv as _check_argv
+    from dm2_repro.validate import check_train_argv as _check_argv, help_requested, train_help
 
+    if help_requested(sys.argv):
+        print(train_help())
+        raise SystemExit(0)
     _checked = (list(sys.argv), _check_argv(sys.argv))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from sacred import Experiment, SETTINGS  # noqa: E402
 from sacred.observers import FileStorageObserver  # noqa: E402
+from sacred.utils import apply_backspaces_and_linefeeds  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from .algos import make_learner  # noqa: E402
+from .algos import capabilities, make_learner  # noqa: E402
 from .config import hp_dict, make_hp  # noqa: E402
 from .envs import make_env  # noqa: E402
 from .rollout import collect  # noqa: E402
+from . import tracking  # noqa: E402
+from .snapshots import snapshot_path  # noqa: E402
 from .validate import (  # noqa: E402,F401  (RUN_KEYS and resolve_resume are part of this module's API)
     CHECKPOINT_FORMAT, RUN_KEYS, DamagedFile, InputError, atomic_copy, atomic_write, atomic_write_text,
-    check_checkpoint_meta, check_train_argv, check_train_config, fail, first_line, not_a_file, peek_torch_file,
-    resolve_resume)
+    check_checkpoint_meta, check_train_argv, check_train_config, fail, first_line, help_requested,
+    not_a_file, peek_torch_file, resolve_resume, train_help)
 
 SETTINGS.CAPTURE_MODE = "sys"  # fd capture breaks progress bars and subprocess use
 SETTINGS.CONFIG.READ_ONLY_CONFIG = False
 
-ex = Experiment("dm2_repro", save_git_info=False)
+ex = Experiment("dm2_repro", save_git_info=False)  # git: tracking.record_sources, without GitPython
+ex.captured_out_filter = apply_backspaces_and_linefeeds  # cout.txt: a progress bar's last state, not every redraw
 EVAL_SEED_OFFSET = 10_007
-EXPERT_ALGOS = ("ippo", "qmix", "qmix_ippo_arch", "rmappo")  # eval episodes come from a seed stream disjoint from training episodes
 # RUN_KEYS (what makes a run that run: fixed on resume) and resolve_resume live in dm2_repro.validate
 
 
@@ -70,10 +80,30 @@ def config():
     hp = {}  # noqa: F841  overrides of dm2_repro.config.HP fields
     device = "cpu"  # noqa: F841  cpu | cuda
     resume = ""  # noqa: F841  run dir to continue from its last checkpoint
-    results_dir = "results"  # noqa: F841
-    tensorboard = False  # noqa: F841  also write TensorBoard event files to the run dir
-    mongo_url = ""  # noqa: F841  also record to MongoDB (Omniboard), e.g. mongodb://localhost:27017/dm2
+    results = "results"  # noqa: F841  the run goes to RESULTS/runs/<id>/ (old name: results_dir)
+    tensorboard = False  # noqa: F841  also write TensorBoard event files to RUN/tb/<algo>/<map>/seed<seed>/
+    mongo_url = ""  # noqa: F841  also record to MongoDB (Omniboard); recorded without its password
+    wandb_project = ""  # noqa: F841  also log to this Weights & Biases project
     threads = 1  # noqa: F841  torch + XLA CPU threads of this run (1: safe when runs share the machine)
+    # every key's meaning: validate.TRAIN_HELP (`--help`); hp_resolved is added by record_run below
+
+
+@ex.config_hook
+def record_run(config, command_name, logger):
+    """Before the run starts (and its record is written): the resolved hyperparameters into the
+    config (hp_resolved: dashboards filter on them; `hp` stays the overrides, which job matching
+    reads), and the sources of every module the run will import, with the git state."""
+    tracking.preload(config)
+    tracking.record_sources(ex, tracking.git_info())
+    hp = make_hp(config["algo"], config["map"], config["scale"], dict(config.get("hp") or {}))
+    return {"hp_resolved": hp_dict(hp)}
+
+
+@ex.post_run_hook
+def check_sources(_run):
+    missed = tracking.unrecorded_sources(_run)
+    if missed:  # a module imported only during the run: its source is not in the record (preload misses it)
+        _run.info["unrecorded_sources"] = missed
 
 
 def stream_seed(seed: int, algo: str, stream: str) -> int:
@@ -118,27 +148,23 @@ def _save(obj: dict, path: Path) -> None:
 
 
 class MetricLogger:
-    """Sacred log_scalar plus optional TensorBoard."""
+    """Sacred log_scalar plus the run's other dashboards (tracking.open_sinks: TensorBoard, W&B)."""
 
-    def __init__(self, run, tb_dir: str | None):
-        self.run, self.tb = run, None
+    def __init__(self, run, sinks=()):
+        self.run, self.sinks = run, list(sinks)
         # the whole curve so far: checkpoints carry it, since a killed run's metrics.json may lag behind
         self.history: dict[str, tuple[list[int], list[float]]] = {}
-        if tb_dir:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.tb = SummaryWriter(tb_dir)
 
     def log(self, name: str, value: float, step: int):
         steps, values = self.history.setdefault(name, ([], []))
         steps.append(int(step)), values.append(float(value))
         self.run.log_scalar(name, float(value), int(step))
-        if self.tb is not None:
-            self.tb.add_scalar(name, float(value), int(step))
+        for sink in self.sinks:
+            sink.log(name, float(value), int(step))
 
     def close(self):
-        if self.tb is not None:
-            self.tb.close()
+        for sink in self.sinks:
+            sink.close()
 
 
 def evaluate(env, learner, n_episodes: int, seed: int, eval_index: int, device) -> dict:
@@ -168,7 +194,9 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
     _run.info["hp"] = hp_dict(hp)
     _run.info["pid"] = os.getpid()
     seed, algo = int(cfg["seed"]), cfg["algo"]
+    caps = capabilities(algo)
     streams = {k: stream_seed(seed, algo, k) for k in ("init", "rollout", "sampling")}
+    # eval episodes come from a seed stream disjoint from training episodes
     _run.info["streams"] = dict(streams, eval=seed + EVAL_SEED_OFFSET)
     torch.manual_seed(streams["init"])
     np.random.seed(streams["init"])
@@ -181,7 +209,8 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
         _run.info["demo"] = demo.provenance()
     learner = make_learner(cfg["algo"], env.spec, hp, device, demo=demo)
     gen = torch.Generator().manual_seed(streams["sampling"])
-    logger = MetricLogger(_run, str(run_dir / "tb") if (cfg["tensorboard"] and run_dir) else None)
+    tracking.start(_run, cfg, run_dir)
+    logger = MetricLogger(_run, tracking.open_sinks(cfg, run_dir, _run._id))
     ckpt_dir = run_dir / "checkpoints" if run_dir else None
     if ckpt_dir:
         ckpt_dir.mkdir(exist_ok=True)
@@ -208,8 +237,11 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
                 logger.log(name, value, step)
         _copy_snapshots(Path(cfg["resume"]) / "checkpoints", ckpt_dir)
         _run.info["resumed_from"] = str(cfg["resume"])
-    if not s["pretrained"] and hasattr(learner, "pretrain"):  # BC: pretrain, then report the policy before RL
-        for k, v in learner.pretrain().items():
+    if caps.pretrains and not s["pretrained"]:  # BC: pretrain, then report the policy before RL
+        from .algos import bc
+
+        bc_generator = torch.Generator().manual_seed(stream_seed(seed, algo, "bc"))  # the batch order
+        for k, v in bc.pretrain(learner, demo, bc_generator).items():
             logger.log(k, v, 0)
         pre = evaluate(env, learner, hp.test_episodes, seed, 10**6, device)
         logger.log("pretrain_test_battle_won_mean", pre["test_battle_won_mean"], 0)
@@ -225,7 +257,7 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
     def save_snapshot(step: int):
         if ckpt_dir:
             _save(dict(policy=learner.policy_state(), algo=cfg["algo"], map=cfg["map"], env_step=step, seed=seed,
-                       hp=hp_dict(hp), meta=checkpoint_meta(cfg, env.spec)), ckpt_dir / f"policy_{step}.pt")
+                       hp=hp_dict(hp), meta=checkpoint_meta(cfg, env.spec)), snapshot_path(run_dir, step))
 
     bar = tqdm(total=hp.t_max, initial=s["env_steps"], unit="step", file=sys.stderr, mininterval=2.0,
                dynamic_ncols=True, desc=f"{cfg['algo']} {cfg['map']} s{seed}")
@@ -242,8 +274,8 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
             if s["env_steps"] >= hp.t_max:
                 break
             t0 = time.time()
-            learner.t_env = s["env_steps"]  # epsilon schedules (QMIX)
-            n_eps = getattr(learner, "episodes_per_rollout", hp.buffer_episodes)
+            learner.start_rollout(s["env_steps"])
+            n_eps = learner.episodes_per_rollout
             batch = collect(env, learner, n_eps, (streams["rollout"], s["rollouts"]), greedy=False, generator=gen,
                             device=device)
             s["rollouts"] += math.ceil(n_eps / env.n_envs)
@@ -272,7 +304,7 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
             if step >= s["next_ckpt"]:
                 save_checkpoint()
                 s["next_ckpt"] = step + hp.checkpoint_every
-        if cfg["algo"] in EXPERT_ALGOS:  # the final policy of a possible demonstration source
+        if caps.demo_source:  # the final policy of a possible demonstration source
             save_snapshot(s["env_steps"])
         save_checkpoint()
     finally:
@@ -302,13 +334,21 @@ class AtomicFileStorageObserver(FileStorageObserver):
 
         atomic_write_text(Path(self.dir) / filename, json.dumps(flatten(obj), sort_keys=True, indent=2))
 
+    def save_cout(self):
+        # whole, not appended from a cursor: the output filter rewrites a progress bar's redraws in
+        # place, so what was already written changes (appending would splice two versions)
+        atomic_write_text(Path(self.dir) / "cout.txt", self.cout)
+        self.cout_write_cursor = len(self.cout)
 
-def add_observers(results_dir: str, mongo_url: str = ""):
-    ex.observers[:] = [AtomicFileStorageObserver(str(Path(results_dir) / "runs"))]
+
+def add_observers(results: str, mongo_url: str = ""):
+    """The file observer under RESULTS/runs, and MongoDB when a URL is given (the real one: the
+    config records it redacted), writing to the URL's database (default sacred)."""
+    ex.observers[:] = [AtomicFileStorageObserver(str(Path(results) / "runs"))]
     if mongo_url:
         from sacred.observers import MongoObserver
 
-        ex.observers.append(MongoObserver(url=mongo_url))
+        ex.observers.append(MongoObserver(url=mongo_url, db_name=tracking.mongo_database(mongo_url)))
 
 
 def _check_device(device) -> None:
@@ -316,36 +356,47 @@ def _check_device(device) -> None:
         raise InputError(f"device={device}: CUDA is not available here; valid devices: cpu")
 
 
-def run(config_updates: dict, results_dir: str = "results"):
-    """Programmatic entry point (tests, notebooks): one run, recorded under results_dir/runs.
+def tracked_updates(updates: dict) -> tuple[dict, str]:
+    """(the config updates as recorded, the real Mongo URL): the URL is mongo_url, else
+    $DM2_MONGO_URL, and the record keeps only its redacted form (no password)."""
+    url = tracking.mongo_url(updates.get("mongo_url", ""))
+    return ({**updates, "mongo_url": tracking.redact_url(url)} if url else dict(updates)), url
+
+
+def sacred_argv(argv: list[str], updates: dict) -> list[str]:
+    """The command line Sacred reads: its own words and flags, then `with` and every checked value
+    (old key names mapped, config files expanded, a resumed run's config, the password redacted)."""
+    cut = argv.index("with") if "with" in argv else len(argv)
+    words = list(argv[:cut]) + [w for w in argv[cut + 1:] if w.startswith("-")]
+    return words + (["with", *(f"{k}={v!r}" for k, v in updates.items())] if updates else [])
+
+
+def run(config_updates: dict, results_dir: str | None = None):
+    """Programmatic entry point (tests, notebooks): one run, recorded under RESULTS/runs, RESULTS
+    being `results_dir` if given, else the config's results= (old name results_dir=).
     A bad config raises InputError (a ValueError) before any run dir exists."""
     config_updates = check_train_config(dict(config_updates))
     _check_device(config_updates.get("device", "cpu"))
-    not_a_file("results_dir", results_dir)
-    add_observers(results_dir, config_updates.get("mongo_url", ""))
-    return ex.run(config_updates={**config_updates, "results_dir": results_dir})
+    if results_dir is not None:
+        config_updates["results"] = str(not_a_file("results_dir", results_dir))
+    updates, mongo_url = tracked_updates(config_updates)
+    add_observers(updates.get("results", "results"), mongo_url)
+    return ex.run(config_updates=updates)
 
 
 def main(argv: list[str]):
-    def arg(name, default):
-        for a in argv:
-            if a.startswith(name + "="):
-                return a.split("=", 1)[1].strip("'\"")
-        return default
-
+    if help_requested(argv):
+        print(train_help())
+        return
     # every input checked before a run dir exists: one line and exit code 2 on a bad one
     resolved = _checked[1] if _checked is not None and _checked[0] == list(argv) else check_train_argv(argv)
     try:
         _check_device(resolved.get("device", "cpu"))
     except InputError as e:
         fail(e)
-    if resolved.get("resume"):  # the old run's config goes on the command line, so config.json records it
-        words = [w for w in argv if not (("=" in w) and w.split("=", 1)[0] in RUN_KEYS or w.startswith("hp."))]
-        if "with" not in words:
-            words.append("with")
-        argv = words + [f"{k}={resolved[k]!r}" for k in RUN_KEYS if k in resolved]
-    add_observers(arg("results_dir", "results"), arg("mongo_url", ""))
-    ex.run_commandline(argv)
+    updates, mongo_url = tracked_updates(resolved)
+    add_observers(updates.get("results", "results"), mongo_url)
+    ex.run_commandline(sacred_argv(argv, updates))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,11 @@ the top of dm2_repro/train.py when it runs as a program, and by `train.run` / `t
 - files: demo= exists, has its .json, its sha256 matches, and was made for this map, backend and
   agent count, with enough episodes for hp.demo_episodes; resume= is a run dir with a readable
   config.json and a checkpoint whose zip and pickle are intact (read without torch, see
-  `peek_torch_file`) and whose recorded algo/map are the run's; results_dir is not a file.
+  `peek_torch_file`) and whose recorded algo/map are the run's; results is not a file;
+- tracking: mongo_url (or $DM2_MONGO_URL) is a MongoDB URL and pymongo is installed; tensorboard=True
+  and wandb_project= need their packages.
+`results_dir=` is the old name of `results=` (TRAIN_ALIASES); `python -m dm2_repro.train --help` prints
+`train_help()` (every key, its meaning and default) without loading torch, JAX or Sacred.
 
 The other CLIs (run, figure, claims, demos, bench) parse with `Parser` (argparse, but an error is
 one line) and check their values with the helpers here (`at_least`, `check_hp_pairs`,
@@ -33,6 +37,7 @@ import argparse
 import ast
 import collections
 import contextlib
+import hashlib
 import io
 import json
 import math
@@ -53,8 +58,33 @@ REWARDS = ("smac", "smax")
 RUN_KEYS = ("algo", "map", "seed", "scale", "backend", "reward", "demo", "tag", "hp")
 # the defaults of dm2_repro.train's Sacred config (a test keeps them equal)
 TRAIN_DEFAULTS = dict(algo="ippo", map="3s_vs_3z", seed=1, scale="cpu", backend="smax", reward="smac", demo="",
-                      tag="", hp={}, device="cpu", resume="", results_dir="results", tensorboard=False,
-                      mongo_url="", threads=1)
+                      tag="", hp={}, device="cpu", resume="", results="results", tensorboard=False,
+                      mongo_url="", wandb_project="", threads=1)
+# what each train key means (`python -m dm2_repro.train --help`; a test keeps the keys those of TRAIN_DEFAULTS)
+TRAIN_HELP = dict(
+    algo="learner (dm2_repro.algos.ALGOS)",
+    map="SMAC map name (dm2_repro.envs.maps.MAPS)",
+    seed="run seed: network init, training and test episodes derive from it",
+    scale="hyperparameter preset: smoke | cpu | paper",
+    backend="smax (SMAX in JAX, CPU) | sc2 (real StarCraft II)",
+    reward="smac: SMAC's reward (also on SMAX) | smax: SMAX's own x 10",
+    demo="demonstration .npz, for the algos that learn from one (python -m dm2_repro.demos collect)",
+    tag="free label, used by experiment definitions to tell runs apart",
+    hp="overrides of dm2_repro.config.HP fields, given as hp.FIELD=VALUE",
+    device="cpu | cuda | cuda:<index>",
+    resume="run dir to continue from its last checkpoint (its config is kept)",
+    results="results directory: the run is written to RESULTS/runs/<id>/ (old name: results_dir)",
+    tensorboard="also write TensorBoard event files to RUN/tb/<algo>/<map>/seed<seed>/",
+    mongo_url="also record to MongoDB (Omniboard), e.g. mongodb://localhost:27017/dm2 (database from the URL, "
+              "default sacred); or set $DM2_MONGO_URL; the password is never recorded",
+    wandb_project="also log to this Weights & Biases project (pip install 'dm2_repro[wandb]')",
+    threads="torch + XLA CPU threads of this run (1: safe when runs share the machine)",
+)
+TRAIN_ALIASES = {"results_dir": "results"}   # old name -> name: older command lines and configs stay valid
+# written into config.json by the run (derived from the keys above), never set: dropped from a config
+# given back (`with RUN/config.json`, train.run(config)), an error as a command-line word
+RECORDED_KEYS = ("hp_resolved",)
+HELP_WORDS = ("-h", "--help", "help")
 DEVICE_RE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 
@@ -76,8 +106,27 @@ def fail(message: str, code: int = EXIT_BAD_INPUT):
     raise SystemExit(code)
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """--help keeps the module doc's layout and shows every option's default, except where there is
+    none to show (None, a flag's False) or the help already says it."""
+
+    def _get_help_string(self, action):
+        text, default = action.help or "", action.default
+        if (default is None or default is False or default in ("", argparse.SUPPRESS) or "default" in text
+                or not (action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE))):
+            return text
+        # a list reads as on the command line (1 2, not [1, 2]); the help is %-formatted afterwards
+        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})".lstrip()
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse whose errors are one line (`prog: error: ...`, no usage block)."""
+    """argparse whose errors are one line (`prog: error: ...`, no usage block) and whose --help shows
+    the defaults (HelpFormatter)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr, flush=True)
@@ -117,6 +166,15 @@ def existing_dir(name: str, path, what: str = "results directory") -> Path:
     if not path.is_dir():
         raise InputError(f"{name} {path}: is a file, not a {what}")
     return path
+
+
+def check_maps(maps, option: str = "--maps") -> None:
+    """Every map of a --maps filter is a known map."""
+    from .envs.maps import MAPS
+
+    unknown = [m for m in maps or () if m not in MAPS]
+    if unknown:
+        raise InputError(f"{option} {' '.join(unknown)}: unknown map(s); valid maps: {', '.join(MAPS)}")
 
 
 def not_a_file(name: str, path) -> Path:
@@ -217,7 +275,7 @@ def check_merged_hp(algo: str, map_name: str, scale: str, overrides: dict):
 
 def check_hp_pairs(pairs, option: str = "--hp"):
     """The KEY=VALUE words of `run`/`figure` --hp, parsed (experiments.parse_hp) and checked."""
-    from experiments import parse_hp
+    from dm2_repro.experiments import parse_hp
 
     import yaml
 
@@ -339,12 +397,12 @@ def check_torch_file(path, what: str, algo: str, map_name: str) -> dict | None:
 def check_demo(demo, algo: str, map_name: str, backend: str, hp=None) -> None:
     """demo=: required by the demonstration learners; present, complete (json + sha256), made for
     this map, backend and agent count, with at least hp.demo_episodes episodes."""
-    from .algos import NEEDS_DEMO
+    from .algos import capabilities
     from .demos import DemoError, verify_demo_metadata
     from .envs.maps import MAPS
 
     if not demo:
-        if algo in NEEDS_DEMO:
+        if capabilities(algo).needs_demo:
             raise InputError(f"algo={algo} learns from demonstrations: pass demo=<path to .npz> "
                              "(made by python -m dm2_repro.demos collect)")
         return
@@ -366,7 +424,7 @@ def check_demo(demo, algo: str, map_name: str, backend: str, hp=None) -> None:
              if have != want]
     if wrong:
         raise InputError(f"demo={demo}: made for another environment: {'; '.join(wrong)}")
-    if hp is not None and algo in NEEDS_DEMO and int(meta["n_episodes"]) < hp.demo_episodes:
+    if hp is not None and capabilities(algo).needs_demo and int(meta["n_episodes"]) < hp.demo_episodes:
         raise InputError(f"demo={demo}: has {meta['n_episodes']} episodes per agent, hp.demo_episodes="
                          f"{hp.demo_episodes} asks for more: collect more or lower hp.demo_episodes")
 
@@ -396,9 +454,44 @@ def _config_file(path: Path) -> dict:
     return loaded
 
 
+def help_requested(argv: list[str]) -> bool:
+    """`train --help`, `train -h` or `train help` (before any `with`)."""
+    words = argv[1:argv.index("with")] if "with" in argv else argv[1:]
+    return any(w in HELP_WORDS for w in words)
+
+
+def train_help() -> str:
+    """Every train config key with its meaning and default."""
+    width = max(map(len, TRAIN_HELP))
+    lines = ["usage: python -m dm2_repro.train [print_config] with KEY=VALUE ... [hp.FIELD=VALUE ...]",
+             "       python -m dm2_repro.train with resume=RESULTS/runs/<id>", "",
+             "One training run, recorded as a Sacred run in RESULTS/runs/<id>/ (docs/tracking.md).", "",
+             "keys:"]
+    for key, meaning in TRAIN_HELP.items():
+        lines.append(f"  {key:<{width}}  {meaning} (default: {TRAIN_DEFAULTS[key]!r})")
+    lines += ["", "`print_config with ...` shows a run's config, its resolved hyperparameters (hp_resolved) "
+              "included, without running it."]
+    return "\n".join(lines)
+
+
+def normalise_train_keys(updates: dict) -> dict:
+    """Old key names mapped to their names (results_dir -> results; both, differing, is an error),
+    and the recorded keys of a run's config.json dropped: the run makes them anew."""
+    updates = {k: v for k, v in updates.items() if k not in RECORDED_KEYS}
+    for old, new in TRAIN_ALIASES.items():
+        if old in updates:
+            value = updates.pop(old)
+            if new in updates and updates[new] != value:
+                raise InputError(f"{old}={value!r} and {new}={updates[new]!r} given together ({old} is the old "
+                                 f"name of {new}): give {new}= only")
+            updates[new] = value
+    return updates
+
+
 def train_words(argv: list[str]) -> dict:
     """The `with KEY=VALUE ...` words of a train command line, as Sacred will read them (hp.X ->
-    hp[X]); a word that is neither KEY=VALUE nor a config file is an error."""
+    hp[X]), old key names mapped (TRAIN_ALIASES); a word that is neither KEY=VALUE nor a config
+    file is an error."""
     if "with" not in argv:
         return {}
     updates: dict = {}
@@ -418,6 +511,8 @@ def train_words(argv: list[str]) -> dict:
                              f"{', '.join(TRAIN_DEFAULTS)}, hp.<field>")
         path = path.strip()
         parts = path.split(".")
+        if parts[0] in RECORDED_KEYS:
+            raise InputError(f"{path}= is recorded by the run (the resolved hp), not set: give hp.FIELD=VALUE")
         if parts[0] != "hp" and len(parts) > 1:
             raise InputError(f"unknown config key {path!r}; valid keys: {', '.join(TRAIN_DEFAULTS)}, hp.<field>")
         if parts[0] == "hp" and len(parts) > 1:
@@ -428,7 +523,7 @@ def train_words(argv: list[str]) -> dict:
             hp[key] = _sacred_value(value.strip())
         else:
             updates[path] = _sacred_value(value.strip())
-    return updates
+    return normalise_train_keys(updates)
 
 
 def _choice(key: str, value, valid) -> None:
@@ -455,19 +550,38 @@ def check_train_keys(updates: dict) -> None:
             low = 0 if key == "seed" else 1
             if not _is_int(updates[key]) or updates[key] < low:
                 raise InputError(f"{key}={updates[key]!r}: must be an integer >= {low}")
-    for key in ("demo", "tag", "resume", "results_dir", "mongo_url"):
+    for key in ("demo", "tag", "resume", "results", "mongo_url", "wandb_project"):
         if key in updates and not isinstance(updates[key], str):
             raise InputError(f"{key}={updates[key]!r}: must be a string (quote it: {key}='\"...\"')")
     if "device" in updates and not (isinstance(updates["device"], str) and DEVICE_RE.match(updates["device"])):
         raise InputError(f"device={updates['device']!r}: valid devices: cpu, cuda, cuda:<index>")
     if "tensorboard" in updates and not isinstance(updates["tensorboard"], bool):
         raise InputError(f"tensorboard={updates['tensorboard']!r}: must be True or False")
-    url = updates.get("mongo_url")
-    if url and not url.startswith(("mongodb://", "mongodb+srv://")):
-        raise InputError(f"mongo_url={url!r}: must be a MongoDB URL, e.g. mongodb://localhost:27017/dm2")
-    if "results_dir" in updates:
-        not_a_file("results_dir=", updates["results_dir"])
+    check_tracking(updates)
+    if "results" in updates:
+        not_a_file("results=", updates["results"])
     check_hp(updates.get("hp"))
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def check_tracking(updates: dict, environ=os.environ) -> None:
+    """mongo_url (else $DM2_MONGO_URL) a MongoDB URL, and the packages of the dashboards asked for."""
+    from .tracking import MONGO_ENV, is_mongo_url, redact_url
+
+    url = updates.get("mongo_url") or environ.get(MONGO_ENV, "")
+    name = "mongo_url" if updates.get("mongo_url") else f"${MONGO_ENV}"
+    if url and not is_mongo_url(url):
+        raise InputError(f"{name}={redact_url(url)!r}: must be a MongoDB URL, e.g. mongodb://localhost:27017/dm2")
+    needs = ((name, url, "pymongo", "mongo"), ("tensorboard", updates.get("tensorboard"), "tensorboard", "tensorboard"),
+             ("wandb_project", updates.get("wandb_project"), "wandb", "wandb"))
+    for key, asked, module, extra in needs:
+        if asked and not _installed(module):
+            raise InputError(f"{key}: needs {module}, which is not installed (pip install 'dm2_repro[{extra}]')")
 
 
 def _read_run_config(run_dir: Path) -> dict:
@@ -520,7 +634,7 @@ def check_resume_checkpoint(run_dir, algo: str, map_name: str) -> Path:
 def check_train_config(updates: dict) -> dict:
     """Every check of a train config (see the module doc); returns it with a resume resolved.
     Raises InputError (a ValueError; MissingInput is also a FileNotFoundError)."""
-    updates = dict(updates)
+    updates = normalise_train_keys(updates)
     check_train_keys(updates)
     resolved = resolve_resume(updates)
     if resolved is not updates:
@@ -528,6 +642,11 @@ def check_train_config(updates: dict) -> dict:
     cfg = {**TRAIN_DEFAULTS, **resolved}
     if cfg["backend"] == "sc2" and cfg["reward"] != "smac":
         raise InputError(f"reward={cfg['reward']!r} is for the smax backend; valid rewards on sc2: smac")
+    from .envs import check_backend   # a task runs on its own backend (dm2_repro.envs.registry)
+    try:
+        check_backend(cfg["map"], cfg["backend"], cfg["reward"])
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     hp = check_merged_hp(cfg["algo"], cfg["map"], cfg["scale"], dict(cfg["hp"] or {}))
     check_demo(cfg["demo"], cfg["algo"], cfg["map"], cfg["backend"], hp)
     if cfg["resume"]:
@@ -573,3 +692,9 @@ def atomic_copy(src, dst) -> Path:
     import shutil
 
     return atomic_write(dst, lambda tmp: shutil.copy2(src, tmp))
+
+
+def sha256_file(path) -> str:
+    """The file's sha256 (hex), read in chunks (demonstration files are large)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()

@@ -102,7 +102,7 @@ def win_curve(final: float, steps=(0, 50_000, 100_000, 150_000, 200_000)):
 def _fake_train(args: list[str]) -> None:
     assert args[0] == "with", args
     values = dict(arg.split("=", 1) for arg in args[1:])
-    results = Path(values.pop("results_dir"))
+    results = Path(values.pop("results", None) or values.pop("results_dir"))  # results_dir: the old name
     runs = results / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     next_id = 1 + max((int(p.name) for p in runs.iterdir() if p.name.isdigit()), default=0)

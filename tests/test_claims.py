@@ -8,7 +8,7 @@ import pytest
 
 from dm2_repro import claims, stats
 from dm2_repro.results import load_runs
-from experiments import expand
+from dm2_repro.experiments import expand
 from tests.fixtures_runs import write_job_run
 
 STEPS = (0, 400, 800, 1200, 1600)
@@ -225,3 +225,49 @@ def test_check_detects_a_stale_report(results, tmp_path):
     assert claims.main(args + ["--check"]) == 0
     out.write_text(out.read_text().replace("holds", "HOLDS", 1))
     assert claims.main(args + ["--check"]) == 1
+
+
+def renaming(monkeypatch, figures, old, new):
+    """Make claims see the curve `old` of `figures` under the key `new`, as after a rename."""
+    import dataclasses
+
+    real = claims.expand
+
+    def expand_renamed(name, *args, **kwargs):
+        plan = real(name, *args, **kwargs)
+        if name in figures:
+            plan.curves = [dataclasses.replace(c, key=new) if c.key == old else c
+                           for c in plan.curves]
+        return plan
+
+    monkeypatch.setattr(claims, "expand", expand_renamed)
+
+
+def test_compared_maps_are_the_figure_definitions_maps():
+    found = claims.comparisons("smoke")
+    for figure in ("fig2", "fig4", "fig5", "fig6"):
+        defined = {c.map for c in expand(figure, "smoke").curves}
+        assert {c.map for c in found if c.figure == figure} == defined
+
+
+def test_every_compared_curve_is_a_curve_of_its_figure():
+    for scale in ("smoke", "cpu", "paper"):
+        for c in claims.comparisons(scale):
+            keys = {(curve.map, curve.key) for curve in expand(c.figure, scale).curves}
+            assert (c.map, c.a) in keys and (c.b is None or (c.map, c.b) in keys)
+
+
+def test_a_renamed_curve_fails_loudly(monkeypatch):
+    renaming(monkeypatch, ("fig8",), "qmix_ippo_arch", "qmix_ippo_net")
+    with pytest.raises(ValueError, match="fig8 has no curve 'qmix_ippo_arch' on 5m_vs_6m .*qmix_ippo_net"):
+        claims.comparisons("smoke")
+
+
+def test_aggregate_rows_follow_the_figure_definitions_curves(results, monkeypatch):
+    rows = [a.key for a in claims.aggregate_all(claims.load_curves(results, "smoke", n_seeds=N_SEEDS))]
+    defined = {c.key for c in expand("fig2", "smoke").curves} - {"ippo"}
+    assert rows == sorted(defined)
+    renaming(monkeypatch, ("fig2", "fig4"), "sil", "self_imitation")   # fig4 is fig2's comparison
+    curves = claims.load_curves(results, "smoke", n_seeds=N_SEEDS)
+    rows = [a.key for a in claims.aggregate_all(curves)]
+    assert "self_imitation" in rows and "sil" not in rows

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from dm2_repro.algos.bc import BCPretrained
+from dm2_repro.algos import bc, make_learner
 from dm2_repro.algos.dm2 import (DM2, SIL, Discriminators, EpisodeRows, discounted_return, discriminator_loss,
                                  gail_reward, gradient_penalty, real_steps, sample_real_steps)
 from dm2_repro.config import HP
@@ -18,50 +18,7 @@ from dm2_repro.demos import Demo
 from dm2_repro.envs.base import EnvSpec
 from dm2_repro.rollout import EpisodeBatch
 
-SPEC = EnvSpec("fake", n_agents=2, n_actions=4, obs_dim=3, state_dim=2, episode_limit=6)
-SMALL = dict(hidden=16, gail_hidden=16, gail_epochs=3, gail_batch_episodes=3, gail_buffer_episodes=8,
-             demo_episodes=5, ppo_epochs=1, sil_store_episodes=3, bc_epochs=1, bc_batch_episodes=4)
-
-
-def small_hp(**kw) -> HP:
-    return HP(**{**SMALL, **kw})
-
-
-def fake_batch(lengths, seed=0, pad=0.0, spec=SPEC) -> EpisodeBatch:
-    """Episodes of the given lengths; padded steps filled with `pad` (obs) and action 3."""
-    g = torch.Generator().manual_seed(seed)
-    B, T, K = len(lengths), max(lengths), spec.n_agents
-    length = torch.tensor(lengths)
-    mask = (torch.arange(T)[None] < length[:, None]).float()  # [B, T]
-    obs = torch.randn(B, T + 1, K, spec.obs_dim, generator=g)
-    obs = torch.where((torch.arange(T + 1)[None, :] > length[:, None])[..., None, None], torch.tensor(pad), obs)
-    actions = torch.randint(0, spec.n_actions, (B, T, K), generator=g)
-    actions = torch.where(mask.bool()[..., None], actions, torch.tensor(3))
-    reward = torch.rand(B, T, generator=g) * mask
-    terminated = torch.zeros(B, T)
-    terminated[torch.arange(B), length - 1] = 1.0
-    return EpisodeBatch(obs=obs, state=torch.zeros(B, T + 1, spec.state_dim),
-                        avail=torch.ones(B, T + 1, K, spec.n_actions, dtype=torch.bool), actions=actions,
-                        reward=reward, terminated=terminated, mask=mask, battle_won=torch.zeros(B),
-                        ep_return=reward.sum(1), ep_length=length)
-
-
-def fake_demo(E=6, seed=1, spec=SPEC, action_of_obs=False) -> Demo:
-    """Per-agent episodes of varied lengths (agent k's lengths differ from agent j's)."""
-    g = torch.Generator().manual_seed(seed)
-    K, T, D, A = spec.n_agents, spec.episode_limit, spec.obs_dim, spec.n_actions
-    length = torch.randint(1, T + 1, (E, K), generator=g)
-    mask = (torch.arange(T)[None, :, None] < length[:, None, :]).float()  # [E, T, K]
-    obs = torch.randn(E, T + 1, K, D, generator=g)
-    if action_of_obs:  # a deterministic expert: the action is a function of the current observation
-        actions = (obs[:, :T, :, 0] > 0).long() + 2 * (obs[:, :T, :, 1] > 0).long()
-    else:
-        actions = torch.randint(0, A, (E, T, K), generator=g)
-    actions = actions * mask.long()
-    return Demo(path=Path("fake.npz"), sha256="0" * 64, meta={"quality": 0.5}, obs=obs.half(), actions=actions,
-                avail=torch.ones(E, T, K, A, dtype=torch.bool), mask=mask, length=length,
-                ep_return=torch.zeros(E, K), battle_won=torch.zeros(E, K))
-
+from tests.fixtures import SMALL_SPEC as SPEC, fake_demo, padded_batch as fake_batch, small_hp
 
 # ---------------------------------------------------------------------------------------------
 # The discriminator objective
@@ -295,11 +252,11 @@ def test_sil_store_keeps_the_top_episodes():
 def test_bc_pretraining_raises_the_likelihood_of_demo_actions(base):
     torch.manual_seed(0)
     demo = fake_demo(E=16, action_of_obs=True)
-    learner = BCPretrained(SPEC, small_hp(demo_episodes=16, bc_epochs=40, bc_batch_episodes=8, lr=3e-3),
-                           demo=demo, base=base)
+    learner = make_learner(f"bc_{base}", SPEC, small_hp(demo_episodes=16, bc_epochs=40, bc_batch_episodes=8, lr=3e-3),
+                           demo=demo)
     assert isinstance(learner, DM2) == (base == "dm2")
     before = [p.detach().clone() for p in learner.critic.parameters()]
-    stats = learner.pretrain()
+    stats = bc.pretrain(learner, demo, torch.Generator().manual_seed(0))
     assert stats["bc_nll_after"] < stats["bc_nll_before"] - 0.5
     assert stats["bc_accuracy"] > stats["bc_accuracy_before"] + 0.2 and stats["bc_accuracy"] > 0.7
     for p, q in zip(before, learner.critic.parameters()):  # BC fits the actors only

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from dm2_repro.envs import MAPS, make_env
+from dm2_repro.envs import MAPS, PAPER_MAPS, make_env
 from dm2_repro.envs.maps import map_info
 
 # SMAC's episode limits and unit lists for the paper's maps (Samvelyan et al. 2019)
@@ -20,7 +20,7 @@ def test_map_registry(name):
     info = map_info(name)
     assert info.allies == (ally,) * n_ally and info.enemies == (enemy,) * n_enemy
     assert info.episode_limit == limit
-    assert set(MAPS) == set(EXPECTED)
+    assert PAPER_MAPS == tuple(EXPECTED) and set(PAPER_MAPS) <= set(MAPS)
 
 
 def test_unknown_map_and_backend_list_valid_names():
@@ -211,3 +211,203 @@ def test_smax_reward_option_and_smac_reward_in_the_real_step(smax_env):
         assert (s_old.ep_return >= 0).all() and (s_old.ep_return <= 20 + 1e-4).all()
         w = s_new.battle_won
         np.testing.assert_allclose(s_old.ep_return[w], 20.0, atol=1e-4)  # SMAX's max return 2.0 x 10 too
+
+
+# ---------------------------------------------------------------------------------------------
+# More SMAX scenarios, registered tasks and the PettingZoo / JaxMARL adapters
+# ---------------------------------------------------------------------------------------------
+
+def test_smax_scenario_table_matches_jaxmarl():
+    """maps.py's unit lists of the extra SMAX maps are jaxmarl's scenarios (allies first)."""
+    from jaxmarl.environments.smax.smax_env import MAP_NAME_TO_SCENARIO
+
+    from dm2_repro.envs.maps import SMAC_MAPS, SMAX_SCENARIOS, UNIT_TYPE_ID
+
+    for name, info in SMAX_SCENARIOS.items():
+        scenario = MAP_NAME_TO_SCENARIO[name]
+        assert (scenario.num_allies, scenario.num_enemies) == (len(info.allies), len(info.enemies)), name
+        assert [int(u) for u in scenario.unit_types] == [UNIT_TYPE_ID[u] for u in info.allies + info.enemies]
+    for name in set(MAP_NAME_TO_SCENARIO) & set(PAPER_MAPS):   # the paper maps jaxmarl also knows
+        scenario = MAP_NAME_TO_SCENARIO[name]
+        info = SMAC_MAPS[name]
+        assert [int(u) for u in scenario.unit_types] == [UNIT_TYPE_ID[u] for u in info.allies + info.enemies]
+
+
+def test_sc2_backend_uses_the_one_map_list():
+    from dm2_repro.envs import maps, sc2
+
+    assert sc2.PAPER_MAPS is maps.PAPER_MAPS
+
+
+def test_backend_must_fit_the_map():
+    from dm2_repro.envs import check_backend
+
+    with pytest.raises(ValueError, match="task of backend 'pettingzoo', not 'smax': pass backend=pettingzoo"):
+        make_env("smax", "simple_spread", 2)
+    with pytest.raises(ValueError, match="is a SMAC map: valid backends smax, sc2"):
+        check_backend("3s_vs_3z", "toy")
+    with pytest.raises(ValueError, match="applies to the smax backend"):
+        check_backend("climbing4", "toy", reward="smax")
+    check_backend("2s3z", "smax")   # a SMAX scenario beyond the paper's maps
+
+
+class FakeParallelEnv:
+    """A PettingZoo-style parallel env: agent b leaves after step 1, agent a's mask comes from
+    infos, agent b's from an observation dict; the game ends after `end_at` steps (terminated)."""
+
+    possible_agents = ["a", "b"]
+
+    def __init__(self, end_at=3, truncate=False):
+        self.end_at, self.truncate, self.agents, self.t = end_at, truncate, [], 0
+
+    class _Space:
+        def __init__(self, n):
+            self.n = n
+
+    def action_space(self, agent):
+        return self._Space(3 if agent == "a" else 2)
+
+    @property
+    def unwrapped(self):
+        return self
+
+    def _obs(self):
+        obs = {}
+        if "a" in self.agents:
+            obs["a"] = np.array([self.t, 1.0], np.float32)
+        if "b" in self.agents:
+            obs["b"] = {"observation": np.array([self.t * 10.0], np.float32), "action_mask": np.array([0, 1])}
+        return obs
+
+    def _infos(self):
+        return {a: ({"action_mask": np.array([1, 0, 1])} if a == "a" else {}) for a in self.agents}
+
+    def reset(self, seed=None):
+        self.agents, self.t = list(self.possible_agents), 0
+        return self._obs(), self._infos()
+
+    def step(self, actions):
+        self.t += 1
+        rewards = {a: float(actions[a] + (1 if a == "a" else 3)) for a in self.agents}
+        ended = self.t >= self.end_at
+        terms = {a: ended and not self.truncate for a in self.agents}
+        truncs = {a: ended and self.truncate for a in self.agents}
+        if self.t == 1:
+            terms["b"] = True
+        obs, infos = self._obs(), self._infos()
+        self.agents = [a for a in self.agents if not (terms[a] or truncs[a])]
+        return obs, rewards, terms, truncs, infos
+
+
+def test_pettingzoo_adapter_masks_padding_leaving_agents_and_ends():
+    from dm2_repro.envs.pettingzoo import PettingZooEnv
+
+    env = PettingZooEnv(lambda: FakeParallelEnv(end_at=3), n_envs=2, name="fake", episode_limit=10)
+    spec = env.spec
+    assert (spec.n_agents, spec.n_actions, spec.obs_dim, spec.state_dim) == (2, 3, 2, 4)  # state: obs concatenated
+    o = env.reset(seed=0)
+    assert o.avail[0].tolist() == [[True, False, True], [False, True, False]]   # infos mask; obs-dict mask, padded
+    assert o.obs[0].tolist() == [[0.0, 1.0], [0.0, 0.0]]
+    s = env.step(np.array([[2, 1], [0, 1]]))
+    assert s.reward.tolist() == [(3 + 4) / 2, (1 + 4) / 2]   # team reward: mean of the agents' rewards
+    assert not s.done.any()
+    s = env.step(np.array([[0, 0], [0, 0]]))   # b has left: only a's reward, b sees zeros and only action 0
+    assert s.reward.tolist() == [1.0, 1.0]
+    assert s.obs[0, 1].tolist() == [0.0, 0.0] and s.avail[0, 1].tolist() == [True, False, False]
+    s = env.step(np.zeros((2, 2), int))
+    assert s.done.all() and s.terminated.all() and s.ep_length.tolist() == [3, 3]
+    assert s.ep_return.tolist() == [3.5 + 1 + 1, 2.5 + 1 + 1]
+    frozen = env.step(np.zeros((2, 2), int))   # ended episodes stay frozen with no reward
+    assert frozen.reward.tolist() == [0.0, 0.0] and frozen.ep_length.tolist() == [3, 3]
+
+
+def test_pettingzoo_adapter_truncation_is_not_termination():
+    from dm2_repro.envs.pettingzoo import PettingZooEnv
+
+    by_env = PettingZooEnv(lambda: FakeParallelEnv(end_at=2, truncate=True), n_envs=1, name="f", episode_limit=10)
+    by_limit = PettingZooEnv(lambda: FakeParallelEnv(end_at=9), n_envs=1, name="f", episode_limit=2)
+    for env in (by_env, by_limit):
+        env.reset(seed=0)
+        env.step(np.zeros((1, 2), int))
+        s = env.step(np.zeros((1, 2), int))
+        assert s.done.all() and not s.terminated.any() and s.ep_length.tolist() == [2]
+
+
+def test_pettingzoo_adapter_on_mpe2_simple_spread():
+    pytest.importorskip("mpe2")
+    env = make_env("pettingzoo", "simple_spread", 2, seed=1)
+    spec = env.spec
+    assert (spec.n_agents, spec.n_actions, spec.obs_dim, spec.state_dim, spec.episode_limit) == (3, 5, 18, 54, 25)
+    o = env.reset(seed=4)
+    assert o.avail.all()   # MPE has no masks
+    assert np.allclose(o.state, o.obs.reshape(2, -1))   # MPE's state() is its observations concatenated
+    rng = np.random.default_rng(0)
+    for t in range(25):
+        s = env.step(rng.integers(0, 5, size=(2, 3)))
+        assert s.done.all() == (t == 24)
+    assert not s.terminated.any() and (s.ep_return < 0).all()   # a time limit; MPE's distance penalties
+    again = make_env("pettingzoo", "simple_spread", 2).reset(seed=4)
+    assert np.array_equal(again.obs, o.obs)   # the reset seed fixes the episodes
+
+
+def test_jaxmarl_adapter_on_mpe_simple_spread():
+    env = make_env("jaxmarl", "jaxmarl_simple_spread", 2)
+    spec = env.spec
+    assert (spec.n_agents, spec.n_actions, spec.obs_dim, spec.state_dim, spec.episode_limit) == (3, 5, 18, 54, 25)
+    o = env.reset(seed=1)
+    assert o.avail.all() and np.allclose(o.state, o.obs.reshape(2, -1))
+    total = np.zeros(2, np.float32)
+    for t in range(26):
+        s = env.step(np.ones((2, 3), int))
+        total += s.reward
+        assert s.done.all() == (t >= 24)
+    assert not s.terminated.any() and s.ep_length.tolist() == [25, 25]
+    assert np.allclose(s.ep_return, total) and s.reward.tolist() == [0.0, 0.0]   # frozen after the end
+
+
+def test_register_env_rejects_bad_names_and_defaults():
+    from dm2_repro.envs import register_env
+
+    def factory(n_envs, seed, episode_limit):
+        raise AssertionError("never built")
+
+    with pytest.raises(ValueError, match="SMAC map"):
+        register_env("2s3z", factory)
+    with pytest.raises(ValueError, match="must be letters"):
+        register_env("my/task", factory)
+    with pytest.raises(ValueError, match=r"unknown default\(s\) \['gail_coeff'\]"):
+        register_env("t_bad_key", factory, dict(gail_coeff=1.0))
+    with pytest.raises(ValueError, match="unknown metric 'reward'"):
+        register_env("t_bad_metric", factory, dict(metric="reward"))
+    with pytest.raises(ValueError, match="t_max must be"):
+        register_env("t_bad_budget", factory, dict(t_max={"huge": 5}))
+    with pytest.raises(ValueError, match="already registered"):
+        register_env("simple_spread", factory)
+    assert "t_bad_key" not in MAPS
+
+
+def test_registered_task_is_a_map_with_its_defaults(monkeypatch):
+    from dm2_repro.config import make_hp
+    from dm2_repro.envs import registry
+    from dm2_repro.envs.toy import ClimbingGameEnv
+
+    monkeypatch.setattr(registry, "_TASKS", dict(registry._TASKS))   # leave the registry as it was
+    built = []
+
+    def factory(n_envs, seed, episode_limit):
+        built.append(n_envs)
+        return ClimbingGameEnv(n_envs, n_rounds=3)
+
+    registry.register_env("my_climb", factory, dict(t_max={"cpu": 1234}, gail_coef=2.5, test_episodes=7,
+                                                    metric="return"))
+    assert "my_climb" in MAPS and len(map_info("my_climb").allies) == 2   # n_agents read from one built env
+    assert map_info("my_climb").episode_limit == 3 and built == [1]
+    hp = make_hp("dm2", "my_climb", "cpu")
+    assert (hp.t_max, hp.gail_coef, hp.test_episodes) == (1234, 2.5, 7)
+    assert make_hp("dm2", "my_climb", "smoke").t_max == 800   # the smoke preset's budget: no smoke t_max given
+    paper = make_hp("dm2", "my_climb", "paper")
+    assert (paper.t_max, paper.ppo_epochs, paper.lr) == (10_000_000, 15, 5e-4)   # the paper's IPPO defaults
+    assert registry.metric_name("my_climb") == "test_return_mean"
+    assert registry.metric_name("3s_vs_3z") == "test_battle_won_mean"
+    env = make_env("custom", "my_climb", 4, seed=0)
+    assert env.n_envs == 4 and env.spec.episode_limit == 3

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from dm2_repro.config import make_hp, paper_tables
-from experiments import (FIGURES, SCALES, DemoJob, TrainJob, demo_step, expand, figure_def,
+from dm2_repro.experiments import (FIGURES, SCALES, DemoJob, TrainJob, demo_step, expand, figure_def,
                          format_steps, quality_sweep, seeds_for)
 
 
@@ -129,7 +129,7 @@ def test_train_command_and_config_matching():
     argv = job.argv(["python", "-m", "dm2_repro.train"], "results")
     assert argv[:4] == ["python", "-m", "dm2_repro.train", "with"]
     assert {"algo=bc_dm2", f"map={job.map}", f"seed={job.seed}", "scale=cpu", "backend=smax",
-            "results_dir=results", f"demo=results/demos/{job.demo.name}.npz"} <= set(argv)
+            "results=results", f"demo=results/demos/{job.demo.name}.npz"} <= set(argv)
     config = {"algo": "bc_dm2", "map": job.map, "seed": job.seed, "scale": "cpu",
               "backend": "smax", "demo": str(Path("/abs/elsewhere/demos") / f"{job.demo.name}.npz"),
               "tag": "", "hp": {}, "resume": "results/runs/3", "results_dir": "other"}
@@ -141,7 +141,7 @@ def test_train_command_and_config_matching():
 
 
 def test_hp_overrides_reach_every_training_job_and_are_checked():
-    from experiments import TrainJob, expand, parse_hp
+    from dm2_repro.experiments import TrainJob, expand, parse_hp
 
     hp = parse_hp(["n_envs=8", "lr=1e-3"])
     assert hp == (("lr", 0.001), ("n_envs", 8))
@@ -187,7 +187,7 @@ def test_c_sensitivity_is_dm2_over_c_with_fig2s_late_demos():
 
 
 def test_curve_hp_is_merged_with_the_context_hp():
-    from experiments import Context
+    from dm2_repro.experiments import Context
 
     context = Context(scale="cpu", backend="smax", seeds=(1, 2), hp=(("lr", 0.001), ("n_envs", 8)))
     job = context.train("dm2", "3s_vs_3z", 1, hp={"gail_coef": 3.0, "n_envs": 4})

@@ -12,8 +12,8 @@ import pytest
 
 from dm2_repro import figure, plotting
 from dm2_repro.results import align_seeds
-from experiments import expand
-from tests.fixtures_runs import gail_metrics, write_demo, write_job_run
+from dm2_repro.experiments import expand
+from tests.fixtures_runs import gail_metrics, write_demo, write_job_run, write_run
 
 STEPS = (0, 400, 800, 1200)
 
@@ -341,7 +341,8 @@ def test_fewer_runs_do_not_replace_a_figure_unless_allowed(fig8_runs, tmp_path, 
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before   # untouched, no temporary files left
     assert make(empty, out, "--allow-fewer") == 0
     assert pd.read_csv(out / "fig8.csv").empty
-    assert sorted(p.name for p in out.iterdir()) == ["fig8.csv", "fig8.pdf", "fig8.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["fig8.csv", "fig8.pdf", "fig8.png",
+                                                     "fig8_seeds.csv"]
 
 
 def test_a_missing_results_dir_is_an_error(tmp_path, capsys):
@@ -349,3 +350,184 @@ def test_a_missing_results_dir_is_an_error(tmp_path, capsys):
         figure.main(["fig2", "--results", str(tmp_path / "nowhere"), "--out", str(tmp_path / "f")])
     assert exit_info.value.code == 2
     assert "--results" in capsys.readouterr().err and not (tmp_path / "f").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Seed alignment (pandas.merge_asof), the per-seed CSV, fonts, tick labels, CSV comparison
+# ---------------------------------------------------------------------------------------------
+
+def test_alignment_ties_go_to_the_earlier_step_and_the_tolerance_is_inclusive():
+    grid = pd.Series([0.0, 0.5, 1.0], index=[0, 400, 800])   # median spacing 400: tolerance 200
+    # 200 is exactly 200 from both 0 and 400; 600 is equally near 400 and 800
+    other = pd.Series([0.1, 0.2, 0.3, 0.4], index=[200, 600, 1000, 1400])
+    aligned = align_seeds({1: grid, 2: other})
+    assert aligned.index.tolist() == [0, 400, 800]
+    assert aligned[2].tolist() == [0.1, 0.1, 0.2]
+
+
+def test_alignment_drops_grid_steps_beyond_the_tolerance():
+    grid = pd.Series([0.0, 0.5, 1.0], index=[0, 400, 800])
+    other = pd.Series([0.1, 0.2, 0.3, 0.4], index=[201, 600, 1000, 1400])   # 201 from step 0
+    aligned = align_seeds({1: grid, 2: other})
+    assert aligned.index.tolist() == [400, 800] and aligned[2].tolist() == [0.1, 0.2]
+
+
+def test_alignment_with_a_one_point_grid_takes_the_nearest_step_at_any_distance():
+    aligned = align_seeds({1: pd.Series([0.7], index=[5000]),
+                           2: pd.Series([0.1, 0.2, 0.3], index=[0, 1000, 2000])})
+    assert aligned.index.tolist() == [5000] and aligned[2].tolist() == [0.3]
+
+
+def test_identical_steps_are_kept_as_logged():
+    a = pd.Series([0.0, 0.2], index=[10, 20])
+    b = pd.Series([0.4, 0.6], index=[10, 20])
+    aligned = align_seeds({3: a, 5: b})
+    assert aligned.columns.tolist() == [3, 5] and aligned.loc[20].tolist() == [0.2, 0.6]
+
+
+def test_per_seed_csv_holds_every_seed_of_the_plotted_means(fig8_runs, tmp_path):
+    results, values = fig8_runs
+    out = tmp_path / "figures"
+    assert make(results, out) == 0
+    seeds = pd.read_csv(out / "fig8_seeds.csv")
+    assert list(seeds.columns) == ["figure", "panel", "curve", "kind", "step", "seed", "value"]
+    for label, runs in values.items():
+        rows = seeds[seeds["curve"] == label]
+        assert sorted(rows["seed"].unique()) == list(range(1, len(runs) + 1))
+        for seed, ys in enumerate(runs, 1):
+            mine = rows[rows["seed"] == seed].sort_values("step")
+            assert mine["step"].tolist() == list(STEPS)
+            np.testing.assert_allclose(mine["value"], ys, rtol=1e-12)
+    # the plotted means are the means of exactly these rows
+    table = pd.read_csv(out / "fig8.csv")
+    recomputed = seeds.groupby(["curve", "step"])["value"].mean()
+    for _, row in table.iterrows():
+        assert row["mean"] == pytest.approx(recomputed[(row["curve"], row["step"])], rel=1e-12)
+
+
+def test_per_seed_csv_of_demonstration_qualities(tmp_path):
+    plan = expand("fig5", "smoke", maps=["3s_vs_4z"])
+    qualities = {}
+    for i, job in enumerate(plan.learner_jobs):
+        write_job_run(tmp_path, i + 1, job)
+        if job.demo not in qualities:
+            qualities[job.demo] = 0.2 + 0.3 * len(qualities)
+            write_demo(job.demo.path(tmp_path), quality=qualities[job.demo])
+    seeds = figure.compute("fig5", tmp_path, scale="smoke").seeds
+    demo = seeds[seeds["kind"] == "demo_quality"]
+    expected = {job.seed: qualities[job.demo] for job in plan.curves[0].jobs}
+    assert dict(zip(demo["seed"], demo["value"])) == pytest.approx(expected)
+    assert demo["step"].isna().all() and len(demo) == len(expected)
+
+
+def test_check_verifies_the_per_seed_csv_only_where_it_exists(fig8_runs, tmp_path, capsys):
+    results, _ = fig8_runs
+    out = tmp_path / "figures"
+    assert make(results, out) == 0
+    per_seed = out / "fig8_seeds.csv"
+    per_seed.unlink()                                      # figures made before it existed
+    assert make(results, out, "--check") == 0 and per_seed.exists()
+    seeds = pd.read_csv(per_seed)
+    seeds.loc[2, "value"] += 0.01
+    seeds.to_csv(per_seed, index=False)
+    stale = per_seed.read_text()
+    capsys.readouterr()
+    assert make(results, out, "--check") == 1
+    printed = capsys.readouterr().out
+    assert "STALE fig8" in printed and "fig8_seeds.csv" in printed and "column value" in printed
+    assert per_seed.read_text() == stale
+
+
+def test_pdf_embeds_truetype_fonts(fig8_runs, tmp_path):
+    results, _ = fig8_runs
+    assert make(results, tmp_path / "figures") == 0
+    pdf = (tmp_path / "figures" / "fig8.pdf").read_bytes()
+    assert b"/FontFile2" in pdf and b"/Type3" not in pdf
+
+
+def test_step_ticks_read_like_the_legends():
+    labels = [plotting._steps_label(v) for v in (0.0, 25_000.0, -50_000.0, 1_500_000.0, 400.0, 0.5)]
+    assert labels == ["0", "25k", "-50k", "1.5M", "400", "0.5"]
+
+
+def test_first_mismatch_tolerance_and_one_line_messages():
+    old = pd.DataFrame({"figure": ["f", "f"], "panel": ["p", "p"], "curve": ["a", "b"],
+                        "kind": ["curve", "curve"], "step": [0.0, np.nan], "mean": [0.5, 0.25]})
+    assert figure.first_mismatch(old, old.copy()) is None            # NaN steps are equal
+    close = old.assign(mean=old["mean"] * (1 + 1e-11))
+    assert figure.first_mismatch(old, close) is None
+    moved = old.assign(mean=[0.5, 0.26])
+    problem = figure.first_mismatch(old, moved)
+    assert problem.startswith("row 1 column mean: committed ") and "\n" not in problem
+    assert "0.26" in problem
+    relabelled = old.assign(curve=["a", "c"])
+    assert figure.first_mismatch(old, relabelled).startswith("row 1 column curve:")
+    longer = pd.concat([old, old.iloc[:1].assign(curve="z")], ignore_index=True)
+    assert figure.first_mismatch(old, longer).startswith("row 2 only now:")
+    assert figure.first_mismatch(longer, old).startswith("row 2 only in the committed CSV:")
+    assert figure.first_mismatch(old, old.drop(columns="mean")).startswith("columns differ")
+
+
+# ---------------------------------------------------------------------------------------------
+# results.to_dataframe
+# ---------------------------------------------------------------------------------------------
+
+def test_to_dataframe_is_one_long_table_of_every_run(tmp_path):
+    from dm2_repro.results import to_dataframe
+
+    plan = expand("fig5", "smoke", maps=["3s_vs_4z"])
+    dm2 = plan.curves[0].jobs[0]
+    write_job_run(tmp_path, 1, dm2, metrics={"test_battle_won_mean": ([0, 400, 400], [0.0, 0.3, 0.5]),
+                                             "loss": ([100], [2.5])})
+    write_run(tmp_path, 2, algo="ippo", map_name="5m_vs_6m", seed=2, scale="smoke",
+              hp={"n_envs": 4, "lr": 0.001}, metrics={"test_battle_won_mean": ([0, 400], [0.1, 0.2])})
+    write_job_run(tmp_path, 3, dm2, status="RUNNING")
+    frame = to_dataframe(tmp_path)
+    assert list(frame.columns) == ["run_id", "status", "algo", "map", "seed", "scale", "backend",
+                                   "demo", "hp", "tag", "metric", "step", "value"]
+    assert set(frame["run_id"]) == {"1", "2"}                       # COMPLETED runs only
+    first = frame[(frame["run_id"] == "1") & (frame["metric"] == "test_battle_won_mean")]
+    assert first["step"].tolist() == [0, 400] and first["value"].tolist() == [0.0, 0.5]
+    row = first.iloc[0]
+    assert (row["algo"], row["map"], row["seed"], row["scale"]) == (dm2.algo, dm2.map, dm2.seed, "smoke")
+    assert row["demo"] == dm2.demo.name and row["hp"] == ""
+    assert frame[frame["run_id"] == "2"]["hp"].unique().tolist() == ["lr=0.001,n_envs=4"]
+    assert frame[frame["run_id"] == "2"]["demo"].unique().tolist() == [""]
+    assert frame[frame["metric"] == "loss"]["value"].tolist() == [2.5]
+    assert frame["step"].dtype == np.int64 and frame["value"].dtype == np.float64
+    only = to_dataframe(tmp_path, metrics=["loss"], status=None)
+    assert only["metric"].unique().tolist() == ["loss"] and only["run_id"].tolist() == ["1"]
+    assert set(to_dataframe(tmp_path, status=None)["run_id"]) == {"1", "2", "3"}
+    # pandas users' usual next step: the mean curve over runs
+    means = frame[frame["metric"] == "test_battle_won_mean"].groupby("step")["value"].mean()
+    assert means.to_dict() == pytest.approx({0: 0.05, 400: 0.35})
+
+
+def test_to_dataframe_lists_runs_whose_metrics_cannot_be_read(tmp_path):
+    from dm2_repro.results import to_dataframe
+
+    job = expand("fig8", "smoke").curves[0].jobs[0]
+    write_job_run(tmp_path, 1, job)
+    broken = write_job_run(tmp_path, 2, job)
+    (broken / "metrics.json").write_text('{"test_battle_won_mean": {"ste')
+    frame = to_dataframe(tmp_path)
+    assert set(frame["run_id"]) == {"1"}
+    assert [path for path, _ in frame.attrs["damaged"]] == [broken]
+    empty = to_dataframe(tmp_path / "nothing")
+    assert empty.empty and list(empty.columns)[-3:] == ["metric", "step", "value"]
+
+
+def test_one_sha256_for_demos_and_results(tmp_path):
+    import hashlib
+    import os
+
+    from dm2_repro import demos, results, validate
+
+    assert demos.sha256_file is validate.sha256_file is results.sha256_file
+    data = os.urandom(3 * (1 << 20) + 17)                 # more than one chunk
+    path = tmp_path / "blob.npz"
+    path.write_bytes(data)
+    assert validate.sha256_file(path) == hashlib.sha256(data).hexdigest()
+    assert results.cached_sha256(path) == hashlib.sha256(data).hexdigest()
+    path.write_bytes(data[:-1])                           # rewritten: the cache must not answer
+    assert results.cached_sha256(path) == hashlib.sha256(data[:-1]).hexdigest()

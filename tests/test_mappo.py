@@ -15,9 +15,7 @@ from dm2_repro.config import make_hp
 from dm2_repro.envs.base import EnvSpec
 from dm2_repro.nets import agent_inputs, previous_actions
 
-from tests.test_qmix import fake_batch
-
-SPEC = EnvSpec("fake", n_agents=3, n_actions=6, obs_dim=10, state_dim=12, episode_limit=20)
+from tests.fixtures import SPEC, random_batch as fake_batch
 
 
 def make_rmappo(**hp_over):
@@ -107,44 +105,16 @@ def test_padded_steps_do_not_change_the_update():
         torch.testing.assert_close(c1[k], c2[k])
 
 
-def test_unavailable_actions_never_chosen():
-    learner = make_rmappo()
-    N, K, A = 256, SPEC.n_agents, SPEC.n_actions
-    g = torch.Generator().manual_seed(0)
-    for greedy in (False, True):
-        h = learner.init_hidden(N)
-        for _ in range(10):
-            avail = torch.rand(N, K, A, generator=g) < 0.3
-            avail[..., 0] |= ~avail.any(-1)
-            obs = torch.randn(N, K, SPEC.obs_dim, generator=g)
-            a, h = learner.act(obs, None, avail, torch.randint(-1, A, (N, K), generator=g), h, greedy, g)
-            assert a.shape == (N, K) and avail.gather(-1, a.unsqueeze(-1)).all()
-
-
-def test_update_changes_both_nets_and_checkpoint_round_trip():
+def test_update_changes_both_nets():
+    """(Acting with masks and the checkpoint / snapshot round trips: tests/test_learners.py.)"""
     learner = make_rmappo()
     batch = fake_batch(SPEC, [5, 8, 3, 6])
-    a0 = copy.deepcopy(learner.actor.state_dict())
+    a0, c0 = copy.deepcopy(learner.actor.state_dict()), copy.deepcopy(learner.critic.state_dict())
     learner.after_rollout(batch)
     stats = learner.update(batch)
     assert all(v == v for v in stats.values())
     assert any(not torch.equal(a0[k], v) for k, v in learner.actor.state_dict().items())
-    buf = io.BytesIO()
-    torch.save(learner.state_dict(), buf)
-    buf.seek(0)
-    sd = torch.load(buf, weights_only=True)
-    torch.manual_seed(5)
-    fresh = RMAPPO(SPEC, learner.hp)
-    fresh.load_state_dict(sd)
-    b2 = fake_batch(SPEC, [7, 2, 9], seed=3)
-    for lr in (learner, fresh):
-        lr.after_rollout(b2)
-    assert learner.update(b2) == fresh.update(b2)
-    for k, v in learner.critic.state_dict().items():
-        assert torch.equal(v, fresh.critic.state_dict()[k])
-    pol = RMAPPO(SPEC, learner.hp)
-    pol.load_policy_state(learner.policy_state())
-    torch.testing.assert_close(actor_logits(pol, b2), actor_logits(learner, b2))
+    assert any(not torch.equal(c0[k], v) for k, v in learner.critic.state_dict().items())
 
 
 def test_rmappo_runs_end_to_end(tmp_path, smax_env):

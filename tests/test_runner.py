@@ -16,7 +16,7 @@ import pytest
 
 from dm2_repro import run
 from dm2_repro.results import load_runs
-from experiments import DemoJob, expand
+from dm2_repro.experiments import DemoJob, expand
 from tests.fixtures_runs import write_demo, write_job_run
 
 FAKE = str(Path(__file__).with_name("fixtures_runs.py"))

@@ -340,7 +340,7 @@ def test_missing_smac(fake_install, monkeypatch):
     monkeypatch.setitem(sys.modules, "smac", None)
     msg = check_message()
     assert "SMAC (StarCraft Multi-Agent Challenge) is not installed" in msg
-    assert 'pip install "smac @ git+https://github.com/oxwhirl/smac.git"' in msg
+    assert 'pip install "smac @ git+https://github.com/oxwhirl/smac.git@d6aab33f76abc3849c50463a8592a84f59a5ef84"' in msg
 
 
 def test_pypi_smac3_instead_of_smac(fake_install, monkeypatch):

@@ -132,3 +132,32 @@ def test_probability_of_improvement_ci():
                                                         n_resamples=2000)
     assert estimate == pytest.approx(stats.probability_of_improvement(x, y))
     assert 0 <= low <= estimate <= high <= 1 and low < high
+
+
+def test_stratified_bootstrap_keeps_each_array_and_task_apart():
+    # x's runs score 10-11 and y's 0-1, on tasks that differ by 100: any resample mixing arrays
+    # or tasks would give min(x) - max(y) < 9 or a task mean outside its own range.
+    x = np.array([[10.0, 110.0], [11.0, 111.0], [10.5, 110.5], [10.2, 110.2], [10.8, 110.8]])
+    y = np.array([[0.0, 100.0], [1.0, 101.0], [0.5, 100.5]])   # fewer runs than x
+
+    def gap(a, b):
+        return np.min(a[..., 0], axis=-1) - np.max(b[..., 0], axis=-1)
+
+    estimate, low, high = stats.stratified_bootstrap_ci((x, y), gap, n_resamples=400)
+    assert estimate == pytest.approx(9.0) and 9.0 <= low <= estimate <= high <= 11.0
+
+    def task_gap(a):   # task 1 minus task 0, each run's own pair of tasks not kept together
+        return a[..., 1].mean(axis=-1) - a[..., 0].mean(axis=-1)
+
+    _, low, high = stats.stratified_bootstrap_ci(x, task_gap, n_resamples=400)
+    assert 99.0 <= low <= high <= 101.0
+
+
+def test_stratified_bootstrap_ci_is_a_percentile_interval():
+    # One task: the stratified bootstrap is the plain percentile bootstrap of the statistic.
+    scores = np.array([[0.1], [0.4], [0.35], [0.8], [0.6]])
+    estimate, low, high = stats.stratified_bootstrap_ci(scores, lambda s: s.mean(axis=(-2, -1)),
+                                                        n_resamples=4000, seed=7)
+    draws = np.random.default_rng(0).choice(scores[:, 0], size=(20000, 5)).mean(axis=1)
+    assert estimate == pytest.approx(0.45)
+    assert (low, high) == pytest.approx(tuple(np.percentile(draws, [2.5, 97.5])), abs=0.02)

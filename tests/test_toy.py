@@ -1,4 +1,4 @@
-"""The toy coordination game (envs/toy.py) and the toy DM²-vs-IPPO claim (experiments/toy_coordination.py)."""
+"""The toy coordination game (envs/toy.py) and the toy DM²-vs-IPPO claim (dm2_repro/theory/toy_coordination.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +8,7 @@ import torch
 from dm2_repro.demos import load_demo
 from dm2_repro.envs.toy import PAYOFF, ClimbingGameEnv, OptimalTeamPolicy
 from dm2_repro.rollout import collect
-from experiments.toy_coordination import TOY_HP, train_curve, updates_to_optimum, write_optimal_demo
+from dm2_repro.theory.toy_coordination import TOY_HP, train_curve, updates_to_optimum, write_optimal_demo
 
 A, B, C = 0, 1, 2
 
@@ -126,7 +126,7 @@ def test_scripted_team_is_optimal():
 def test_dm2_reaches_the_optimum_before_ippo(tmp_path):
     """Fixed seeds, 20 updates: DM² (demonstrations of the optimal team) reaches the greedy joint optimum;
     IPPO, with the same seed, hyperparameters and budget, does not (it settles on a safe equilibrium).
-    experiments/toy_coordination.py has the full 5-seed numbers (README, toy check)."""
+    dm2_repro/theory/toy_coordination.py has the full 5-seed numbers (README, toy check)."""
     budget = 20
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the numbers below were recorded single-threaded

@@ -165,9 +165,9 @@ def test_tensorboard_and_mongo_records_read_back(tmp_path):
     train.add_observers(str(tmp_path))
     train.ex.observers.append(MongoObserver.create_from(db.runs, gridfs.GridFS(db), metrics_collection=db.metrics))
     r = train.ex.run(config_updates=dict(algo="ippo", map=TEST_MAP, seed=1, scale="smoke", tensorboard=True,
-                                         hp={"t_max": 300}, results_dir=str(tmp_path)))
+                                         hp={"t_max": 300}, results=str(tmp_path)))
     run_dir = tmp_path / "runs" / str(r._id)
-    acc = EventAccumulator(str(run_dir / "tb"))
+    acc = EventAccumulator(str(run_dir / "tb" / "ippo" / TEST_MAP / "seed1"))   # tracking.run_label
     acc.Reload()
     file_curve = _metrics(run_dir)["train_return_mean"]["values"]
     assert [e.value for e in acc.Scalars("train_return_mean")] == pytest.approx(file_curve)

@@ -29,6 +29,7 @@ from ..config import HP
 from ..envs.base import EnvSpec
 from ..nets import StackedLinear
 from ..rollout import EpisodeBatch
+from .common import masked_mean
 from .ippo import IPPO
 
 DISCRIMINATOR_INPUTS = ("obs", "obs_action")
@@ -72,10 +73,9 @@ class Discriminators(nn.Module):
         return self.net(x).squeeze(-1)
 
 
-def masked_mean_per_agent(x, mask):
+def stack_mean(x, mask):
     """Stack-first x[K, ...], mask[K, ...] -> [K]: each agent's mean over its own real samples."""
-    dims = tuple(range(1, x.dim()))
-    return (x * mask).sum(dims) / mask.sum(dims).clamp(min=1.0)
+    return masked_mean(x, mask, tuple(range(1, x.dim())))
 
 
 @dataclass
@@ -163,8 +163,8 @@ def discriminator_loss(D: Discriminators, expert: RealSteps, agent: RealSteps, g
     (`real_steps` turns padded episodes x[K, n, T, d], mask[K, n, T] into the RealSteps taken here.)"""
     z_E, z_A = D(expert.rows), D(agent.rows)  # [K, R_E], [K, R_A]
     m_E, m_A = expert.valid, agent.valid
-    bce_E = masked_mean_per_agent(F.binary_cross_entropy_with_logits(z_E, torch.ones_like(z_E), reduction="none"), m_E)
-    bce_A = masked_mean_per_agent(F.binary_cross_entropy_with_logits(z_A, torch.zeros_like(z_A), reduction="none"), m_A)
+    bce_E = stack_mean(F.binary_cross_entropy_with_logits(z_E, torch.ones_like(z_E), reduction="none"), m_E)
+    bce_A = stack_mean(F.binary_cross_entropy_with_logits(z_A, torch.zeros_like(z_A), reduction="none"), m_A)
     K = z_E.shape[0]
     M = int(agent.grid_mask.sum(1).max().item())
     u = torch.rand(M, K, 1, generator=generator).to(z_E.device).transpose(0, 1)  # [K, M, 1]
@@ -173,8 +173,8 @@ def discriminator_loss(D: Discriminators, expert: RealSteps, agent: RealSteps, g
     loss = bce_E + bce_A + grad_penalty * gp
     with torch.no_grad():
         stats = dict(disc_loss=loss, disc_bce=bce_E + bce_A, disc_grad_penalty=gp,
-                     disc_expert_acc=masked_mean_per_agent((z_E > 0).float(), m_E),
-                     disc_agent_acc=masked_mean_per_agent((z_A < 0).float(), m_A))
+                     disc_expert_acc=stack_mean((z_E > 0).float(), m_E),
+                     disc_agent_acc=stack_mean((z_A < 0).float(), m_A))
     return loss, stats
 
 

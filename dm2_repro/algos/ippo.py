@@ -12,12 +12,7 @@ from ..config import HP
 from ..envs.base import EnvSpec
 from ..nets import RecurrentAgentNet, agent_inputs, clip_grad_norm_per_stack, previous_actions, unroll_many
 from ..rollout import EpisodeBatch
-
-NEG_INF = -1e10
-
-
-def masked_logits(logits, avail):
-    return logits.masked_fill(~avail, NEG_INF)
+from .common import masked_logits, masked_mean_per_agent
 
 
 def gae(reward, value, terminated, mask, gamma: float, lam: float):
@@ -42,13 +37,6 @@ def gae(reward, value, terminated, mask, gamma: float, lam: float):
 
 def huber(x, delta: float):
     return F.huber_loss(x, torch.zeros_like(x), reduction="none", delta=delta)
-
-
-def masked_mean_per_agent(x, mask):
-    """x[B, T, K], mask[B, T] (team steps) or [B, T, K] (each agent's own) -> [K]: each agent's mean
-    over its real steps."""
-    m = mask.unsqueeze(-1) if mask.dim() < x.dim() else mask
-    return (x * m).sum((0, 1)) / m.sum((0, 1)).clamp(min=1.0)
 
 
 def ppo_loss(logp, logp_old, adv, entropy, value, value_old, ret, mask, clip: float, entropy_coef: float,
@@ -92,6 +80,13 @@ class IPPO:
         # gradient clipping is done per agent network (clip_grad_norm_per_stack).
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=hp.lr, eps=hp.adam_eps)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=hp.lr, eps=hp.adam_eps)
+
+    @property
+    def episodes_per_rollout(self) -> int:
+        return self.hp.buffer_episodes
+
+    def start_rollout(self, t_env: int) -> None:
+        """Nothing in PPO depends on the env-step counter."""
 
     # ---- acting -------------------------------------------------------------------------------
     def init_hidden(self, n: int):

@@ -23,8 +23,8 @@ from ..config import HP
 from ..envs.base import EnvSpec
 from ..nets import RecurrentAgentNet, agent_inputs, previous_actions, shared_step, shared_unroll
 from ..rollout import EpisodeBatch
-from .ippo import gae, masked_logits, ppo_loss
-from .qmix import RunningMeanStd, real_states
+from .common import RunningMeanStd, masked_logits, real_states
+from .ippo import gae, ppo_loss
 
 
 class ValueNorm:
@@ -81,6 +81,9 @@ class RMAPPO:
         self.value_norm = ValueNorm(device=self.device)
         self.state_norm = RunningMeanStd(S, self.device) if state_norm else None
         self.episodes_per_rollout = hp.rmappo_buffer_episodes
+
+    def start_rollout(self, t_env: int) -> None:
+        """Nothing in MAPPO depends on the env-step counter."""
 
     # ---- acting -------------------------------------------------------------------------------
     def init_hidden(self, n: int):

@@ -28,59 +28,13 @@ from ..config import HP
 from ..envs.base import EnvSpec
 from ..nets import RecurrentAgentNet, agent_inputs, previous_actions, shared_step, shared_unroll
 from ..rollout import EpisodeBatch
-
-NEG_INF = -1e10
+from .common import NEG_INF, RunningMeanStd, real_states
 
 
 def epsilon_schedule(t_env: int, start: float, finish: float, anneal_steps: int) -> float:
     """PyMARL's linear decay then flat: start -> finish over anneal_steps env steps."""
     frac = min(max(t_env, 0) / max(anneal_steps, 1), 1.0)
     return start + frac * (finish - start)
-
-
-class RunningMeanStd:
-    """Running mean/variance of feature vectors over everything seen (exact, Chan et al. merge).
-
-    Used to standardise SMAX's global state: its raw features reach ~30 (positions, health, unit
-    type ids), where SMAC's state (what PyMARL/MAPPO were tuned on) lies in [-1, 1]; raw inputs of
-    that size into the hypernetworks give huge mixing weights and an unstable TD loss."""
-
-    STD_MIN, CLIP = 1e-2, 10.0
-
-    def __init__(self, dim: int, device=None):
-        self.count = torch.zeros((), dtype=torch.float64, device=device)
-        self.mean = torch.zeros(dim, dtype=torch.float64, device=device)
-        self.var = torch.ones(dim, dtype=torch.float64, device=device)
-
-    def update(self, x):  # x[n, dim]
-        x = x.to(torch.float64)
-        n = x.shape[0]
-        if n == 0:
-            return
-        mean_b, var_b = x.mean(0), x.var(0, unbiased=False)
-        total = self.count + n
-        delta = mean_b - self.mean
-        m2 = self.var * self.count + var_b * n + delta**2 * self.count * n / total
-        self.mean = self.mean + delta * n / total
-        self.var = m2 / total
-        self.count = total
-
-    def __call__(self, x):  # x[..., dim] -> standardised float32, clipped (a feature constant so far has std ~0)
-        std = self.var.sqrt().clamp(min=self.STD_MIN)
-        return ((x - self.mean) / std).clamp(-self.CLIP, self.CLIP).to(x.dtype)
-
-    def state_dict(self) -> dict:
-        return dict(count=self.count, mean=self.mean, var=self.var)
-
-    def load_state_dict(self, sd: dict) -> None:
-        self.count, self.mean, self.var = (sd[k].to(self.mean.device, torch.float64) for k in ("count", "mean", "var"))
-
-
-def real_states(batch: EpisodeBatch):
-    """The states of real steps plus each episode's final state: [n, S] (t <= ep_length)."""
-    T1 = batch.state.shape[1]
-    keep = torch.arange(T1, device=batch.state.device).unsqueeze(0) <= batch.ep_length.unsqueeze(1)
-    return batch.state[keep]
 
 
 class QMixer(nn.Module):
@@ -188,7 +142,7 @@ class QMIX:
         self.buffer = EpisodeReplayBuffer(hp.qmix_buffer_episodes, spec, self.device)
         self.state_norm = RunningMeanStd(spec.state_dim, self.device) if state_norm else None
         self.episodes_per_rollout = hp.n_envs  # one parallel batch of episodes per rollout
-        self.t_env = 0  # set by the trainer before each rollout; drives epsilon
+        self.t_env = 0  # the env-step counter at the current rollout (start_rollout); drives epsilon
         self.fixed_epsilon: float | None = None
         self.episodes = 0  # collected so far (the target-update clock, as PyMARL's episode counter)
         self.last_target_update = 0
@@ -202,6 +156,10 @@ class QMIX:
             return self.fixed_epsilon
         hp = self.hp
         return epsilon_schedule(self.t_env, hp.epsilon_start, hp.epsilon_finish, hp.epsilon_anneal_steps)
+
+    def start_rollout(self, t_env: int) -> None:
+        """The rollout about to start acts with the epsilon of env step t_env."""
+        self.t_env = int(t_env)
 
     def set_fixed_epsilon(self, eps: float | None) -> None:
         """Act epsilon-greedily with this epsilon instead of the schedule (QMIX demonstrations); None

@@ -25,8 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import BatchedEnv, EnvSpec, Obs, Step
-
-PAPER_MAPS = ("5m_vs_6m", "3s_vs_4z", "3s_vs_3z", "3s_vs_5z", "8m_vs_9m")
+from .maps import PAPER_MAPS  # noqa: F401  (re-exported: the sc2 messages name them)
 
 # SMAC settings of the paper's runs (PyMARL's sc2 config); smac_kwargs override them.
 PAPER_SMAC_SETTINGS = dict(difficulty="7", reward_scale=True, reward_scale_rate=20, step_mul=8)
@@ -37,7 +36,7 @@ PAPER_SMAC_SETTINGS = dict(difficulty="7", reward_scale=True, reward_scale_rate=
 ADAPTER_SMAC_SETTINGS = dict(continuing_episode=True)
 
 PYSC2_INSTALL = "pip install pysc2"
-SMAC_INSTALL = 'pip install "smac @ git+https://github.com/oxwhirl/smac.git"'
+SMAC_INSTALL = 'pip install "smac @ git+https://github.com/oxwhirl/smac.git@d6aab33f76abc3849c50463a8592a84f59a5ef84"'
 SC2_BINARY_URL = "https://github.com/Blizzard/s2client-proto#downloads"
 SMAC_MAPS_URL = "https://github.com/oxwhirl/smac/releases/download/v0.1-beta1/SMAC_Maps.zip"
 

@@ -24,13 +24,14 @@ from pathlib import Path
 from typing import Callable, Iterable, Union
 
 from dm2_repro.config import SCALES, make_hp, paper_tables
+from dm2_repro.envs import BACKENDS, check_backend
 from dm2_repro.envs.maps import MAPS, map_info
 
 FIGURES = ("fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8",
            "c_sensitivity",   # beyond the paper: DM²'s GAIL reward coefficient c
-           "budget_pilot")    # beyond the paper: the runs that set each map's cpu budget
+           "budget_pilot",    # beyond the paper: the runs that set each map's cpu budget
+           "task")            # your own task(s): IPPO and DM² on the maps given by --maps
 DEMO_STYLES = ("co_concurrent", "co_nonconcurrent", "indep_concurrent", "indep_nonconcurrent")
-BACKENDS = ("smax", "sc2")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -68,6 +69,9 @@ def _settings(scale: str) -> ScaleSettings:
 def snapshot_grid(map_name: str, scale: str) -> tuple[int, ...]:
     """Every env step at which the preset's IPPO experts save a policy snapshot."""
     hp = make_hp("ippo", map_name, scale)
+    if hp.t_max < hp.save_policy_every:   # e.g. a task's own tiny budget
+        raise ValueError(f"{map_name} at scale {scale}: t_max {hp.t_max} < save_policy_every "
+                         f"{hp.save_policy_every}, so the experts save no snapshot to take demonstrations from")
     return tuple(range(hp.save_policy_every, hp.t_max + 1, hp.save_policy_every))
 
 
@@ -152,16 +156,17 @@ class TrainJob:
     def deps(self) -> tuple["Job", ...]:
         return (self.demo,) if self.demo else ()
 
-    def argv(self, prefix: list[str], results_dir: str | Path) -> list[str]:
-        """The command line; `prefix` is e.g. [python, "-m", "dm2_repro.train"]."""
+    def argv(self, prefix: list[str], results_dir: str | Path, extra: Iterable[str] = ()) -> list[str]:
+        """The command line; `prefix` is e.g. [python, "-m", "dm2_repro.train"]; `extra` are Sacred
+        words that do not make the job (device, threads, tracking: see dm2_repro.run)."""
         args = [*prefix, "with", f"algo={self.algo}", f"map={self.map}", f"seed={self.seed}",
-                f"scale={self.scale}", f"backend={self.backend}", f"results_dir={results_dir}"]
+                f"scale={self.scale}", f"backend={self.backend}", f"results={results_dir}"]
         if self.demo:
             args.append(f"demo={self.demo.path(results_dir)}")
         if self.tag:
             args.append(f"tag={self.tag}")
         args += [f"hp.{k}={v!r}" for k, v in self.hp]
-        return args
+        return [*args, *extra]
 
     def matches(self, config: dict) -> bool:
         """Whether a Sacred run's config.json is a run of this job.
@@ -267,6 +272,7 @@ class Context:
     backend: str
     seeds: tuple[int, ...]
     hp: tuple[tuple[str, object], ...] = ()  # user overrides given to every training job (e.g. n_envs)
+    maps: tuple[str, ...] = ()  # the maps the user asked for (--maps); figures without fixed maps use them
 
     def train(self, algo: str, map_name: str, seed: int, demo: DemoJob | None = None,
               hp: dict | Iterable[tuple[str, object]] = ()) -> TrainJob:
@@ -350,12 +356,13 @@ class FigureDef:
     title: str
     build: Callable[[Context], list[Curve]]
     n_seeds: int | None = None   # seeds per curve when the user gives none (None: the preset's)
+    needs_maps: bool = False     # its maps come from --maps (the task figure): not part of `all`
 
 
 def figure_def(name: str) -> FigureDef:
     if name not in FIGURES:
         raise ValueError(f"unknown figure {name!r}; valid figures: {', '.join(FIGURES)}")
-    return importlib.import_module(f"experiments.{name}").FIGURE
+    return importlib.import_module(f"dm2_repro.experiments.{name}").FIGURE
 
 
 # ---------------------------------------------------------------------------------------------
@@ -437,6 +444,9 @@ def expand(figure: str, scale: str, n_seeds: int | None = None, maps: Iterable[s
         raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
     definition = figure_def(figure)
     seeds = seeds_for(n_seeds or definition.n_seeds or _settings(scale).n_seeds, scale)
-    context = Context(scale=scale, backend=backend, seeds=seeds, hp=tuple(sorted(hp)))
+    context = Context(scale=scale, backend=backend, seeds=seeds, hp=tuple(sorted(hp)), maps=tuple(maps or ()))
     chosen = select_curves(definition.build(context), maps, curves)
+    for job in dependency_order(job for curve in chosen for job in curve.jobs):
+        if isinstance(job, TrainJob):
+            check_backend(job.map, job.backend)   # e.g. --backend toy on a SMAC map: one clear line
     return Plan(figure=figure, scale=scale, backend=backend, seeds=seeds, curves=chosen)

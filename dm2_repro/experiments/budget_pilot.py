@@ -10,7 +10,7 @@ clearly left the floor and is still rising or has plateaued, within the campaign
 """
 from __future__ import annotations
 
-from experiments import Context, Curve, FigureDef
+from dm2_repro.experiments import Context, Curve, FigureDef
 
 PILOT_T_MAX = {"5m_vs_6m": 500_000, "3s_vs_4z": 500_000, "3s_vs_5z": 500_000, "8m_vs_9m": 500_000}
 

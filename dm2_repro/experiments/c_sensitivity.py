@@ -11,7 +11,7 @@ so that curve is Figure 2's DM² (IPPO demo, late) curve and shares its runs.
 """
 from __future__ import annotations
 
-from experiments import Context, Curve, FigureDef, format_steps
+from dm2_repro.experiments import Context, Curve, FigureDef, format_steps
 from dm2_repro.config import make_hp
 
 MAP = "3s_vs_3z"

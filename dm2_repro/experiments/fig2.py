@@ -6,7 +6,7 @@ Figure 4 is the same comparison on two more maps (`comparison_curves`).
 """
 from __future__ import annotations
 
-from experiments import Context, Curve, FigureDef, format_steps
+from dm2_repro.experiments import Context, Curve, FigureDef, format_steps
 
 
 def comparison_curves(figure: str, maps: tuple[str, ...], context: Context) -> list[Curve]:

@@ -7,7 +7,7 @@ left panel.
 """
 from __future__ import annotations
 
-from experiments import Context, Curve, FigureDef, format_steps
+from dm2_repro.experiments import Context, Curve, FigureDef, format_steps
 
 MAP = "5m_vs_6m"
 

@@ -1,8 +1,8 @@
 """Figure 4 (Appendix B): the Figure 2 comparison on 3s_vs_5z and 8m_vs_9m."""
 from __future__ import annotations
 
-from experiments import FigureDef
-from experiments.fig2 import comparison_curves
+from dm2_repro.experiments import FigureDef
+from dm2_repro.experiments.fig2 import comparison_curves
 
 MAPS = ("3s_vs_5z", "8m_vs_9m")
 

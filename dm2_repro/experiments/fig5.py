@@ -5,7 +5,7 @@ paper does not name the maps of this figure; we use the two maps of Figure 6.
 """
 from __future__ import annotations
 
-from experiments import Context, Curve, FigureDef, format_steps
+from dm2_repro.experiments import Context, Curve, FigureDef, format_steps
 
 MAPS = ("5m_vs_6m", "3s_vs_4z")
 

@@ -2,7 +2,7 @@
 reward and DM² (environment + GAIL reward), with both IPPO demonstration qualities."""
 from __future__ import annotations
 
-from experiments import Context, Curve, FigureDef, format_steps
+from dm2_repro.experiments import Context, Curve, FigureDef, format_steps
 
 MAPS = ("5m_vs_6m", "3s_vs_4z")
 

@@ -7,7 +7,7 @@ the other ablations. Curve keys are "dm2_ippo_<step>" (e.g. dm2_ippo_5M) and "qm
 """
 from __future__ import annotations
 
-from experiments import Context, Curve, FigureDef, format_steps
+from dm2_repro.experiments import Context, Curve, FigureDef, format_steps
 
 MAP = "5m_vs_6m"
 

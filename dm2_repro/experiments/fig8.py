@@ -2,7 +2,7 @@
 GRU) against QMIX with the IPPO agent network (two), on 5m_vs_6m."""
 from __future__ import annotations
 
-from experiments import Context, Curve, FigureDef
+from dm2_repro.experiments import Context, Curve, FigureDef
 
 MAP = "5m_vs_6m"
 

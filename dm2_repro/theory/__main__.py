@@ -1,18 +1,13 @@
 """Theory check on exact tabular Markov games (issue 7): writes results/theory/*.csv.
 
-    python experiments/theory.py            # ~1 minute on one core
+    python -m dm2_repro.theory              # ~1 minute on one core
     python -m dm2_repro.figure theory       # then draws figures/theory.{png,pdf,csv}
 """
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 
-if __package__ in (None, ""):  # run as a script: make the repo root importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from dm2_repro.theory.experiments import run_all  # noqa: E402
+from dm2_repro.theory.experiments import run_all
 
 
 def run(out_dir: str = "results/theory", seed: int = 0) -> dict[str, str]:

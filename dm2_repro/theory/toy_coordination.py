@@ -1,8 +1,8 @@
 """Toy check of the paper's core claim: on a game where coordination matters, DM² with
 demonstrations of the jointly optimal team reaches the optimum in fewer updates than IPPO.
 
-    python -m experiments.toy_coordination                 # seeds 0-4, writes results/toy_coordination.csv
-    python -m experiments.toy_coordination --gail-coefs 0.3 1 2 5 10    # the coefficient sweep (README, toy check)
+    python -m dm2_repro.theory.toy_coordination                 # seeds 0-4, writes results/toy_coordination.csv
+    python -m dm2_repro.theory.toy_coordination --gail-coefs 0.3 1 2 5 10    # the coefficient sweep (README, toy check)
 
 The game is the repeated climbing game (dm2_repro/envs/toy.py). Both learners are the package's
 own IPPO and DM2 classes with the same hyperparameters (TOY_HP; DM²'s gail_coef = GAIL_COEF); DM² gets a
