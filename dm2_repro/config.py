@@ -131,8 +131,10 @@ PRESETS: dict[str, dict] = {
 }
 # cpu budgets per paper map (env steps): chosen so learning is visible in minutes on 2 cores; other
 # maps take the cpu preset's t_max, or their task's (dm2_repro.envs.registry)
-CPU_T_MAX = {"3s_vs_3z": 100_000, "3s_vs_4z": 400_000, "5m_vs_6m": 1_000_000, "3s_vs_5z": 1_000_000,
-             "8m_vs_9m": 1_000_000}
+# set by the budget pilot (dm2_repro/experiments/budget_pilot.py; docs/compute_plan.md): the smallest budget at
+# which IPPO's win rate has left the floor and rises or plateaus, within the campaign's compute envelope
+CPU_T_MAX = {"3s_vs_3z": 100_000, "3s_vs_4z": 150_000, "5m_vs_6m": 150_000, "3s_vs_5z": 200_000,
+             "8m_vs_9m": 100_000}
 
 DEPARTURES = {
     "cpu": "16 episodes per PPO update (paper: 1024) with 16 parallel envs; discriminator: 40 steps per update "
