@@ -3,7 +3,6 @@ value, no traceback, and nothing made under the results dir. The inputs are reje
 JAX or Sacred load, so the whole table takes seconds."""
 from __future__ import annotations
 
-import hashlib
 import json
 import struct
 import subprocess
@@ -19,41 +18,10 @@ from dm2_repro import validate
 from dm2_repro.config import HP, SCALES, make_hp
 from dm2_repro.envs.maps import MAPS
 
+from tests.fixtures import fake_demo_file as fake_demo, fake_run_dir as fake_run
+
 PY = sys.executable
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def fake_demo(path: Path, map_name: str = "3s_vs_3z", episodes: int = 8, sha: str | None = None,
-              with_json: bool = True) -> Path:
-    """A demonstration file with its json, as dm2_repro.demos writes them (only the metadata matters)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, obs=np.zeros((episodes, 3, 3, 4), np.float16))
-    meta = dict(map=map_name, backend="smax", n_agents=len(MAPS[map_name].allies), obs_dim=4, n_actions=9,
-                style="co_concurrent", n_episodes=episodes, quality=0.5,
-                sha256=sha or hashlib.sha256(path.read_bytes()).hexdigest())
-    if with_json:
-        path.with_suffix(".json").write_text(json.dumps(meta))
-    return path
-
-
-def fake_run(root: Path, name: str, algo: str = "ippo", map_name: str = "3s_vs_3z", checkpoint: bytes | None = None,
-             ckpt_algo: str | None = None, snapshot_step: int | None = None) -> Path:
-    """A run dir: config.json, and optionally checkpoints/last.pt (raw bytes, or a real checkpoint
-    recording `ckpt_algo`) and a policy snapshot."""
-    run = root / name
-    (run / "checkpoints").mkdir(parents=True)
-    (run / "config.json").write_text(json.dumps(dict(algo=algo, map=map_name, seed=1, scale="smoke", backend="smax",
-                                                     reward="smac", demo="", tag="", hp={})))
-    meta = dict(format_version=validate.CHECKPOINT_FORMAT, algo=ckpt_algo or algo, map=map_name)
-    if checkpoint is not None:
-        (run / "checkpoints" / "last.pt").write_bytes(checkpoint)
-    elif ckpt_algo:
-        torch.save(dict(learner={"q": torch.zeros(2)}, generator=torch.zeros(3, dtype=torch.uint8),
-                        counters={}, metrics={}, meta=meta), run / "checkpoints" / "last.pt")
-    if snapshot_step is not None:
-        torch.save(dict(policy={"actor": {"w": torch.zeros(2)}}, algo=algo, map=map_name, meta=meta),
-                   run / "checkpoints" / f"policy_{snapshot_step}.pt")
-    return run
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Union
 
+from dm2_repro.demos import STYLES as DEMO_STYLES
 from dm2_repro.config import SCALES, make_hp, paper_tables
 from dm2_repro.envs import BACKENDS, check_backend
 from dm2_repro.envs.maps import MAPS, map_info
@@ -31,7 +32,6 @@ FIGURES = ("fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8",
            "c_sensitivity",   # beyond the paper: DM²'s GAIL reward coefficient c
            "budget_pilot",    # beyond the paper: the runs that set each map's cpu budget
            "task")            # your own task(s): IPPO and DM² on the maps given by --maps
-DEMO_STYLES = ("co_concurrent", "co_nonconcurrent", "indep_concurrent", "indep_nonconcurrent")
 
 
 # ---------------------------------------------------------------------------------------------
