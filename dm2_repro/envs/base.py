@@ -61,3 +61,37 @@ class BatchedEnv:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class JaxBatchedEnv(BatchedEnv):
+    """N JAX envs stepped in one jitted, vmapped call (SMAX, other JaxMARL envs). A subclass sets
+    `spec`, `n_envs` and the jitted `_reset(key, zeros[N]) -> (carry, view)` and
+    `_step(key, carry, actions[N, K]) -> (key, carry, view)`, and turns a view into host arrays in
+    `_host(view) -> (obs, world, avail, done, terminated, won, return, t, reward)`."""
+
+    _carry = None
+    _key = None
+
+    def _host(self, view) -> tuple:
+        raise NotImplementedError
+
+    def reset(self, seed: int) -> Obs:
+        import jax
+        import jax.numpy as jnp
+
+        key, self._key = jax.random.split(jax.random.PRNGKey(seed))
+        self._carry, view = self._reset(key, jnp.zeros(self.n_envs))
+        obs, world, avail = self._host(view)[:3]
+        return Obs(obs, world, avail)
+
+    def step(self, actions: np.ndarray) -> Step:
+        import jax.numpy as jnp
+
+        actions = np.asarray(actions)
+        if actions.shape != (self.n_envs, self.spec.n_agents):
+            raise ValueError(f"actions must have shape [N={self.n_envs}, K={self.spec.n_agents}], got {actions.shape}")
+        if self._carry is None:
+            raise RuntimeError("call reset() before step()")
+        self._key, self._carry, view = self._step(self._key, self._carry, jnp.asarray(actions, jnp.int32))
+        obs, world, avail, done, term, won, ret, t, reward = self._host(view)
+        return Step(obs, world, avail, reward, done, term, won, ret, t)

@@ -16,7 +16,7 @@ import functools
 
 import numpy as np
 
-from .base import BatchedEnv, EnvSpec, Obs, Step
+from .base import EnvSpec, JaxBatchedEnv
 
 TEAM_REWARDS = ("mean", "sum")
 
@@ -105,7 +105,7 @@ def _compiled(env_id: str, env_kwargs: tuple, episode_limit: int | None, team_re
     return spec, reset, step
 
 
-class JaxMARLEnv(BatchedEnv):
+class JaxMARLEnv(JaxBatchedEnv):
     def __init__(self, env_id: str, n_envs: int, name: str | None = None, env_kwargs: tuple = (),
                  episode_limit: int | None = None, team_reward: str = "mean"):
         if team_reward not in TEAM_REWARDS:
@@ -117,29 +117,8 @@ class JaxMARLEnv(BatchedEnv):
                                                        name or env_id)
         self._carry = self._key = None
 
-    @staticmethod
-    def _host(view) -> tuple:
+    def _host(self, view) -> tuple:
         obs, world, avail, done, term, ret, t, reward = (np.array(x) for x in view)
         return (obs.astype(np.float32), world.astype(np.float32), avail.astype(bool), done.astype(bool),
-                term.astype(bool), ret.astype(np.float32), t.astype(np.int32), reward.astype(np.float32))
-
-    def reset(self, seed: int) -> Obs:
-        import jax
-        import jax.numpy as jnp
-
-        key, self._key = jax.random.split(jax.random.PRNGKey(seed))
-        self._carry, view = self._reset(key, jnp.zeros(self.n_envs))
-        obs, world, avail = self._host(view)[:3]
-        return Obs(obs, world, avail)
-
-    def step(self, actions: np.ndarray) -> Step:
-        import jax.numpy as jnp
-
-        actions = np.asarray(actions)
-        if actions.shape != (self.n_envs, self.spec.n_agents):
-            raise ValueError(f"actions must have shape [N={self.n_envs}, K={self.spec.n_agents}], got {actions.shape}")
-        if self._carry is None:
-            raise RuntimeError("call reset() before step()")
-        self._key, self._carry, view = self._step(self._key, self._carry, jnp.asarray(actions, jnp.int32))
-        obs, world, avail, done, term, ret, t, reward = self._host(view)
-        return Step(obs, world, avail, reward, done, term, np.zeros(self.n_envs, bool), ret, t)
+                term.astype(bool), np.zeros(self.n_envs, bool), ret.astype(np.float32), t.astype(np.int32),
+                reward.astype(np.float32))   # no common win signal in JaxMARL: won is False

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .base import BatchedEnv, EnvSpec, Obs, Step
+from .base import EnvSpec, JaxBatchedEnv
 from .maps import UNIT_TYPE_ID, map_info
 
 REWARD_SCALE = 10.0  # reward="smax": SMAX returns at most 2.0 per episode; SMAC's shaped reward is scaled to 20
@@ -152,7 +152,7 @@ def _compiled(map_name: str, episode_limit: int, reward: str):
     return spec, reset, step
 
 
-class SMAXEnv(BatchedEnv):
+class SMAXEnv(JaxBatchedEnv):
     def __init__(self, map_name: str, n_envs: int, episode_limit: int | None = None, reward: str = "smac"):
         limit = episode_limit or map_info(map_name).episode_limit
         self.reward = check_reward(reward)
@@ -161,7 +161,7 @@ class SMAXEnv(BatchedEnv):
         self._carry = None
         self._key = None
 
-    def _unpack(self, packed) -> tuple:
+    def _host(self, packed) -> tuple:
         """The host copy of `view`'s array, split back into (obs, world, avail, done, terminated, won,
         return, t, reward) numpy arrays."""
         x = np.array(packed)  # one writable host copy; the arrays below are views of it
@@ -170,19 +170,3 @@ class SMAXEnv(BatchedEnv):
         obs, world, avail, done, term, won, ret, t, reward = np.split(x, cuts, axis=1)
         return (obs.reshape(N, K, D), np.ascontiguousarray(world), avail.reshape(N, K, A) > 0.5, done[:, 0] > 0.5,
                 term[:, 0] > 0.5, won[:, 0] > 0.5, ret[:, 0].copy(), t[:, 0].astype(np.int32), reward[:, 0].copy())
-
-    def reset(self, seed: int) -> Obs:
-        key, self._key = jax.random.split(jax.random.PRNGKey(seed))
-        self._carry, packed = self._reset(key, jnp.zeros(self.n_envs))
-        obs, world, avail = self._unpack(packed)[:3]
-        return Obs(obs, world, avail)
-
-    def step(self, actions: np.ndarray) -> Step:
-        actions = np.asarray(actions)
-        if actions.shape != (self.n_envs, self.spec.n_agents):
-            raise ValueError(f"actions must have shape [N={self.n_envs}, K={self.spec.n_agents}], got {actions.shape}")
-        if self._carry is None:
-            raise RuntimeError("call reset() before step()")
-        self._key, self._carry, packed = self._step(self._key, self._carry, jnp.asarray(actions, jnp.int32))
-        obs, world, avail, done, term, won, ret, t, reward = self._unpack(packed)
-        return Step(obs, world, avail, reward, done, term, won, ret, t)
