@@ -173,7 +173,7 @@ def draw(args, demo: Path) -> Path:
     for algo, (table, n) in reference.items():
         table = table[table.index <= max(args.steps * 2, 50_000)]
         ax.plot(table.index, table.mean(axis=1), color=colors[algo], alpha=0.35, lw=1.5,
-                label=f"{names[algo]}: committed, mean of {n} seeds")
+                label=f"{names[algo]}: committed, mean of {n} seed{'s' if n != 1 else ''}")
     for algo, series in mine.items():
         ax.plot(series.index, series.values, color=colors[algo], lw=2.2, marker="o", ms=3,
                 label=f"{names[algo]}: your run, seed {args.seed}")
