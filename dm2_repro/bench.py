@@ -9,6 +9,8 @@ Every measurement runs in its own process (dm2_repro/bench_worker.py) so thread 
 compilation and memory are those of a fresh `train` run. End to end = rollout + update, timed over
 `--iterations` iterations after a warm-up rollout, from a fixed seed (so both trees of a
 comparison start from the same networks and episodes). Speed is checked here, never in tests.
+
+Reference: docs/training.md.
 """
 from __future__ import annotations
 

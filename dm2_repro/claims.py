@@ -36,6 +36,8 @@ improvement P(X > IPPO) (per map P(X > Y) + 0.5 P(X = Y) over all run pairs, ave
 each with a 95% percentile CI from a stratified bootstrap (runs resampled within each map; 10,000
 resamples, fixed generator seed). AUCs are on the step range both curves cover on that map; where
 maps have different seed counts, each map contributes its first n seeds, n the smallest count.
+
+Reference: docs/figures.md.
 """
 from __future__ import annotations
 

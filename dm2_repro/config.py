@@ -10,6 +10,8 @@ declares (and that NOT_HP_KEYS does not name as read elsewhere) is an error, so 
 hold values the code ignores. Maps outside the paper's tables (SMAX scenarios, registered tasks:
 dm2_repro.envs.registry) get the field defaults (the paper's IPPO/GAIL values) and their task's
 own settings; budgets (`t_max`) per scale come from the task.
+
+Reference: docs/training.md.
 """
 from __future__ import annotations
 

@@ -26,6 +26,8 @@ Styles (the paper's Figure 3 ablation; K agents, E episodes per agent):
     indep_concurrent     K runs; agent k's actor is run k's agent-k actor; the mixed team is executed
                          together for E episodes; agent k's e-th = joint e
     indep_nonconcurrent  K runs; run k's own team samples E episodes; agent k's e-th = run k's joint e
+
+Reference: docs/dm2.md.
 """
 from __future__ import annotations
 

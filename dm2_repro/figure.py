@@ -31,6 +31,8 @@ Nothing is lost by accident: --results must exist; a figure drawn from fewer run
 existing CSV holds (any curve with fewer seeds than it has there) does not replace it unless
 `--allow-fewer` is given; run dirs whose files cannot be read are listed as damaged runs; and
 every file is written to a temporary name and renamed, so a kill never leaves half a figure.
+
+Reference: docs/figures.md.
 """
 from __future__ import annotations
 

@@ -23,6 +23,8 @@ it, and a job whose lock another runner holds counts as running elsewhere (demon
 included). Stopping a runner (Ctrl-C or SIGTERM) stops its jobs with SIGINT, which Sacred records
 as INTERRUPTED (they resume on the next call). The plan shows a RUNNING run whose process is dead
 as such, and lists the run dirs whose files cannot be read ("damaged runs").
+
+Reference: docs/sweeps.md.
 """
 from __future__ import annotations
 

@@ -19,6 +19,8 @@ derive from (stream, rollout counter), so a resumed run continues the very same 
 Threads: `threads` (default 1) sets torch's and XLA's CPU threads. One thread per run is the
 default because two runs with torch's default two threads each on a 2-core machine collapse ~30x
 (OpenMP threads spinning against each other); a lone run gains little from a second thread.
+
+Reference: docs/training.md.
 """
 from __future__ import annotations
 

@@ -30,6 +30,8 @@ one line) and check their values with the helpers here (`at_least`, `check_hp_pa
 Writing: every file the package writes goes to a unique temporary name in the target's folder
 and is renamed over the target (`atomic_write`, `atomic_copy`): a kill mid-write leaves the old
 file or the new one, never half of one, and two writers never interleave.
+
+Reference: docs/troubleshooting.md.
 """
 from __future__ import annotations
 

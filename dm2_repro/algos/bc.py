@@ -7,6 +7,8 @@ demonstration episodes, then training continues as the learner itself: IPPO (bc_
 
 The actor is recurrent and, as when acting, sees (o_t, a_{t-1} one-hot with none at t=0, agent id);
 the demonstrations supply a_{t-1}, so the inputs in cloning are those the actor sees in the game.
+
+Reference: docs/dm2.md.
 """
 from __future__ import annotations
 

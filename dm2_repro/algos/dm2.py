@@ -16,6 +16,8 @@ x[K, n, T, d], mask[K, n, T].
 
 Variants (algos/__init__.py): dm2 (state-only), dm2_state_action (observation + one-hot action),
 gail_only (r_gail alone), sil (class SIL: the target is the agent's own best past episodes).
+
+Reference: docs/dm2.md.
 """
 from __future__ import annotations
 

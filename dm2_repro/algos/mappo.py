@@ -14,6 +14,8 @@ Differences from MAPPO's own code (README, baselines section, says why):
   * the global state is standardised with running statistics before the critic (SMAX's raw
     state is not normalised the way SMAC's is), then goes through the net's input LayerNorm as in MAPPO.
   * the actor also gets the last action (the same input as the paper's IPPO agents).
+
+Reference: docs/baselines.md.
 """
 from __future__ import annotations
 

@@ -15,6 +15,8 @@ step per collected episode. Here a rollout collects N = hp.n_envs episodes at on
 then takes N gradient steps (each on its own sampled batch), so gradient steps, target updates and
 epsilon per episode / env step are those of the single-env runner; only the acting policy lags by
 up to N-1 episodes.
+
+Reference: docs/baselines.md.
 """
 from __future__ import annotations
 

@@ -22,6 +22,8 @@ Every other HP value is the paper's IPPO/GAIL setting (dm2_repro.config.HP).
 Subprocesses (`dm2_repro.run` starts one `dm2_repro.train` per job) must know your tasks too: put
 the module that registers them on the path and name it in the environment variable DM2_TASKS
 (comma-separated modules), which is imported on the first task lookup.
+
+Reference: docs/own_task.md.
 """
 from __future__ import annotations
 

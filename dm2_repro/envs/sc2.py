@@ -6,6 +6,8 @@ has ended, the parent stops talking to its worker and repeats the final values w
 
 Nothing here imports pysc2 or SMAC at module level: the default (SMAX) path of the package must
 work without them. `check_sc2_available()` says what is missing and how to install it.
+
+Reference: docs/sc2.md.
 """
 from __future__ import annotations
 

@@ -14,6 +14,8 @@ keeps one. Nothing here runs anything: `dm2_repro.run` executes a plan, `dm2_rep
 `dm2_repro.claims` read the runs a plan names.
 
     plan = expand("fig2", scale="cpu", maps=["3s_vs_3z"])   # fig2's 3s_vs_3z panel only
+
+Reference: docs/figures.md.
 """
 from __future__ import annotations
 

@@ -6,4 +6,6 @@ experiments.py  the experiments behind figures/theory.png (CSV output)
 plot.py         make_figure(): the figure and its long-format CSV
 __main__.py     `python -m dm2_repro.theory`: run every panel, write results/theory/*.csv
 toy_coordination.py  the climbing-game check of DM² vs IPPO (`python -m dm2_repro.theory.toy_coordination`)
+
+Reference: docs/theory.md.
 """
