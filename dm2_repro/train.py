@@ -54,7 +54,7 @@ from .config import hp_dict, make_hp  # noqa: E402
 from .envs import make_env  # noqa: E402
 from .rollout import collect  # noqa: E402
 from . import tracking  # noqa: E402
-from .snapshots import snapshot_path  # noqa: E402
+from .snapshots import snapshot_path, snapshot_steps  # noqa: E402
 from .validate import (  # noqa: E402,F401  (RUN_KEYS and resolve_resume are part of this module's API)
     CHECKPOINT_FORMAT, RUN_KEYS, DamagedFile, InputError, atomic_copy, atomic_write, atomic_write_text,
     check_checkpoint_meta, check_train_argv, check_train_config, fail, first_line, help_requested,
@@ -237,7 +237,7 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
         for name, (steps, values) in resume_state["metrics"].items():  # the curve up to the checkpoint
             for step, value in zip(steps, values):
                 logger.log(name, value, step)
-        _copy_snapshots(Path(cfg["resume"]) / "checkpoints", ckpt_dir)
+        _copy_snapshots(Path(cfg["resume"]), run_dir)
         _run.info["resumed_from"] = str(cfg["resume"])
     if caps.pretrains and not s["pretrained"]:  # BC: pretrain, then report the policy before RL
         from .algos import bc
@@ -317,13 +317,14 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
     return last_win
 
 
-def _copy_snapshots(src: Path, dst: Path | None):
-    if dst is None or not src.exists():
+def _copy_snapshots(old_run: Path, run_dir: Path | None):
+    """The policy snapshots of the run being resumed, into the new run dir (demo sources live on)."""
+    if run_dir is None:
         return
-    for p in src.glob("policy_*.pt"):
-        target = dst / p.name
+    for step in snapshot_steps(old_run):
+        target = snapshot_path(run_dir, step)
         if not target.exists():
-            atomic_copy(p, target)
+            atomic_copy(snapshot_path(old_run, step), target)
 
 
 class AtomicFileStorageObserver(FileStorageObserver):
