@@ -12,6 +12,12 @@ definition (or a curve and its demonstrations' quality), each tested with a stat
 - above demo: per seed, final win rate minus the quality (greedy win rate) of that seed's
   demonstrations.
 
+On maps where a scale's budget leaves IPPO's win rate at the floor (config.RETURN_STATISTIC_MAPS:
+5m_vs_6m and 8m_vs_9m at cpu, declared from the budget pilot before any campaign run there), every
+statistic is taken on the greedy test return divided by 20 (SMAC's reward: the best episode
+return) instead of the win rate, "above demo" against the demonstrations' greedy return / 20, and
+the +-0.1 margin below is 2 return points.
+
 Each comparison gives one value per seed on each side (listed in the report, in seed order) and
 the difference of means A - B with a 95% interval (dm2_repro.stats):
 - unpaired comparisons (different algorithms, e.g. DM² vs IPPO, or BC+DM² vs DM²): Welch's t
@@ -44,7 +50,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +58,9 @@ import numpy as np
 from dm2_repro.experiments import (BACKENDS, FIGURES, SCALES, demo_step, expand, format_steps,
                                    quality_sweep)
 from dm2_repro.experiments import fig2, fig3, fig4, fig5, fig6, fig7, fig8
-from dm2_repro import stats
+from dm2_repro import report, stats
+from dm2_repro.config import MAX_RETURN
+from dm2_repro.envs import METRICS, metric_of
 from dm2_repro.results import (CurveRuns, DamagedRun, curve_runs, damaged_lines, detect_scale, load_runs,
                                range_problem)
 from dm2_repro.validate import (InputError, Parser, at_least, atomic_write_text, check_hp_pairs, check_maps,
@@ -81,6 +89,7 @@ class Comparison:
     test: str         # GREATER, EQUIVALENT or ABOVE_DEMO
     statistic: str = "auc"
     paired: bool = False   # runs paired by design (same learner seed); ABOVE_DEMO always is
+    metric: str = "win_rate"   # or "return" (test return / MAX_RETURN) on config.RETURN_STATISTIC_MAPS
 
     @property
     def is_paired(self) -> bool:
@@ -89,9 +98,11 @@ class Comparison:
     @property
     def description(self) -> str:
         relation = {GREATER: ">", EQUIVALENT: "~"}.get(self.test)
+        of = "" if self.metric == "win_rate" else f" of test return / {MAX_RETURN:g}"
         if self.test == ABOVE_DEMO:
-            return f"{self.figure} {self.map}: {self.a} > its demonstrations (final win rate)"
-        return f"{self.figure} {self.map}: {self.a} {relation} {self.b} ({self.statistic})"
+            what = "win rate" if self.metric == "win_rate" else f"test return / {MAX_RETURN:g}"
+            return f"{self.figure} {self.map}: {self.a} > its demonstrations (final {what})"
+        return f"{self.figure} {self.map}: {self.a} {relation} {self.b} ({self.statistic}{of})"
 
 
 @dataclass
@@ -176,7 +187,7 @@ def comparisons(scale: str) -> list[Comparison]:
         "App. C, Fig. 8: QMIX with the IPPO agent network performs significantly worse",
         "fig8", fig8.MAP, "qmix", "qmix_ippo_arch", GREATER))
     check_curve_keys(found, scale)
-    return found
+    return [replace(c, metric=metric_of(c.map, scale)) for c in found]
 
 
 def check_curve_keys(found: list[Comparison], scale: str) -> None:
@@ -214,10 +225,14 @@ def final_win_rate(series, hi: float) -> float:
     return float(series[series.index <= hi].iloc[-FINAL_EVALS:].mean())
 
 
-def seed_values(curve: CurveRuns, statistic: str, lo: float, hi: float) -> dict[int, float]:
-    """Seed -> the curve's statistic ("auc" or "final") in [lo, hi], seeds in order."""
+def seed_values(curve: CurveRuns, statistic: str, lo: float, hi: float,
+                metric: str = "win_rate") -> dict[int, float]:
+    """Seed -> the curve's statistic ("auc" or "final") in [lo, hi] of its test win rate or (metric
+    "return") its test return / MAX_RETURN, seeds in order."""
     values = {}
-    for seed, series in sorted(curve.series().items()):
+    scale = 1.0 if metric == "win_rate" else MAX_RETURN
+    for seed, series in sorted(curve.series(METRICS[metric]).items()):
+        series = series / scale
         if len(series):
             values[seed] = (normalised_auc(series, lo, hi) if statistic == "auc"
                             else final_win_rate(series, hi))
@@ -277,8 +292,9 @@ def evaluate(comparison: Comparison, a: CurveRuns, b: CurveRuns | None,
     sides = [a] if b is None else [a, b]
     span = common_range(sides)
     if comparison.test == ABOVE_DEMO:
-        finals = seed_values(a, "final", *span) if span else {}
-        qualities = a.demo_qualities(results_dir)
+        finals = seed_values(a, "final", *span, comparison.metric) if span else {}
+        scale = 1.0 if comparison.metric == "win_rate" else MAX_RETURN
+        qualities = {seed: q / scale for seed, q in a.demo_qualities(results_dir, comparison.metric).items()}
         seeds = [seed for seed in finals if seed in qualities]
         known = " ".join(f"{qualities[s]:.3f}" if s in qualities else "?" for s in finals)
         values = f"{comparison.a} final: {format_values(finals.values())} | demo quality: " + (
@@ -292,7 +308,8 @@ def evaluate(comparison: Comparison, a: CurveRuns, b: CurveRuns | None,
         label, counts = "final - demo", f"n={len(seeds)} paired"
     else:
         statistic = comparison.statistic
-        per_side = [seed_values(side, statistic, *span) if span else {} for side in sides]
+        per_side = [seed_values(side, statistic, *span, comparison.metric) if span else {}
+                    for side in sides]
         values = " | ".join(f"{key}: {format_values(v.values())}"
                             for key, v in zip((comparison.a, comparison.b), per_side))
         n_a, n_b = (len(v) for v in per_side)
@@ -315,6 +332,8 @@ def evaluate(comparison: Comparison, a: CurveRuns, b: CurveRuns | None,
         else:
             left, right = (np.array(list(v.values())) for v in per_side)
         label = "ΔAUC" if statistic == "auc" else "Δfinal"
+        if comparison.metric != "win_rate":
+            label += f"(return/{MAX_RETURN:g})"
     name, estimate, low, high, bca = interval(left, right, comparison.is_paired)
     measured = f"{label} = {estimate:+.3f} {_ci(low, high)} ({name}); {bca} ({counts})"
     return Outcome(comparison, verdict(comparison.test, low, high), measured, run_ids, values)
@@ -340,12 +359,14 @@ class Aggregate:
 
 
 def aggregate(key: str, pairs: dict[str, tuple[CurveRuns, CurveRuns]],
-              baseline: str = AGGREGATE_BASELINE) -> Aggregate:
-    """`pairs`: map -> (curve `key`, curve `baseline`) on that map."""
+              baseline: str = AGGREGATE_BASELINE, metrics: dict[str, str] | None = None) -> Aggregate:
+    """`pairs`: map -> (curve `key`, curve `baseline`) on that map; `metrics`: map -> its
+    statistic's metric (default win rate)."""
     per_map, counts = {}, {}
     for map_name, (x, y) in pairs.items():
         span = common_range([x, y])
-        values = [seed_values(c, "auc", *span) if span else {} for c in (x, y)]
+        metric = (metrics or {}).get(map_name, "win_rate")
+        values = [seed_values(c, "auc", *span, metric) if span else {} for c in (x, y)]
         counts[map_name] = (len(values[0]), len(values[1]))
         if min(counts[map_name]) >= MIN_SEEDS:
             per_map[map_name] = values
@@ -371,9 +392,9 @@ def aggregate_curves(curves: dict[str, dict[tuple[str, str], CurveRuns]]) -> lis
     return sorted(keys - {AGGREGATE_BASELINE})
 
 
-def aggregate_all(curves: dict[str, dict[tuple[str, str], CurveRuns]]) -> list[Aggregate]:
+def aggregate_all(curves: dict[str, dict[tuple[str, str], CurveRuns]], scale: str) -> list[Aggregate]:
     """Every aggregate_curves key against IPPO over the Fig. 2 and Fig. 4 maps (where a map has
-    both curves)."""
+    both curves), each map scored by its statistic at `scale` (win rate, or return / MAX_RETURN)."""
     found = []
     for key in aggregate_curves(curves):
         pairs = {}
@@ -382,7 +403,7 @@ def aggregate_all(curves: dict[str, dict[tuple[str, str], CurveRuns]]) -> list[A
             for m in maps:
                 if (m, key) in by_key and (m, AGGREGATE_BASELINE) in by_key:
                     pairs[m] = (by_key[(m, key)], by_key[(m, AGGREGATE_BASELINE)])
-        found.append(aggregate(key, pairs))
+        found.append(aggregate(key, pairs, metrics={m: metric_of(m, scale) for m in pairs}))
     return found
 
 
@@ -505,8 +526,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--hp", nargs="+", default=None, metavar="KEY=VALUE",
                         help="the hp overrides the runs were made with (as given to dm2_repro.run)")
     parser.add_argument("--backend", choices=BACKENDS, default="smax", help="environment backend of the runs")
+    parser.add_argument("--readme", default=None, metavar="README.md",
+                        help="also write the reproduction report (dm2_repro.report) into this file, between its markers")
     parser.add_argument("--check", action="store_true",
-                        help="fail (exit 1) if the existing report differs from the logged runs; write nothing")
+                        help="fail (exit 1) if the existing report (and --readme's block) differs from the logged "
+                             "runs; write nothing")
     return parser.parse_args(argv)
 
 
@@ -529,6 +553,12 @@ def main(argv=None) -> int:
         hp = check_hp_pairs(args.hp)
         if args.out and Path(args.out).is_dir():
             raise InputError(f"--out {args.out}: is a directory, not a report file")
+        readme = Path(args.readme) if args.readme else None
+        if readme and not readme.is_file():
+            raise InputError(f"--readme {args.readme}: no such file")
+        if readme and not all(marker in readme.read_text() for marker in (report.START, report.END)):
+            raise InputError(f"--readme {args.readme}: lacks the reproduction report's markers (lines "
+                             f"{report.START!r} and {report.END!r})")
     except InputError as error:
         fail(error)
     selection = dict(hp=hp, maps=args.maps, curves=args.curves)
@@ -540,7 +570,7 @@ def main(argv=None) -> int:
             scale = detect_scale(FIGURES, runs, args.backend, args.seeds, **selection)
         curves = load_curves(results_dir, scale, args.backend, args.seeds, runs=runs, **selection)
         outcomes = evaluate_all(results_dir, scale, args.backend, args.seeds, curves)
-        aggregates = aggregate_all(curves)
+        aggregates = aggregate_all(curves, scale)
     except DamagedRun as error:   # e.g. a win rate outside [0, 1]: names the run
         for line in damaged_lines(runs):
             print(line)
@@ -559,15 +589,28 @@ def main(argv=None) -> int:
     print()
     print("\n".join(aggregate_lines(aggregates)))
     out = Path(args.out) if args.out else results_dir / "claims.md"
-    report = markdown(outcomes, results_dir, scale, aggregates, selection_options(args))
+    text = markdown(outcomes, results_dir, scale, aggregates, selection_options(args))
+    readme_text = None
+    if readme:
+        beyond = load_curves(results_dir, scale, args.backend, args.seeds, figures=list(report.BEYOND), runs=runs,
+                             **selection)
+        readme_text = report.replace_block(readme.read_text(), report.block(outcomes, {**curves, **beyond}, scale),
+                                           str(readme))
     if args.check:
-        if not out.exists() or out.read_text() != report:
-            print(f"\n{out} is stale or missing: regenerate it with python -m dm2_repro.claims", file=sys.stderr)
+        stale = [path for path, new in ((out, text), (readme, readme_text))
+                 if path and (not path.exists() or path.read_text() != new)]
+        for path in stale:
+            print(f"\n{path} is stale or missing: regenerate it with python -m dm2_repro.claims"
+                  + (f" --readme {args.readme}" if args.readme else ""), file=sys.stderr)
+        if stale:
             return 1
-        print(f"\n{out} agrees with the logged runs")
+        print(f"\n{out}{' and ' + str(readme) if readme else ''} agree with the logged runs")
         return 0
-    atomic_write_text(out, report)
+    atomic_write_text(out, text)
     print(f"\nwrote {out}")
+    if readme:
+        atomic_write_text(readme, readme_text)
+        print(f"wrote the reproduction report into {readme}")
     return 0
 
 

@@ -137,6 +137,12 @@ PRESETS: dict[str, dict] = {
 # which IPPO's win rate has left the floor and rises or plateaus, within the campaign's compute envelope
 CPU_T_MAX = {"3s_vs_3z": 100_000, "3s_vs_4z": 150_000, "5m_vs_6m": 150_000, "3s_vs_5z": 200_000,
              "8m_vs_9m": 100_000}
+# Maps whose budget at a scale leaves IPPO's win rate at the floor (the budget pilot: 0.00-0.01 on 5m_vs_6m
+# within 500k steps, 0.00-0.06 on 8m_vs_9m within 260k; docs/compute_plan.md). There that scale's figures plot,
+# and its claims test, the greedy test return instead of a win rate that would compare zeros. Declared from
+# the pilot before any campaign run on these maps, not chosen after seeing them.
+RETURN_STATISTIC_MAPS = {"cpu": ("5m_vs_6m", "8m_vs_9m")}
+MAX_RETURN = 20.0   # SMAC's reward_scale_rate: the best episode return; claims divide returns by it
 
 DEPARTURES = {
     "cpu": "16 episodes per PPO update (paper: 1024) with 16 parallel envs; discriminator: 40 steps per update "

@@ -444,12 +444,13 @@ def collect_demo(runs: list[str | Path], step: int, style: str, episodes: int, o
                                 greedy=False, generator=gen, device=device)
                 scatter_team_episodes(arrays, plan, t, first, _chunk_numpy(batch))
                 bar.update(batch.n_episodes)
-        # quality: the greedy win rate of each executed team
-        team_quality = []
+        # quality: the greedy win rate (and return) of each executed team
+        team_quality, team_return = [], []
         for t, team in enumerate(teams):
             batch = collect(env, team, quality_episodes, (seed + QUALITY_SEED_OFFSET, t * TEAM_COUNTER_STRIDE),
                             greedy=True, generator=torch.Generator().manual_seed(seed), device=device)
             team_quality.append(batch.battle_won.mean().item())
+            team_return.append(batch.ep_return.mean().item())
             bar.update(quality_episodes)
         bar.close()
     finally:
@@ -463,6 +464,7 @@ def collect_demo(runs: list[str | Path], step: int, style: str, episodes: int, o
         sampling=sampling, epsilon=epsilon,
         # quality = greedy win rate of the executed team(s); indep_nonconcurrent: mean over the K teams
         quality=float(np.mean(team_quality)), team_quality=team_quality, quality_episodes=int(quality_episodes),
+        quality_return=float(np.mean(team_return)),   # the same greedy episodes' mean return
         demo_win_rate=float(arrays["battle_won"].mean()), demo_return_mean=float(arrays["ep_return"].mean()),
         seed=int(seed), n_envs=int(env.n_envs), code_version=code_version(),
     )

@@ -49,7 +49,7 @@ import pandas as pd
 from dm2_repro.experiments import BACKENDS, FIGURES, SCALES, Curve, expand, figure_def
 from dm2_repro import plotting
 from dm2_repro.config import make_hp
-from dm2_repro.envs import metric_name, metric_of
+from dm2_repro.envs import METRICS, metric_of
 from dm2_repro.results import (CurveRuns, align_seeds, curve_runs, damaged_lines, detect_scale, load_runs,
                                seed_table, summarise_seeds)
 from dm2_repro.validate import (InputError, Parser, at_least, atomic_copy, atomic_write, check_hp_pairs,
@@ -79,7 +79,7 @@ class FigureData:
     def draw(self) -> plotting.plt.Figure:
         return plotting.draw(self.table, self.panels, self.legend(), self.band,
                              f"{self.name}: {self.title} [{self.scale}]",
-                             {c.curve.panel: metric_of(c.curve.map) for c in self.curves})
+                             {c.curve.panel: metric_of(c.curve.map, self.scale) for c in self.curves})
 
     def legend(self) -> list[plotting.LegendEntry]:
         """Partial curves say how many of their seeds have runs."""
@@ -97,19 +97,20 @@ def seed_rows(head: dict, aligned: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({**head, **seed_table(aligned)})[SEED_COLUMNS]
 
 
-def curve_table(figure: str, c: CurveRuns, results_dir: Path, band: str,
-                drawn_demos: set) -> list[pd.DataFrame]:
+def curve_table(figure: str, c: CurveRuns, results_dir: Path, band: str, drawn_demos: set,
+                scale: str) -> list[pd.DataFrame]:
     """The per-seed rows (SEED_COLUMNS) of one curve: its seeds' aligned curves, and its
     demonstrations' qualities unless another curve of the panel already drew the same
     demonstrations (fig6's DM² and GAIL-only). `summary` turns them into the plotted rows."""
     parts = []
     head = {"figure": figure, "panel": c.curve.panel, "curve": c.curve.label}
-    aligned = align_seeds(c.series(metric_name(c.curve.map)))   # the map's metric: win rate or return
+    metric = metric_of(c.curve.map, scale)   # the map's metric at this scale: win rate or return
+    aligned = align_seeds(c.series(METRICS[metric]))
     if not aligned.empty:
         parts.append(seed_rows({**head, "kind": "curve"}, aligned))
     demo_set = (c.curve.panel, tuple(d.name for d in c.curve.demos))
-    qualities = {seed: q for seed, q in c.demo_qualities(results_dir).items() if seed in c.runs}
-    if qualities and demo_set not in drawn_demos and metric_of(c.curve.map) == "win_rate":  # a win rate
+    qualities = {seed: q for seed, q in c.demo_qualities(results_dir, metric).items() if seed in c.runs}
+    if qualities and demo_set not in drawn_demos:
         drawn_demos.add(demo_set)
         one_row = pd.DataFrame([qualities], index=[np.nan])   # a horizontal line: no step
         parts.append(seed_rows({**head, "kind": "demo_quality"}, one_row))
@@ -143,7 +144,7 @@ def compute(name: str, results_dir: Path, band: str = "se", scale: str = "auto",
     curves = curve_runs(plan.curves, runs)
     drawn_demos: set = set()
     seeds = seeds_frame([part for c in curves
-                         for part in curve_table(name, c, results_dir, band, drawn_demos)])
+                         for part in curve_table(name, c, results_dir, band, drawn_demos, scale)])
     panels = list(dict.fromkeys(c.curve.panel for c in curves))
     return FigureData(name, figure_def(name).title, scale, backend, band, panels, curves,
                       summary(seeds, band), list(runs.damaged), seeds)

@@ -38,6 +38,7 @@ from dm2_repro.experiments import expand
 from dm2_repro.validate import sha256_file
 
 WIN_RATE = "test_battle_won_mean"
+RETURN = "test_return_mean"
 
 
 class DamagedRun(ValueError):
@@ -249,24 +250,57 @@ def demo_metadata(demo_job, results_dir: str | Path) -> dict | None:
     return meta
 
 
-def demo_quality(demo_job, run: SacredRun | None, results_dir: str | Path) -> float | None:
-    """The greedy win rate of a demonstration's source: from the learner run's own record of the
-    demonstration it used, else from the demonstration's json next to the file."""
+QUALITY_KEYS = {"win_rate": "quality", "return": "quality_return"}   # metric -> demo json key
+
+
+def demo_quality(demo_job, run: SacredRun | None, results_dir: str | Path,
+                 metric: str = "win_rate") -> float | None:
+    """The greedy quality of a demonstration's source, its win rate or (metric "return") its mean
+    return: from the learner run's own record of the demonstration it used, else from the
+    demonstration's json next to the file. A return is also read from the source runs' greedy
+    evaluation at the snapshot's step for demonstrations made before their json recorded it."""
+    key = QUALITY_KEYS[metric]
     recorded = (run.info.get("demo") or {}) if run else {}
-    if recorded.get("quality") is not None:
-        quality, where = recorded["quality"], f"run {run.path} (info.demo.quality)"
+    json_path = demo_job.path(results_dir).with_suffix(".json")
+    if recorded.get(key) is not None:
+        meta, where = recorded, f"run {run.path} (info.demo.{key})"
     else:
-        meta = _read_json(demo_job.path(results_dir).with_suffix(".json"))
-        if meta is None or meta.get("quality") is None:
-            return None
-        quality, where = meta["quality"], str(demo_job.path(results_dir).with_suffix(".json"))
+        meta, where = _read_json(json_path), str(json_path)
+    if meta is None:
+        return None
+    quality = meta.get(key)
+    if quality is None and metric == "return":
+        quality = source_eval_return(meta, results_dir)
+    if quality is None:
+        return None
     try:
         value = float(quality)
     except (TypeError, ValueError):
         value = math.nan
-    if not 0.0 <= value <= 1.0:
+    if metric == "win_rate" and not 0.0 <= value <= 1.0:
         raise DamagedRun(f"{where}: demonstration quality {quality!r} is not a win rate in [0, 1]")
+    if not math.isfinite(value):
+        raise DamagedRun(f"{where}: demonstration {key} {quality!r} is not a number")
     return value
+
+
+def source_eval_return(meta: dict, results_dir: str | Path) -> float | None:
+    """Mean over a demonstration's source runs of their first greedy test return at or after the
+    snapshot's step: the snapshot's own policy where evaluations and snapshots share an interval
+    (every preset), as train.py evaluates before the next update. None if a source is not here."""
+    returns = []
+    for recorded in meta.get("source_runs") or []:
+        path = Path(recorded)
+        if not path.is_dir():   # recorded on another machine: the same run id under this results dir
+            path = Path(results_dir) / "runs" / path.name
+        metrics = _read_json(path / "metrics.json") or {}
+        series = metrics.get(RETURN) or {}
+        after = [v for t, v in zip(series.get("steps", []), series.get("values", []))
+                 if t >= meta.get("checkpoint_step", math.inf)]
+        if not after:
+            return None
+        returns.append(float(after[0]))
+    return float(np.mean(returns)) if returns else None
 
 
 @dataclass
@@ -286,12 +320,12 @@ class CurveRuns:
     def series(self, metric: str = WIN_RATE) -> dict[int, pd.Series]:
         return {seed: run.metric(metric) for seed, run in self.runs.items()}
 
-    def demo_qualities(self, results_dir: str | Path) -> dict[int, float]:
-        """Seed -> quality of that seed's demonstrations (where known)."""
+    def demo_qualities(self, results_dir: str | Path, metric: str = "win_rate") -> dict[int, float]:
+        """Seed -> quality (demo_quality's `metric`) of that seed's demonstrations (where known)."""
         qualities = {}
         for job in self.curve.jobs:
             if job.demo:
-                quality = demo_quality(job.demo, self.runs.get(job.seed), results_dir)
+                quality = demo_quality(job.demo, self.runs.get(job.seed), results_dir, metric)
                 if quality is not None:
                     qualities[job.seed] = quality
         return qualities

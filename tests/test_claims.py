@@ -9,7 +9,8 @@ import pytest
 from dm2_repro import claims, stats
 from dm2_repro.results import load_runs
 from dm2_repro.experiments import expand
-from tests.fixtures_runs import write_job_run
+from dm2_repro.config import MAX_RETURN, RETURN_STATISTIC_MAPS
+from tests.fixtures_runs import win_curve, write_job_run
 
 STEPS = (0, 400, 800, 1200, 1600)
 N_SEEDS = 5
@@ -157,6 +158,48 @@ def test_above_demo_pairs_each_run_with_its_own_demonstrations(results):
                             f"demo quality: {values(QUALITIES, 1.0)}")
 
 
+DM2_RETURNS = [14.0, 15.0, 16.0, 15.5, 14.5]
+IPPO_RETURNS = [8.0, 9.0, 7.0, 8.5, 7.5]
+
+
+def test_floor_maps_are_judged_on_the_test_return(tmp_path, monkeypatch):
+    """Where the scale's budget leaves every win rate at 0, the claims compare test returns / 20,
+    and DM² is held against its demonstrations' greedy return (read from the source run's
+    evaluation at the snapshot's step when the demo json predates quality_return)."""
+    monkeypatch.setitem(RETURN_STATISTIC_MAPS, "smoke", ("3s_vs_3z",))
+    zero_wins = win_curve(0.0, STEPS)
+    ippo_paths = {}
+    for run_id, (job, final) in enumerate(zip(curve("fig2", "ippo", "3s_vs_3z").jobs, IPPO_RETURNS), 1):
+        ippo_paths[job.seed] = write_job_run(tmp_path, run_id, job, metrics={
+            "test_battle_won_mean": zero_wins, "test_return_mean": win_curve(final, STEPS)})
+    for run_id, (job, final) in enumerate(zip(curve("fig2", "dm2_ippo_late", "3s_vs_3z").jobs, DM2_RETURNS), 10):
+        write_job_run(tmp_path, run_id, job, metrics={
+            "test_battle_won_mean": zero_wins, "test_return_mean": win_curve(final, STEPS)})
+        demo_json = job.demo.path(tmp_path).with_suffix(".json")
+        demo_json.parent.mkdir(parents=True, exist_ok=True)
+        # recorded on another machine: found again by run id under this results dir
+        demo_json.write_text(json.dumps({"quality": 0.0, "checkpoint_step": 800,
+                                         "source_runs": [f"/elsewhere/runs/{ippo_paths[job.seed].name}"]}))
+    outcomes = evaluate(tmp_path)
+    faster = outcome(outcomes, "fig2", "3s_vs_3z", "dm2_ippo_late", "ippo")
+    assert faster.comparison.metric == "return" and "test return / 20" in faster.comparison.description
+    dm2, ippo = (AUC * np.array(r) / MAX_RETURN for r in (DM2_RETURNS, IPPO_RETURNS))
+    estimate, low, high, _ = stats.welch_t_interval(dm2, ippo, claims.CONFIDENCE)
+    assert faster.measured.startswith(f"ΔAUC(return/20) = {estimate:+.3f} [{low:+.3f}, {high:+.3f}]")
+    assert faster.verdict == claims.HOLDS
+    above = outcome(outcomes, "fig2", "3s_vs_3z", "dm2_ippo_late", None)
+    finals = FINAL * np.array(DM2_RETURNS) / MAX_RETURN
+    qualities = 0.5 * np.array(IPPO_RETURNS) / MAX_RETURN   # step 800 of a linear rise over 0..1600
+    assert above.values == (f"dm2_ippo_late final: {values(finals, 1.0)} | "
+                            f"demo quality: {values(qualities, 1.0)}")
+    estimate, low, high, _ = stats.paired_t_interval(finals, qualities, claims.CONFIDENCE)
+    measured = [float(x) for x in above.measured.split(" (")[0].replace("final - demo = ", "")
+                .replace("[", "").replace("]", "").replace(",", "").split()]
+    assert measured == pytest.approx([estimate, low, high], abs=1e-3)
+    # the other maps are still judged on win rates
+    assert outcome(outcomes, "fig2", "3s_vs_4z", "dm2_ippo_late", "ippo").comparison.metric == "win_rate"
+
+
 def test_run_info_is_read_from_info_json(results):
     runs = {r.run_id: r for r in load_runs(results)}
     with_file = [r for r in runs.values() if (r.path / "info.json").exists()]
@@ -167,7 +210,7 @@ def test_run_info_is_read_from_info_json(results):
 
 def test_aggregate_across_maps(results):
     curves = claims.load_curves(results, "smoke", n_seeds=N_SEEDS)
-    rows = {a.key: a for a in claims.aggregate_all(curves)}
+    rows = {a.key: a for a in claims.aggregate_all(curves, "smoke")}
     early = rows["dm2_ippo_early"]
     # 5 vs 5 seeds on 5m_vs_6m, and on 3s_vs_4z (fig6's IPPO jobs are fig2's 3s_vs_4z IPPO jobs).
     assert early.maps == ["5m_vs_6m", "3s_vs_4z"] and early.n_runs == (5, 5)
@@ -227,6 +270,36 @@ def test_check_detects_a_stale_report(results, tmp_path):
     assert claims.main(args + ["--check"]) == 1
 
 
+def test_reproduction_report_goes_between_the_readme_markers(results, tmp_path, capsys):
+    from dm2_repro import report
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\nbefore\n{report.START}\nold text\n{report.END}\n\nafter\n")
+    args = ["--results", str(results), "--out", str(tmp_path / "claims.md"), "--seeds", str(N_SEEDS),
+            "--readme", str(readme)]
+    assert claims.main(args + ["--check"]) == 1      # the block is stale (claims.md missing too)
+    assert claims.main(args) == 0
+    text = readme.read_text()
+    assert text.startswith("# title\n\nbefore\n") and text.endswith("\n\nafter\n") and "old text" not in text
+    fig8 = text[text.index("### fig8"):]
+    assert "| QMIX | 5/5 |" in fig8 and "| QMIX (IPPO agent architecture) | 5/5 |" in fig8
+    assert f"| qmix: {values(QMIX)} \\| qmix_ippo_arch: {values(QMIX_IPPO_ARCH)} |" in fig8
+    assert "**holds**" in fig8.split("###")[1]
+    # a figure with no runs says so instead of a table of empty comparisons
+    assert 'No runs yet: every comparison is "not enough data".' in text[text.index("### fig4"):].split("###")[1]
+    # beyond the paper: each curve's per-seed values, no verdict (IPPO is fig2's 3s_vs_3z IPPO)
+    beyond = text[text.index("### c_sensitivity"):]
+    assert f"| IPPO | 5/5 | {values([0.1] * 5)} | 0.050 | {values([0.1] * 5, FINAL)} |" in beyond
+    assert "| DM², c=0.1 | 0/5 | none | — | none |" in beyond and "verdict" not in beyond
+    assert claims.main(args + ["--check"]) == 0
+    readme.write_text(text.replace("**holds**", "**does not hold**", 1))
+    assert claims.main(args + ["--check"]) == 1
+    capsys.readouterr()
+    readme.write_text("no markers\n")
+    with pytest.raises(SystemExit) as exit_info:
+        claims.main(args)
+    assert exit_info.value.code == 2 and "lacks the reproduction report's markers" in capsys.readouterr().err
+
+
 def renaming(monkeypatch, figures, old, new):
     """Make claims see the curve `old` of `figures` under the key `new`, as after a rename."""
     import dataclasses
@@ -264,10 +337,10 @@ def test_a_renamed_curve_fails_loudly(monkeypatch):
 
 
 def test_aggregate_rows_follow_the_figure_definitions_curves(results, monkeypatch):
-    rows = [a.key for a in claims.aggregate_all(claims.load_curves(results, "smoke", n_seeds=N_SEEDS))]
+    rows = [a.key for a in claims.aggregate_all(claims.load_curves(results, "smoke", n_seeds=N_SEEDS), "smoke")]
     defined = {c.key for c in expand("fig2", "smoke").curves} - {"ippo"}
     assert rows == sorted(defined)
     renaming(monkeypatch, ("fig2", "fig4"), "sil", "self_imitation")   # fig4 is fig2's comparison
     curves = claims.load_curves(results, "smoke", n_seeds=N_SEEDS)
-    rows = [a.key for a in claims.aggregate_all(curves)]
+    rows = [a.key for a in claims.aggregate_all(curves, "smoke")]
     assert "self_imitation" in rows and "sil" not in rows

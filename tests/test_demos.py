@@ -228,6 +228,7 @@ def test_real_collection_from_smoke_run(smoke_ippo_run, spec, tmp_path, capsys):
           "--episodes", "2", "--quality-episodes", "4", "--seed", "3", "--n-envs", "4", "--out", str(out3)])
     indep = load_demo(out3, spec)
     assert indep.meta["teams"] == [[0, 1, 2]] and indep.meta["quality"] == meta["quality"]
+    assert np.isfinite(meta["quality_return"]) and indep.meta["quality_return"] == meta["quality_return"]
     torch.testing.assert_close(indep.obs, demo.obs)
     torch.testing.assert_close(indep.actions, demo.actions)
     with pytest.raises(ValueError, match="epsilon-greedy sampling applies to value-based"):

@@ -107,6 +107,25 @@ def test_demo_quality_rows(tmp_path):
     assert demo_rows["step"].isna().all()
 
 
+def test_floor_maps_plot_the_test_return(tmp_path, monkeypatch):
+    """A map declared for a scale in RETURN_STATISTIC_MAPS is drawn in test return, its
+    demonstration line at the demonstrations' greedy return (quality_return)."""
+    from dm2_repro.config import RETURN_STATISTIC_MAPS
+    monkeypatch.setitem(RETURN_STATISTIC_MAPS, "smoke", ("3s_vs_4z",))
+    plan = expand("fig5", "smoke", maps=["3s_vs_4z"])
+    for i, job in enumerate(plan.learner_jobs):
+        write_job_run(tmp_path, i + 1, job, metrics={"test_battle_won_mean": (STEPS, [0.0] * 4),
+                                                     "test_return_mean": (STEPS, [1.0, 4.0, 6.0, 7.0 + i])})
+        write_demo(job.demo.path(tmp_path), quality=0.0, quality_return=5.0)
+    data = figure.compute("fig5", tmp_path, scale="smoke")
+    curves = data.table[data.table["kind"] == "curve"]
+    assert curves.groupby("step")["mean"].first().tolist()[:3] == [1.0, 4.0, 6.0]
+    assert data.table[data.table["kind"] == "demo_quality"]["mean"].tolist() == [5.0]
+    axes = {ax.get_title().split()[0]: ax for ax in data.draw().axes if ax.get_visible()}
+    assert axes["3s_vs_4z"].get_ylabel() == "test return"
+    assert axes["5m_vs_6m"].get_ylabel() == "test win rate"   # not declared: win rate as before
+
+
 def test_steps_that_differ_slightly_are_aligned():
     a = pd.Series([0.0, 0.5, 1.0], index=[0, 400, 800])
     b = pd.Series([0.0, 0.1, 0.3, 0.9], index=[3, 397, 805, 1200])

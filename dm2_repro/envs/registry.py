@@ -33,6 +33,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
+from ..config import RETURN_STATISTIC_MAPS
 from .base import BatchedEnv
 from .maps import SMAC_MAPS, MapInfo
 
@@ -161,15 +162,19 @@ def find_task(name: str) -> Task | None:
     return None if name in SMAC_MAPS else tasks().get(name)
 
 
-def metric_of(map_name: str) -> str:
-    """What a map's figures plot: "win_rate" on SMAC maps, the task's metric on a task."""
+def metric_of(map_name: str, scale: str | None = None) -> str:
+    """What a map's figures plot and its claims test: the task's metric on a task; on a SMAC map
+    "win_rate", or "return" where `scale`'s budget leaves the win rate at the floor
+    (config.RETURN_STATISTIC_MAPS)."""
     task = find_task(map_name)
-    return task.metric if task else "win_rate"
+    if task:
+        return task.metric
+    return "return" if map_name in RETURN_STATISTIC_MAPS.get(scale, ()) else "win_rate"
 
 
-def metric_name(map_name: str) -> str:
-    """The logged metric the figures plot for a map (test_battle_won_mean or test_return_mean)."""
-    return METRICS[metric_of(map_name)]
+def metric_name(map_name: str, scale: str | None = None) -> str:
+    """The logged metric of metric_of (test_battle_won_mean or test_return_mean)."""
+    return METRICS[metric_of(map_name, scale)]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,119 @@
+"""The reproduction report: for each figure of the paper, the paper's statements, our figure, the runs
+behind each curve, every comparison's per-seed values, interval and verdict, and what differs from the
+paper's setting. Made from the claims' outcomes (dm2_repro.claims), so its numbers are the logged
+runs' numbers; written into README.md between two markers:
+
+    python -m dm2_repro.claims --readme README.md          # rewrites the block
+    python -m dm2_repro.claims --check --readme README.md  # CI: fails if the block is stale
+
+Reference: docs/figures.md.
+"""
+from __future__ import annotations
+
+from dm2_repro.config import MAX_RETURN, make_hp, paper_tables
+from dm2_repro.envs import metric_of
+from dm2_repro.experiments import figure_def
+
+START = "<!-- reproduction report: made by `python -m dm2_repro.claims --readme README.md`; do not edit by hand -->"
+END = "<!-- end of the reproduction report -->"
+# The paper's figures in the order the paper discusses them (main text, then the appendices).
+ORDER = ("fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8")
+BEYOND = ("c_sensitivity",)   # figures beyond the paper: their curves' values, no verdicts
+PAPER_ALGO = "ippo"   # the budget quoted per map is the one of this learner (every curve shares it)
+
+
+def _steps(n: int) -> str:
+    return f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n / 1e3:g}k"
+
+
+def setting_line(maps: list[str], scale: str) -> str:
+    """What differs from the paper's setting on these maps at this scale (budgets, statistic)."""
+    paper = paper_tables()["maps"]
+    parts = []
+    for m in maps:
+        hp = make_hp(PAPER_ALGO, m, scale)
+        statistic = "win rate" if metric_of(m, scale) == "win_rate" else f"test return / {MAX_RETURN:g}"
+        budget = f"{_steps(hp.t_max)} steps (paper {_steps(int(paper[m]['t_max']))})" if m in paper \
+            else f"{_steps(hp.t_max)} steps"
+        parts.append(f"{m}: {budget}, {hp.test_episodes} test episodes, statistic {statistic}")
+    return "; ".join(parts)
+
+
+def runs_table(curves: dict) -> list[str]:
+    """Seeds with a COMPLETED run, per curve (rows) and map (columns)."""
+    maps = list(dict.fromkeys(m for m, _ in curves))
+    labels = list(dict.fromkeys(c.curve.label for c in curves.values()))
+    cells = {(c.curve.label, m): f"{len(c.runs)}/{c.n_expected}" for (m, _), c in curves.items()}
+    lines = ["| curve | " + " | ".join(maps) + " |", "|---" * (len(maps) + 1) + "|"]
+    lines += [f"| {label} | " + " | ".join(cells.get((label, m), "—") for m in maps) + " |" for label in labels]
+    return lines
+
+
+def figure_section(name: str, outcomes: list, curves: dict, scale: str) -> list[str]:
+    fig = figure_def(name)
+    mine = [o for o in outcomes if o.comparison.figure == name]
+    maps = list(dict.fromkeys(m for m, _ in curves))
+    lines = [f"### {name}: {fig.title}", ""]
+    statements = list(dict.fromkeys(o.comparison.paper for o in mine))
+    lines += [f"Paper: {'; '.join(statements)}." if statements else "Paper: no comparison is drawn from it.", "",
+              f"![{name}](figures/{name}.png)", "", "Runs (seeds with a completed run):", "",
+              *runs_table(curves), ""]
+    if not any(c.runs for c in curves.values()):
+        lines += ["No runs yet: every comparison is \"not enough data\".", ""]
+    else:
+        with_runs = [o for o in mine if any(o.run_ids.values())]
+        lines += ["| comparison | per-seed values (seed order) | measured (95%) | verdict |", "|---|---|---|---|"]
+        for o in with_runs:
+            lines.append(f"| {o.comparison.description} | {_cell(o.values)} | {_cell(o.measured)} | **{o.verdict}** |")
+        idle = [o for o in mine if o not in with_runs]
+        if idle:
+            idle_maps = ", ".join(dict.fromkeys(o.comparison.map for o in idle))
+            lines += ["", f"{len(idle)} more comparisons ({idle_maps}) have no runs on either side yet."]
+        lines.append("")
+    lines += [f"Setting here: SMAX, the `{scale}` preset; {setting_line(maps, scale)}.", ""]
+    return lines
+
+
+def values_section(name: str, curves: dict, scale: str) -> list[str]:
+    """A figure beyond the paper (no claim to judge): each curve's per-seed AUC and final value."""
+    from dm2_repro.claims import common_range, format_values, seed_values   # claims imports this module
+
+    fig = figure_def(name)
+    maps = list(dict.fromkeys(m for m, _ in curves))
+    lines = [f"### {name}: {fig.title}", "", f"![{name}](figures/{name}.png)", ""]
+    span = common_range([c for c in curves.values() if c.runs])
+    lines += ["| curve | seeds | AUC per seed (seed order) | mean AUC | final per seed |", "|---|---|---|---|---|"]
+    for (m, _), c in curves.items():
+        metric = metric_of(m, scale)
+        auc = seed_values(c, "auc", *span, metric) if span and c.runs else {}
+        final = seed_values(c, "final", *span, metric) if span and c.runs else {}
+        mean = f"{sum(auc.values()) / len(auc):.3f}" if auc else "—"
+        lines.append(f"| {c.curve.label} | {len(c.runs)}/{c.n_expected} | {format_values(auc.values())} | {mean} | "
+                     f"{format_values(final.values())} |")
+    lines += ["", f"Setting here: SMAX, the `{scale}` preset; {setting_line(maps, scale)}.", ""]
+    return lines
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def block(outcomes: list, curves: dict, scale: str) -> str:
+    """The report between START and END. `curves`: claims.load_curves' figure -> (map, key) -> runs."""
+    lines = [START, ""]
+    for name in ORDER:
+        if name in curves:
+            lines += figure_section(name, outcomes, curves[name], scale)
+    for name in BEYOND:
+        if name in curves:
+            lines += values_section(name, curves[name], scale)
+    return "\n".join(lines + [END])
+
+
+def replace_block(text: str, new_block: str, where: str = "README.md") -> str:
+    """`text` with its report block replaced by `new_block` (ValueError if the markers are missing)."""
+    start, end = text.find(START), text.find(END)
+    if start < 0 or end < start:
+        raise ValueError(f"{where}: no reproduction report markers (a line {START!r}, later a line {END!r}); "
+                         "add both where the report goes")
+    return text[:start] + new_block + text[end + len(END):]
