@@ -79,7 +79,8 @@ class FigureData:
     def draw(self) -> plotting.plt.Figure:
         return plotting.draw(self.table, self.panels, self.legend(), self.band,
                              f"{self.name}: {self.title} [{self.scale}]",
-                             {c.curve.panel: metric_of(c.curve.map, self.scale) for c in self.curves})
+                             {c.curve.panel: curve_metric(c, self.scale) for c in self.curves},
+                             ncols=figure_def(self.name).ncols)
 
     def legend(self) -> list[plotting.LegendEntry]:
         """Partial curves say how many of their seeds have runs."""
@@ -97,21 +98,36 @@ def seed_rows(head: dict, aligned: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({**head, **seed_table(aligned)})[SEED_COLUMNS]
 
 
-def curve_table(figure: str, c: CurveRuns, results_dir: Path, band: str, drawn_demos: set,
+def curve_metric(c: CurveRuns, scale: str) -> str:
+    """What a curve plots: its own metric, else its map's statistic at this scale (win rate or return)."""
+    return c.curve.metric or metric_of(c.curve.map, scale)
+
+
+def demo_line_owners(curves: list[CurveRuns]) -> set[int]:
+    """Which curves draw their demonstrations' quality line (ids): of the curves of a panel that
+    learn from the same demonstrations (fig6's DM² and GAIL-only, c_sensitivity's c values), the
+    one with the most runs (the first on a tie), so the line stays with the fullest curve."""
+    owners = {}
+    for c in curves:
+        demo_set = (c.curve.panel, tuple(d.name for d in c.curve.demos))
+        if c.curve.demos and (demo_set not in owners or len(c.runs) > len(owners[demo_set].runs)):
+            owners[demo_set] = c
+    return {id(c) for c in owners.values()}
+
+
+def curve_table(figure: str, c: CurveRuns, results_dir: Path, band: str, draws_demo: bool,
                 scale: str) -> list[pd.DataFrame]:
-    """The per-seed rows (SEED_COLUMNS) of one curve: its seeds' aligned curves, and its
-    demonstrations' qualities unless another curve of the panel already drew the same
-    demonstrations (fig6's DM² and GAIL-only). `summary` turns them into the plotted rows."""
+    """The per-seed rows (SEED_COLUMNS) of one curve: its seeds' aligned curves, and, if it
+    `draws_demo` (demo_line_owners), its demonstrations' qualities over the seeds it has runs of.
+    `summary` turns them into the plotted rows."""
     parts = []
     head = {"figure": figure, "panel": c.curve.panel, "curve": c.curve.label}
-    metric = metric_of(c.curve.map, scale)   # the map's metric at this scale: win rate or return
+    metric = curve_metric(c, scale)
     aligned = align_seeds(c.series(METRICS[metric]))
     if not aligned.empty:
         parts.append(seed_rows({**head, "kind": "curve"}, aligned))
-    demo_set = (c.curve.panel, tuple(d.name for d in c.curve.demos))
     qualities = {seed: q for seed, q in c.demo_qualities(results_dir, metric).items() if seed in c.runs}
-    if qualities and demo_set not in drawn_demos:
-        drawn_demos.add(demo_set)
+    if qualities and draws_demo:
         one_row = pd.DataFrame([qualities], index=[np.nan])   # a horizontal line: no step
         parts.append(seed_rows({**head, "kind": "demo_quality"}, one_row))
     return parts
@@ -142,9 +158,9 @@ def compute(name: str, results_dir: Path, band: str = "se", scale: str = "auto",
         scale = detect_scale([name], runs, backend, n_seeds, hp=hp, maps=maps, curves=curves)
     plan = expand(name, scale, n_seeds, maps, curves, backend=backend, hp=hp)
     curves = curve_runs(plan.curves, runs)
-    drawn_demos: set = set()
+    owners = demo_line_owners(curves)
     seeds = seeds_frame([part for c in curves
-                         for part in curve_table(name, c, results_dir, band, drawn_demos, scale)])
+                         for part in curve_table(name, c, results_dir, band, id(c) in owners, scale)])
     panels = list(dict.fromkeys(c.curve.panel for c in curves))
     return FigureData(name, figure_def(name).title, scale, backend, band, panels, curves,
                       summary(seeds, band), list(runs.damaged), seeds)

@@ -50,17 +50,18 @@ def curve_colors(keys: list[str]) -> dict[str, tuple]:
 
 
 def draw(table: pd.DataFrame, panels: list[str], legend: list[LegendEntry], band: str,
-         title: str, metrics: dict[str, str] | None = None) -> plt.Figure:
+         title: str, metrics: dict[str, str] | None = None, ncols: int | None = None) -> plt.Figure:
     """One axes per panel.
 
     table: rows of kind "curve" (step, mean, band) and "demo_quality" (mean only); curves in the
     legend but not in the table have no data yet and appear in the legend only.
     metrics: panel -> "win_rate" (default) or "return" (the task's metric: free y range).
+    ncols: panels per row (default: up to 3).
     """
     sns.set_theme(style="whitegrid", context="paper", rc=FONT_RC)
     key_colors = curve_colors(list(dict.fromkeys(entry.color_key for entry in legend)))
     colors = {(e.panel, e.curve): key_colors[e.color_key] for e in legend}
-    ncols = min(3, len(panels))
+    ncols = min(ncols or 3, len(panels))
     nrows = math.ceil(len(panels) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 4.4 * nrows), squeeze=False)
     for ax, panel in zip(axes.flat, panels):

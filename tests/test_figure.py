@@ -126,6 +126,37 @@ def test_floor_maps_plot_the_test_return(tmp_path, monkeypatch):
     assert axes["5m_vs_6m"].get_ylabel() == "test win rate"   # not declared: win rate as before
 
 
+def test_a_curve_can_plot_its_own_metric(tmp_path):
+    """The budget pilot draws every map twice from the same runs: win rate, then return."""
+    plan = expand("budget_pilot", "smoke")
+    assert len(plan.learner_jobs) == 4 and len(plan.curves) == 8
+    for i, job in enumerate(plan.learner_jobs):
+        write_job_run(tmp_path, i + 1, job, metrics={"test_battle_won_mean": (STEPS, [0.0, 0.1, 0.2, 0.3]),
+                                                     "test_return_mean": (STEPS, [1.0, 2.0, 3.0, 4.0])})
+    data = figure.compute("budget_pilot", tmp_path, scale="smoke")
+    means = data.table.groupby("panel")["mean"].max()
+    assert {p: means[p] for p in means.index if p.startswith("5m_vs_6m")} == {"5m_vs_6m: win rate": 0.3,
+                                                                            "5m_vs_6m: return": 4.0}
+    fig = data.draw()
+    assert [ax.get_ylabel() for ax in fig.axes[:4]] == ["test win rate"] * 4
+    assert [ax.get_ylabel() for ax in fig.axes[4:]] == ["test return"] * 4   # one row per metric
+
+
+def test_shared_demonstrations_are_drawn_by_the_fullest_curve(tmp_path):
+    plan = expand("c_sensitivity", "smoke")
+    by_key = {c.key: c for c in plan.curves}
+    run_id = 0
+    for key, n in (("dm2_c0.1", 1), ("dm2_c1", 2)):   # c=1 has more seeds: it owns the line
+        for job in by_key[key].jobs[:n]:
+            run_id += 1
+            write_job_run(tmp_path, run_id, job)
+            write_demo(job.demo.path(tmp_path), quality=0.25 * job.seed)
+    demo_rows = figure.compute("c_sensitivity", tmp_path, scale="smoke").seeds
+    demo_rows = demo_rows[demo_rows["kind"] == "demo_quality"]
+    assert demo_rows["curve"].unique().tolist() == [by_key["dm2_c1"].label]
+    assert sorted(demo_rows["value"]) == [0.25, 0.5]
+
+
 def test_steps_that_differ_slightly_are_aligned():
     a = pd.Series([0.0, 0.5, 1.0], index=[0, 400, 800])
     b = pd.Series([0.0, 0.1, 0.3, 0.9], index=[3, 397, 805, 1200])

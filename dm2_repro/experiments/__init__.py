@@ -261,6 +261,8 @@ class Curve:
     label: str      # the legend name as in the paper
     map: str
     jobs: tuple[TrainJob, ...]   # one per seed
+    metric: str | None = None    # what it plots: "win_rate" or "return"; None: the map's statistic at the
+                                 # scale (envs.metric_of)
 
     @property
     def demos(self) -> tuple[DemoJob, ...]:
@@ -341,13 +343,13 @@ class Context:
 
     def curve(self, figure: str, panel: str, key: str, label: str, algo: str, map_name: str,
               demo: Callable[[int], DemoJob] | None = None,
-              hp: dict | Iterable[tuple[str, object]] = ()) -> Curve:
+              hp: dict | Iterable[tuple[str, object]] = (), metric: str | None = None) -> Curve:
         """A curve of `algo` over this context's seeds; `demo(seed)` gives each seed's demo and
         `hp` the curve's own hyperparameters (merged with the context's, see `train`; the
-        demonstrations' expert runs do not get them)."""
+        demonstrations' expert runs do not get them); `metric` as Curve.metric."""
         jobs = tuple(self.train(algo, map_name, seed, demo(seed) if demo else None, hp)
                      for seed in self.seeds)
-        return Curve(figure=figure, panel=panel, key=key, label=label, map=map_name, jobs=jobs)
+        return Curve(figure=figure, panel=panel, key=key, label=label, map=map_name, jobs=jobs, metric=metric)
 
 
 @dataclass(frozen=True)
@@ -359,6 +361,7 @@ class FigureDef:
     build: Callable[[Context], list[Curve]]
     n_seeds: int | None = None   # seeds per curve when the user gives none (None: the preset's)
     needs_maps: bool = False     # its maps come from --maps (the task figure): not part of `all`
+    ncols: int | None = None     # panels per row of the plot (None: up to 3)
 
 
 def figure_def(name: str) -> FigureDef:
@@ -382,7 +385,8 @@ class Plan:
 
     @property
     def learner_jobs(self) -> list[TrainJob]:
-        return [job for curve in self.curves for job in curve.jobs]
+        """Every curve's training jobs, once each (curves may share jobs: a run drawn twice)."""
+        return list(dict.fromkeys(job for curve in self.curves for job in curve.jobs))
 
     @property
     def jobs(self) -> list[Job]:

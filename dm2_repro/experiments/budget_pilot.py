@@ -16,9 +16,13 @@ PILOT_T_MAX = {"5m_vs_6m": 500_000, "3s_vs_4z": 500_000, "3s_vs_5z": 500_000, "8
 
 
 def build(context: Context) -> list[Curve]:
-    return [context.curve("budget_pilot", m, "ippo", "IPPO", "ippo", m, hp={"t_max": t_max})
+    """Each map twice: the test win rate (the row that sets the budget) and the test return (the
+    row that shows what IPPO learns where it wins nothing), the same runs."""
+    return [context.curve("budget_pilot", f"{m}: {what}", key, "IPPO", "ippo", m, hp={"t_max": t_max},
+                          metric=metric)
+            for key, metric, what in (("ippo", "win_rate", "win rate"), ("ippo_return", "return", "return"))
             for m, t_max in PILOT_T_MAX.items()]
 
 
 FIGURE = FigureDef(name="budget_pilot", title="Budget pilot: IPPO at the cpu preset, one seed",
-                   build=build, n_seeds=1)
+                   build=build, n_seeds=1, ncols=len(PILOT_T_MAX))
