@@ -340,6 +340,53 @@ def evaluate(comparison: Comparison, a: CurveRuns, b: CurveRuns | None,
 
 
 # ---------------------------------------------------------------------------------------------
+# Figure 7: where DM²'s curve saturates in demonstration quality
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class SaturationRow:
+    key: str
+    quality: float | None              # mean demonstration quality over the curve's seeds
+    auc: dict[int, float]              # seed -> AUC
+    delta: tuple[float, float, float] | None = None   # paired ΔAUC to the last snapshot: est, low, high
+    equivalent: bool | None = None     # interval inside +-EQUIVALENCE_MARGIN (None: < MIN_SEEDS pairs)
+
+
+def saturation(curves: list[CurveRuns], results_dir: Path, metric: str = "win_rate") -> tuple[list[SaturationRow], str]:
+    """Fig. 7's snapshot curves in sweep order, each against the last (best) snapshot, paired by
+    learner seed: ΔAUC with a paired t interval. The curve saturates at the first snapshot from
+    which every later one, itself included, is equivalent to the last (interval inside +-0.1);
+    returns the rows and that finding in words."""
+    span = common_range([c for c in curves if c.runs])
+    scale = 1.0 if metric == "win_rate" else MAX_RETURN
+    rows = []
+    for c in curves:
+        auc = seed_values(c, "auc", *span, metric) if span and c.runs else {}
+        qualities = c.demo_qualities(results_dir, metric)
+        quality = float(np.mean(list(qualities.values()))) / scale if qualities else None
+        rows.append(SaturationRow(c.curve.key, quality, auc))
+    best = rows[-1]
+    for row in rows[:-1]:
+        seeds = [s for s in row.auc if s in best.auc]
+        if len(seeds) >= MIN_SEEDS:
+            a, b = (np.array([r.auc[s] for s in seeds]) for r in (row, best))
+            estimate, low, high, _ = stats.paired_t_interval(a, b, CONFIDENCE)
+            row.delta = (estimate, low, high)
+            row.equivalent = -EQUIVALENCE_MARGIN < low and high < EQUIVALENCE_MARGIN
+    if len(best.auc) < MIN_SEEDS or any(row.equivalent is None for row in rows[:-1]):
+        return rows, f"{NO_DATA} (every snapshot curve needs {MIN_SEEDS} seeds paired with the last)"
+    first = len(rows) - 1
+    while first > 0 and rows[first - 1].equivalent:
+        first -= 1
+    if first == len(rows) - 1:
+        return rows, f"does not saturate before the last snapshot ({best.key}): no earlier one is equivalent to it"
+    quality = rows[first].quality
+    return rows, (f"saturates at {rows[first].key}" + (f" (demonstration quality {quality:.3f})" if quality is not None
+                                                          else "") + ": it and every later snapshot are within "
+                  f"+-{EQUIVALENCE_MARGIN:g} AUC of the last")
+
+
+# ---------------------------------------------------------------------------------------------
 # Aggregate across maps (rliable-style)
 # ---------------------------------------------------------------------------------------------
 
@@ -594,7 +641,7 @@ def main(argv=None) -> int:
     if readme:
         beyond = load_curves(results_dir, scale, args.backend, args.seeds, figures=list(report.BEYOND), runs=runs,
                              **selection)
-        readme_text = report.replace_block(readme.read_text(), report.block(outcomes, {**curves, **beyond}, scale),
+        readme_text = report.replace_block(readme.read_text(), report.block(outcomes, {**curves, **beyond}, scale, results_dir),
                                            str(readme))
     if args.check:
         stale = [path for path, new in ((out, text), (readme, readme_text))

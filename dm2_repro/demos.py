@@ -157,6 +157,9 @@ def code_version() -> dict:
     return version
 
 
+NPZ_DATE = (1980, 1, 1, 0, 0, 0)   # the zip entries' timestamp (the earliest a zip can hold)
+
+
 def write_demo(out_path: str | Path, arrays: dict, meta: dict) -> Path:
     """Write NAME.npz (compressed plain arrays) then NAME.json (metadata + sha256 of the npz).
     Both are written to unique temporary names and renamed, json last: a demonstration whose json
@@ -170,8 +173,15 @@ def write_demo(out_path: str | Path, arrays: dict, meta: dict) -> Path:
         raise ValueError(f"demonstration arrays missing {missing}")
 
     def write_npz(tmp: Path) -> None:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **{k: np.ascontiguousarray(arrays[k]) for k in ARRAYS})
+        # np.savez_compressed's layout, but every zip entry dated NPZ_DATE: the same arrays give the
+        # same bytes, so `demos collect` regenerates a demonstration bit for bit from its source
+        # snapshot and seed (its sha256 in the json included) and the .npz files need not be committed
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+            for k in ARRAYS:
+                entry = zipfile.ZipInfo(f"{k}.npy", date_time=NPZ_DATE)
+                entry.compress_type = zipfile.ZIP_DEFLATED
+                with archive.open(entry, "w", force_zip64=True) as handle:
+                    np.lib.format.write_array(handle, np.ascontiguousarray(arrays[k]), allow_pickle=False)
 
     atomic_write(out_path, write_npz)
     E, _, K, D = arrays["obs"].shape

@@ -49,7 +49,7 @@ def runs_table(curves: dict) -> list[str]:
     return lines
 
 
-def figure_section(name: str, outcomes: list, curves: dict, scale: str) -> list[str]:
+def figure_section(name: str, outcomes: list, curves: dict, scale: str, results_dir) -> list[str]:
     fig = figure_def(name)
     mine = [o for o in outcomes if o.comparison.figure == name]
     maps = list(dict.fromkeys(m for m, _ in curves))
@@ -70,8 +70,28 @@ def figure_section(name: str, outcomes: list, curves: dict, scale: str) -> list[
             idle_maps = ", ".join(dict.fromkeys(o.comparison.map for o in idle))
             lines += ["", f"{len(idle)} more comparisons ({idle_maps}) have no runs on either side yet."]
         lines.append("")
+    if name == "fig7" and any(c.runs for c in curves.values()):
+        lines += saturation_lines(curves, scale, results_dir)
     lines += [f"Setting here: SMAX, the `{scale}` preset; {setting_line(maps, scale)}.", ""]
     return lines
+
+
+def saturation_lines(curves: dict, scale: str, results_dir) -> list[str]:
+    """Figure 7: each snapshot's curve against the last one (claims.saturation)."""
+    from dm2_repro.claims import format_values, saturation   # claims imports this module
+    from dm2_repro.experiments import fig7
+
+    snapshots = [c for (m, key), c in curves.items() if key != "qmix"]
+    rows, finding = saturation(snapshots, results_dir, metric_of(fig7.MAP, scale))
+    lines = ["Where the curve saturates (C4): each snapshot's AUC against the last snapshot's, paired by seed.", "",
+             "| snapshot | demo quality (mean) | AUC per seed | ΔAUC to the last [95% paired t] | within ±0.1 |",
+             "|---|---|---|---|---|"]
+    for row in rows:
+        quality = "—" if row.quality is None else f"{row.quality:.3f}"
+        delta = "—" if row.delta is None else f"{row.delta[0]:+.3f} [{row.delta[1]:+.3f}, {row.delta[2]:+.3f}]"
+        within = "—" if row.equivalent is None else ("yes" if row.equivalent else "no")
+        lines.append(f"| {row.key} | {quality} | {format_values(row.auc.values())} | {delta} | {within} |")
+    return lines + ["", f"Finding: {finding}.", ""]
 
 
 def values_section(name: str, curves: dict, scale: str) -> list[str]:
@@ -98,12 +118,12 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def block(outcomes: list, curves: dict, scale: str) -> str:
+def block(outcomes: list, curves: dict, scale: str, results_dir) -> str:
     """The report between START and END. `curves`: claims.load_curves' figure -> (map, key) -> runs."""
     lines = [START, ""]
     for name in ORDER:
         if name in curves:
-            lines += figure_section(name, outcomes, curves[name], scale)
+            lines += figure_section(name, outcomes, curves[name], scale, results_dir)
     for name in BEYOND:
         if name in curves:
             lines += values_section(name, curves[name], scale)

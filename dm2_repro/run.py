@@ -555,6 +555,8 @@ class Runner:
         self.runs: list[SacredRun] = []
         self.locks = JobLocks(self.results_dir)
         self.bar: Progress | None = None
+        # demo job -> the training jobs that read it
+        self.learners_of = {job: [j for j in self.jobs if job in j.deps] for job in self.jobs if isinstance(job, DemoJob)}
         self.refresh()
 
     def say(self, text: str) -> None:
@@ -569,6 +571,11 @@ class Runner:
         now = dt.datetime.utcnow()
         self.statuses = {job: self.locked(job, job_status(job, self.runs, self.results_dir, now, self.stale_after))
                          for job in self.jobs}
+        for job, learners in self.learners_of.items():   # an .npz not here (not committed) that no learner needs
+            if (self.statuses[job].state == TODO and learners
+                    and all(self.statuses[j].state == DONE for j in learners)):
+                self.statuses[job] = Status(DONE, None, "not needed: every learner of it is done (the .npz is "
+                                                        "remade, bit for bit, when one of them is rerun)")
 
     def locked(self, job: Job, status: Status) -> Status:
         """A job not done whose lock another runner holds is running elsewhere."""

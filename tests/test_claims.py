@@ -300,6 +300,30 @@ def test_reproduction_report_goes_between_the_readme_markers(results, tmp_path, 
     assert exit_info.value.code == 2 and "lacks the reproduction report's markers" in capsys.readouterr().err
 
 
+def test_figure7_saturation_is_the_first_snapshot_equivalent_to_the_last(tmp_path):
+    levels = [0.0, 0.0, 0.0, 0.0, 0.1, 0.2, 0.4, 0.9, 0.9, 0.9]   # final win rate per snapshot
+    plan = expand("fig7", "cpu")
+    snapshots = [c for c in plan.curves if c.key != "qmix"]
+    assert len(snapshots) == len(levels)
+    run_id = 0
+    for k, (c, level) in enumerate(zip(snapshots, levels)):
+        for job in c.jobs:
+            run_id += 1
+            write_job_run(tmp_path, run_id, job, final=level + 0.02 * ((job.seed + k) % 3), steps=STEPS)
+    curves = claims.load_curves(tmp_path, "cpu", figures=["fig7"])["fig7"]
+    rows, finding = claims.saturation([curves[("5m_vs_6m", c.key)] for c in snapshots], tmp_path)
+    assert [row.equivalent for row in rows] == [False] * 7 + [True, True, None]
+    seven = np.array([AUC * (0.9 + 0.02 * ((s + 7) % 3)) for s in range(1, 6)])
+    last = np.array([AUC * (0.9 + 0.02 * ((s + 9) % 3)) for s in range(1, 6)])
+    assert rows[7].delta == pytest.approx(stats.paired_t_interval(seven, last)[:3])
+    assert finding.startswith(f"saturates at {snapshots[7].key}:")
+    # one seed fewer on an early snapshot: no finding
+    first = curves[("5m_vs_6m", snapshots[0].key)]
+    fewer = claims.CurveRuns(first.curve, dict(list(first.runs.items())[:4]))
+    rows, finding = claims.saturation([fewer] + [curves[("5m_vs_6m", c.key)] for c in snapshots[1:]], tmp_path)
+    assert finding.startswith(claims.NO_DATA)
+
+
 def renaming(monkeypatch, figures, old, new):
     """Make claims see the curve `old` of `figures` under the key `new`, as after a rename."""
     import dataclasses

@@ -1,13 +1,14 @@
 """Demonstration files (dm2_repro/demos.py): styles, format, verification, a real collection."""
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
 import pytest
 import torch
 
-from dm2_repro.demos import (STYLES, DemoError, empty_demo_arrays, finalize_demo_arrays, gather_per_agent,
+from dm2_repro.demos import (ARRAYS, STYLES, DemoError, empty_demo_arrays, finalize_demo_arrays, gather_per_agent,
                              load_demo, main, scatter_team_episodes, style_plan, team_policy, write_demo)
 from dm2_repro.envs.base import EnvSpec
 
@@ -193,6 +194,27 @@ def test_mismatched_env_is_rejected(tmp_path, field, value):
     name = {"map_name": "map"}.get(field, field)
     with pytest.raises(DemoError, match=rf"d\.npz: made for another environment: {name} is .* in the env"):
         load_demo(path, other)
+
+
+def test_collect_regenerates_a_demonstration_bit_for_bit(smoke_ippo_run, spec, tmp_path):
+    """Issue 12.4: the same source snapshot and seed give the same file, byte for byte (so the .npz
+    files stay out of git: the committed json's sha256 and snapshot are enough to remake them)."""
+    def collect(out, seed=5):
+        main(["collect", "--runs", str(smoke_ippo_run), "--step", "400", "--style", "co_concurrent",
+              "--episodes", "3", "--quality-episodes", "2", "--seed", str(seed), "--n-envs", "4", "--out", str(out)])
+
+    first, second = tmp_path / "a" / "d.npz", tmp_path / "b" / "d.npz"
+    collect(first)
+    collect(second)
+    assert first.read_bytes() == second.read_bytes()
+    a, b = (json.loads(p.with_suffix(".json").read_text()) for p in (first, second))
+    assert a["sha256"] == b["sha256"] == hashlib.sha256(first.read_bytes()).hexdigest()
+    demo = load_demo(first, spec)   # an ordinary .npz for numpy and for load_demo
+    with np.load(first, allow_pickle=False) as npz:
+        assert sorted(npz.files) == sorted(ARRAYS) and npz["obs"].dtype == np.float16
+    assert demo.n_episodes == 3
+    collect(tmp_path / "c" / "d.npz", seed=6)   # another seed: another file
+    assert (tmp_path / "c" / "d.npz").read_bytes() != first.read_bytes()
 
 
 def test_real_collection_from_smoke_run(smoke_ippo_run, spec, tmp_path, capsys):

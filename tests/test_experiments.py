@@ -206,3 +206,27 @@ def test_curve_hp_is_merged_with_the_context_hp():
     assert all(dict(j.hp)["gail_coef"] == 1.0 for j in curve.jobs)
     with pytest.raises(ValueError, match="unknown hp key"):
         context.train("dm2", "3s_vs_3z", 1, hp={"gail_cof": 1.0})
+
+
+def test_no_figure3_style_shares_a_random_stream_with_its_learners():
+    """Issue 13.1: every learner of every demonstration style (co-trained or independent experts,
+    concurrent or not) has init, rollout and sampling streams disjoint from those of every expert
+    its demonstrations come from, so no style starts closer to its experts than another. (Test
+    episodes depend on the seed alone: paired across algorithms on purpose.)"""
+    from dm2_repro.train import stream_seed
+
+    def streams(job):
+        return {stream_seed(job.seed, job.algo, k) for k in ("init", "rollout", "sampling")}
+
+    plan = expand("fig3", "cpu")
+    styles = set()
+    for curve in plan.curves:
+        for job in curve.jobs:
+            styles.add(job.demo.style)
+            assert len(job.demo.sources) >= 1
+            for expert in job.demo.sources:
+                assert not streams(job) & streams(expert), (curve.key, job.seed, expert.seed)
+    assert styles == {"co_concurrent", "co_nonconcurrent", "indep_concurrent", "indep_nonconcurrent"}
+    # the independent styles really mix experts of several seeds
+    indep = next(c for c in plan.curves if c.key.endswith("indep_concurrent"))
+    assert len({e.seed for e in indep.jobs[0].demo.sources}) == 5   # one expert seed per agent of 5m_vs_6m

@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -135,6 +136,21 @@ def test_runs_in_dependency_order_then_skips_everything(tmp_path):
     code, out = run_cli(["fig5", "fig8", "--scale", "smoke", "--maps", "5m_vs_6m"], tmp_path)
     assert code == 0 and "$ " not in out and "12 done" in out
     assert len(load_runs(tmp_path)) == 10
+
+
+def test_a_demonstration_no_learner_needs_is_not_remade(tmp_path):
+    """A clone holds the demonstrations' json but not their .npz (not committed): the runner remakes
+    one only when a learner of it has to run."""
+    args = ["fig5", "--scale", "smoke", "--maps", "5m_vs_6m"]
+    assert run_cli([*args, "--jobs", "2"], tmp_path)[0] == 0
+    for npz in (tmp_path / "demos").glob("*.npz"):
+        npz.unlink()
+    code, out = run_cli([*args, "--dry-run"], tmp_path)
+    assert code == 0 and "8 done" in out and "0 todo" in out
+    learner = next(r for r in load_runs(tmp_path) if r.config["demo"])
+    shutil.rmtree(learner.path)
+    code, out = run_cli([*args, "--dry-run"], tmp_path)
+    assert "6 done" in out and "2 todo" in out and "demos collect" in out   # the demo, then its learner
 
 
 def test_qmix_demo_uses_the_last_snapshot(tmp_path):

@@ -249,7 +249,7 @@ def test_env_factory_must_be_picklable():
 
 
 def test_workers_ignore_sigint_and_keyboard_interrupt_shuts_them_down(tmp_path):
-    env = SC2Env("3s_vs_3z", n_envs=2, env_factory=ScriptedSMAC, step_delay=1.0,
+    env = SC2Env("3s_vs_3z", n_envs=2, env_factory=ScriptedSMAC, step_delay=3.0,
                  marker_dir=str(tmp_path))
     procs = list(env._procs)
     out = env.reset(seed=0)
