@@ -7,7 +7,7 @@
 
 Only COMPLETED runs count. Each curve is the mean test win rate over its seeds with a band
 (standard error by default, `--band sd` for the standard deviation), on the eval steps every seed
-has (see dm2_repro.results for the rule when steps differ). Dashed lines are the demonstrations'
+has (see dm2_repro.results for the rule when steps differ). Dotted lines are the demonstrations'
 qualities (greedy win rate of the source checkpoint), averaged over the curve's seeds that have a
 run (a curve without runs draws no demonstration line).
 

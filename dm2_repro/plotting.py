@@ -1,7 +1,7 @@
 """Drawing a figure from its table of plotted numbers (see dm2_repro.figure).
 
 The plot is made from the same long table that is written to figures/FIGURE.csv, so the CSV is
-exactly what is drawn: mean curves with a band, and demonstration qualities as dashed lines.
+exactly what is drawn: mean curves with a band, and demonstration qualities as dotted lines.
 `draw_gail_diagnostics` draws the gail_diagnostics table (discriminator accuracies, and
 |c r_gail| / |r_env| on a log axis) the same way.
 """
@@ -76,10 +76,10 @@ def draw(table: pd.DataFrame, panels: list[str], legend: list[LegendEntry], band
                                 color=color, alpha=0.2, linewidth=0)
             handles.append(Line2D([], [], color=color, label=entry.text))
         for _, demo in rows[rows["kind"] == "demo_quality"].iterrows():
-            ax.axhline(demo["mean"], color=colors[(panel, demo["curve"])], linestyle="--",
-                       linewidth=1.0)
+            ax.axhline(demo["mean"], color=colors[(panel, demo["curve"])], linestyle=":",
+                       linewidth=1.6)
         if (rows["kind"] == "demo_quality").any():
-            handles.append(Line2D([], [], color="grey", linestyle="--",
+            handles.append(Line2D([], [], color="grey", linestyle=":",
                                   label="demonstration quality"))
         if not (rows["kind"] == "curve").any():
             ax.text(0.5, 0.5, "no runs", transform=ax.transAxes, ha="center", va="center",

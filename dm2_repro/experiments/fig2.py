@@ -1,7 +1,7 @@
 """Figure 2: DM² against IPPO, RMAPPO, QMIX and SIL on 5m_vs_6m, 3s_vs_4z and 3s_vs_3z.
 
 DM² learns from IPPO demonstrations of two qualities (an early and a later expert snapshot) and
-from epsilon-greedy QMIX demonstrations; the demonstrations' win rates are the dashed lines.
+from epsilon-greedy QMIX demonstrations; the demonstrations' win rates are the dotted lines.
 Figure 4 is the same comparison on two more maps (`comparison_curves`).
 """
 from __future__ import annotations

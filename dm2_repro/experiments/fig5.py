@@ -1,6 +1,6 @@
 """Figure 5 (Appendix B): IPPO with the mixed reward, with and without BC pretraining.
 
-Both use the early (paper: 5M steps) IPPO demonstrations, whose quality is the dashed line. The
+Both use the early (paper: 5M steps) IPPO demonstrations, whose quality is the dotted line. The
 paper does not name the maps of this figure; we use the two maps of Figure 6.
 """
 from __future__ import annotations
