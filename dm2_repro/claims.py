@@ -516,10 +516,6 @@ def aggregate_lines(aggregates: list[Aggregate]) -> list[str]:
     return lines
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
 def markdown(outcomes: list[Outcome], results_dir: Path, scale: str,
              aggregates: list[Aggregate] | None = None, options: str = "") -> str:
     """The report; `options` are the selection options it was made with (regenerate line)."""
@@ -533,7 +529,7 @@ def markdown(outcomes: list[Outcome], results_dir: Path, scale: str,
              "|---|---|---|---|---|---|---|"]
     for i, o in enumerate(outcomes, 1):
         c = o.comparison
-        lines.append(f"| {i} | {c.finding} | {c.description} | {c.paper} | {_cell(o.values)} | "
+        lines.append(f"| {i} | {c.finding} | {c.description} | {c.paper} | {report.cell(o.values)} | "
                      f"{o.measured} | **{o.verdict}** |")
     tally = {v: sum(o.verdict == v for o in outcomes) for v in (HOLDS, FAILS, INCONCLUSIVE, NO_DATA)}
     lines += ["", "Summary: " + ", ".join(f"{n} {v}" for v, n in tally.items())]

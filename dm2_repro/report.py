@@ -64,7 +64,7 @@ def figure_section(name: str, outcomes: list, curves: dict, scale: str, results_
         with_runs = [o for o in mine if any(o.run_ids.values())]
         lines += ["| comparison | per-seed values (seed order) | measured (95%) | verdict |", "|---|---|---|---|"]
         for o in with_runs:
-            lines.append(f"| {o.comparison.description} | {_cell(o.values)} | {_cell(o.measured)} | **{o.verdict}** |")
+            lines.append(f"| {o.comparison.description} | {cell(o.values)} | {cell(o.measured)} | **{o.verdict}** |")
         idle = [o for o in mine if o not in with_runs]
         if idle:
             idle_maps = ", ".join(dict.fromkeys(o.comparison.map for o in idle))
@@ -78,13 +78,14 @@ def figure_section(name: str, outcomes: list, curves: dict, scale: str, results_
 
 def saturation_lines(curves: dict, scale: str, results_dir) -> list[str]:
     """Figure 7: each snapshot's curve against the last one (claims.saturation)."""
-    from dm2_repro.claims import format_values, saturation   # claims imports this module
+    from dm2_repro.claims import EQUIVALENCE_MARGIN, format_values, saturation   # claims imports this module
     from dm2_repro.experiments import fig7
 
     snapshots = [c for (m, key), c in curves.items() if key != "qmix"]
     rows, finding = saturation(snapshots, results_dir, metric_of(fig7.MAP, scale))
     lines = ["Where the curve saturates (C4): each snapshot's AUC against the last snapshot's, paired by seed.", "",
-             "| snapshot | demo quality (mean) | AUC per seed | ΔAUC to the last [95% paired t] | within ±0.1 |",
+             f"| snapshot | demo quality (mean) | AUC per seed | ΔAUC to the last [95% paired t] | "
+             f"within ±{EQUIVALENCE_MARGIN:g} |",
              "|---|---|---|---|---|"]
     for row in rows:
         quality = "—" if row.quality is None else f"{row.quality:.3f}"
@@ -104,7 +105,7 @@ def values_section(name: str, curves: dict, scale: str) -> list[str]:
     span = common_range([c for c in curves.values() if c.runs])
     lines += ["| curve | seeds | AUC per seed (seed order) | mean AUC | final per seed |", "|---|---|---|---|---|"]
     for (m, _), c in curves.items():
-        metric = metric_of(m, scale)
+        metric = c.curve.metric or metric_of(m, scale)
         auc = seed_values(c, "auc", *span, metric) if span and c.runs else {}
         final = seed_values(c, "final", *span, metric) if span and c.runs else {}
         mean = f"{sum(auc.values()) / len(auc):.3f}" if auc else "—"
@@ -114,7 +115,8 @@ def values_section(name: str, curves: dict, scale: str) -> list[str]:
     return lines
 
 
-def _cell(text: str) -> str:
+def cell(text: str) -> str:
+    """Text for a Markdown table cell (its pipes escaped)."""
     return text.replace("|", "\\|")
 
 
