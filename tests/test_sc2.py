@@ -247,10 +247,12 @@ def test_env_factory_must_be_picklable():
 
 
 def test_workers_ignore_sigint_and_keyboard_interrupt_shuts_them_down(tmp_path):
-    # In a fresh interpreter, as a user's script meets Ctrl-C: the signal state of a long pytest
-    # process (earlier tests' threads and children) is not the question here.
+    # In a fresh interpreter, as a user's script at a terminal meets Ctrl-C. Its SIGINT handler is
+    # set explicitly: a test process started in the background by a non-interactive shell (`cmd &`)
+    # inherits SIGINT ignored, and Python then leaves it ignored in its children too.
     script = textwrap.dedent(f"""
         import os, signal, sys, threading, time
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         import numpy as np
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_sc2 import ScriptedSMAC, random_actions
