@@ -225,14 +225,18 @@ def final_win_rate(series, hi: float) -> float:
     return float(series[series.index <= hi].iloc[-FINAL_EVALS:].mean())
 
 
+def metric_scale(metric: str) -> float:
+    """What a metric is divided by for the statistics: 1 for win rates, MAX_RETURN for returns."""
+    return 1.0 if metric == "win_rate" else MAX_RETURN
+
+
 def seed_values(curve: CurveRuns, statistic: str, lo: float, hi: float,
                 metric: str = "win_rate") -> dict[int, float]:
     """Seed -> the curve's statistic ("auc" or "final") in [lo, hi] of its test win rate or (metric
     "return") its test return / MAX_RETURN, seeds in order."""
     values = {}
-    scale = 1.0 if metric == "win_rate" else MAX_RETURN
     for seed, series in sorted(curve.series(METRICS[metric]).items()):
-        series = series / scale
+        series = series / metric_scale(metric)
         if len(series):
             values[seed] = (normalised_auc(series, lo, hi) if statistic == "auc"
                             else final_win_rate(series, hi))
@@ -293,8 +297,8 @@ def evaluate(comparison: Comparison, a: CurveRuns, b: CurveRuns | None,
     span = common_range(sides)
     if comparison.test == ABOVE_DEMO:
         finals = seed_values(a, "final", *span, comparison.metric) if span else {}
-        scale = 1.0 if comparison.metric == "win_rate" else MAX_RETURN
-        qualities = {seed: q / scale for seed, q in a.demo_qualities(results_dir, comparison.metric).items()}
+        qualities = {seed: q / metric_scale(comparison.metric)
+                     for seed, q in a.demo_qualities(results_dir, comparison.metric).items()}
         seeds = [seed for seed in finals if seed in qualities]
         known = " ".join(f"{qualities[s]:.3f}" if s in qualities else "?" for s in finals)
         values = f"{comparison.a} final: {format_values(finals.values())} | demo quality: " + (
@@ -358,12 +362,11 @@ def saturation(curves: list[CurveRuns], results_dir: Path, metric: str = "win_ra
     which every later one, itself included, is equivalent to the last (interval inside +-0.1);
     returns the rows and that finding in words."""
     span = common_range([c for c in curves if c.runs])
-    scale = 1.0 if metric == "win_rate" else MAX_RETURN
     rows = []
     for c in curves:
         auc = seed_values(c, "auc", *span, metric) if span and c.runs else {}
         qualities = c.demo_qualities(results_dir, metric)
-        quality = float(np.mean(list(qualities.values()))) / scale if qualities else None
+        quality = float(np.mean(list(qualities.values()))) / metric_scale(metric) if qualities else None
         rows.append(SaturationRow(c.curve.key, quality, auc))
     best = rows[-1]
     for row in rows[:-1]:

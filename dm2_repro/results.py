@@ -34,11 +34,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dm2_repro.envs import METRICS
 from dm2_repro.experiments import expand
 from dm2_repro.validate import sha256_file
 
-WIN_RATE = "test_battle_won_mean"
-RETURN = "test_return_mean"
+WIN_RATE, RETURN = METRICS["win_rate"], METRICS["return"]   # the logged names
 
 
 class DamagedRun(ValueError):
