@@ -4,6 +4,7 @@ two runs sharing the machine, and peak memory; optionally side by side with anot
     python -m dm2_repro.bench                          # every case, 1 and 2 torch threads
     python -m dm2_repro.bench --compare d13363a        # the same cases on that commit too (git worktree)
     python -m dm2_repro.bench --cases ippo_3s_vs_3z --threads 1 --iterations 2
+    python -m dm2_repro.bench --cases ippo_5m_vs_6m_n128 --rollout jax   # this tree's cases with rollout=jax
 
 Every measurement runs in its own process (dm2_repro/bench_worker.py) so thread settings, JAX
 compilation and memory are those of a fresh `train` run. End to end = rollout + update, timed over
@@ -23,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from dm2_repro.config import ROLLOUTS
 from dm2_repro.validate import InputError, Parser, atomic_write_text, check_maps, fail
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,6 +130,8 @@ def main(argv=None):
     p.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="torch/XLA threads")
     p.add_argument("--iterations", type=int, default=3, help="timed iterations per case")
     p.add_argument("--compare", default="", metavar="REV", help="also time this git revision (or tree directory)")
+    p.add_argument("--rollout", choices=ROLLOUTS, default="python",
+                   help="train's rollout for this tree's cases (a --compare tree always uses the host loop)")
     p.add_argument("--no-raw", action="store_true", help="skip raw SMAX and rollout-ratio measurements")
     p.add_argument("--no-concurrent", action="store_true", help="skip the two-runs-at-once measurement")
     p.add_argument("--json", default="", metavar="PATH", help="also write every measurement to this JSON file")
@@ -142,14 +146,15 @@ def main(argv=None):
     def show(row: str):
         print(row, flush=True)
 
-    show(f"# dm2_repro.bench  iterations={a.iterations}  trees: " + ", ".join(f"{n}={t}" for n, t in trees))
+    show(f"# dm2_repro.bench  iterations={a.iterations}  rollout={a.rollout}  trees: " + ", ".join(f"{n}={t}" for n, t in trees))
     show(f"{'case':<26}{'thr':>4}" + "".join(f"{n[:10]:>12}" for n, _ in trees)
          + ("     speed-up" if a.compare else "") + "   update%  rollout sps  peak RSS MB")
     for case in selected_cases(a.cases, a.maps):
         for threads in a.threads:
             cfg = {**dict(kind="train", iterations=a.iterations, threads=threads), **CASES[case]}
             compare = cfg.pop("compare", True)
-            res = [run_worker(tree, cfg) for _, tree in (trees if compare else trees[:1])]
+            res = [run_worker(tree, {**cfg, "rollout": a.rollout} if i == 0 else cfg)
+                   for i, (_, tree) in enumerate(trees if compare else trees[:1])]
             row = f"{case:<26}{threads:>4}" + "".join(f"{r['env_steps_per_s']:>12,.0f}" for r in res)
             if a.compare:
                 row += (f"{res[0]['env_steps_per_s'] / res[1]['env_steps_per_s']:>12.2f}x" if compare
@@ -158,15 +163,19 @@ def main(argv=None):
             show(row)
             records += [dict(case=case, threads=threads, tree=n, **r) for (n, _), r in zip(trees, res)]
     if not a.no_raw:
-        show("\n# rollouts (collect, the IPPO actor acting) vs raw SMAX (jitted scan, random valid actions), 1 thread")
+        show("\n# rollouts (collect, the IPPO actor acting, real steps only) vs raw SMAX (jitted scan, random valid "
+             "actions, auto-reset: every step counts), 1 thread")
         for map_name, n_envs in [(m, n) for m, n in RAW_CASES if not a.maps or m in a.maps]:
             raw = run_worker(ROOT, dict(kind="raw", map=map_name, n_envs=n_envs, threads=1))
             hp = dict(n_envs=n_envs, buffer_episodes=n_envs, ppo_epochs=1)
-            roll = run_worker(ROOT, dict(kind="train", algo="ippo", map=map_name, hp=hp, iterations=a.iterations,
-                                         threads=1))
-            show(f"{map_name} N={n_envs}: raw {raw['env_steps_per_s']:,.0f} env steps/s, collect "
-                 f"{roll['collect_steps_per_s']:,.0f} ({roll['collect_steps_per_s'] / raw['env_steps_per_s']:.0%} of raw)")
-            records.append(dict(case=f"raw_{map_name}_{n_envs}", raw=raw, collect=roll))
+            rolls = {r: run_worker(ROOT, dict(kind="train", algo="ippo", map=map_name, hp=hp, iterations=a.iterations,
+                                              threads=1, rollout=r)) for r in ROLLOUTS}
+            show(f"{map_name} N={n_envs}: raw {raw['env_steps_per_s']:,.0f} env steps/s; collect " + ", ".join(
+                f"rollout={r} {x['collect_steps_per_s']:,.0f} ({x['collect_steps_per_s'] / raw['env_steps_per_s']:.0%} of raw; "
+                f"with the lockstep steps of envs already ended {x['collect_lockstep_per_s']:,.0f}, "
+                f"{x['collect_lockstep_per_s'] / raw['env_steps_per_s']:.0%})"
+                for r, x in rolls.items()))
+            records.append(dict(case=f"raw_{map_name}_{n_envs}", raw=raw, collect=rolls["python"], collect_jax=rolls["jax"]))
     if not a.no_concurrent and (not a.maps or CASES["ippo_3s_vs_3z"]["map"] in a.maps):
         show("\n# two runs at once (ippo_3s_vs_3z, seeds 0 and 1) vs one alone, threads as train's default (1)")
         cfg = dict(kind="train", iterations=a.iterations, threads=1, **CASES["ippo_3s_vs_3z"])

@@ -56,6 +56,9 @@ def train_throughput(cfg: dict) -> dict:
     from dm2_repro.envs import make_env
     from dm2_repro.rollout import collect
 
+    if cfg.get("rollout", "python") != "python":  # only trees that have the jitted rollout are asked for it
+        from dm2_repro.jax_rollout import collector
+        collect = collector(cfg["rollout"])  # noqa: F811
     torch.set_num_threads(cfg["threads"])
     hp = make_hp(cfg["algo"], cfg["map"], cfg.get("scale", "cpu"), cfg.get("hp", {}))
     env = make_env("smax", cfg["map"], hp.n_envs)
@@ -67,7 +70,7 @@ def train_throughput(cfg: dict) -> dict:
     # warm-up: one rollout of n_envs episodes compiles the env step (JAX compiles per shape); it also
     # fills QMIX's replay buffer and SIL's store, so the timed iterations all train
     learner.after_rollout(collect(env, learner, hp.n_envs, (cfg.get("seed", 0), 10**6), greedy=False, generator=gen))
-    steps = t_update = t_collect = 0.0
+    steps = lockstep = t_update = t_collect = 0.0
     t_start = time.perf_counter()
     for it in range(cfg["iterations"]):
         start_rollout(int(steps))
@@ -78,11 +81,12 @@ def train_throughput(cfg: dict) -> dict:
         learner.update(batch)
         t2 = time.perf_counter()
         steps += batch.n_steps
+        lockstep += batch.actions.shape[0] * batch.actions.shape[1]  # every env stepped until the longest ended
         t_collect += t1 - t0
         t_update += t2 - t1
     total = time.perf_counter() - t_start
     return dict(env_steps_per_s=steps / total, update_fraction=t_update / total,
-                collect_steps_per_s=steps / t_collect, env_steps=int(steps),
+                collect_steps_per_s=steps / t_collect, collect_lockstep_per_s=lockstep / t_collect, env_steps=int(steps),
                 peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 

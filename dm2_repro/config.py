@@ -23,6 +23,9 @@ import yaml
 
 TABLES_PATH = Path(__file__).resolve().parent.parent / "paper_tables.yaml"
 SCALES = ("smoke", "cpu", "paper")
+# train's `rollout` key: the host loop stepping the env from Python (rollout.py, the default: every
+# committed run used it) or whole episodes in one jitted JAX program (jax_rollout.py, JAX envs only)
+ROLLOUTS = ("python", "jax")
 # where a field's default comes from (HP field metadata `origin`)
 ORIGINS = ("paper", "original code", "PyMARL", "MAPPO", "our choice")
 # YAML keys read by code other than make_hp (so not HP fields), and by whom

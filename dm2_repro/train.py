@@ -52,6 +52,7 @@ from tqdm import tqdm  # noqa: E402
 from .algos import capabilities, make_learner  # noqa: E402
 from .config import hp_dict, make_hp  # noqa: E402
 from .envs import make_env  # noqa: E402
+from .jax_rollout import check_rollout, collector  # noqa: E402
 from .rollout import collect  # noqa: E402
 from . import tracking  # noqa: E402
 from .snapshots import snapshot_path, snapshot_steps  # noqa: E402
@@ -87,6 +88,7 @@ def config():
     mongo_url = ""  # noqa: F841  also record to MongoDB (Omniboard); recorded without its password
     wandb_project = ""  # noqa: F841  also log to this Weights & Biases project
     threads = 1  # noqa: F841  torch + XLA CPU threads of this run (1: safe when runs share the machine)
+    rollout = "python"  # noqa: F841  python: env stepped from Python | jax: whole episodes in one jitted program
     # every key's meaning: validate.TRAIN_HELP (`--help`); hp_resolved is added by record_run below
 
 
@@ -169,7 +171,8 @@ class MetricLogger:
             sink.close()
 
 
-def evaluate(env, learner, n_episodes: int, seed: int, eval_index: int, device) -> dict:
+def evaluate(env, learner, n_episodes: int, seed: int, eval_index: int, device, collect=collect) -> dict:
+    """Greedy test episodes (from the eval stream); `collect`: the run's collect function."""
     gen = torch.Generator().manual_seed(seed)
     batch = collect(env, learner, n_episodes, (seed + EVAL_SEED_OFFSET, eval_index * 1000), greedy=True,
                     generator=gen, device=device)
@@ -211,6 +214,8 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
         _run.info["demo"] = demo.provenance()
     learner = make_learner(cfg["algo"], env.spec, hp, device, demo=demo)
     gen = torch.Generator().manual_seed(streams["sampling"])
+    collect_fn = collector(cfg["rollout"])  # rollout.collect or jax_rollout.collect
+    check_rollout(cfg["rollout"], env)
     tracking.start(_run, cfg, run_dir)
     logger = MetricLogger(_run, tracking.open_sinks(cfg, run_dir, _run._id))
     ckpt_dir = run_dir / "checkpoints" if run_dir else None
@@ -245,7 +250,7 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
         bc_generator = torch.Generator().manual_seed(stream_seed(seed, algo, "bc"))  # the batch order
         for k, v in bc.pretrain(learner, demo, bc_generator).items():
             logger.log(k, v, 0)
-        pre = evaluate(env, learner, hp.test_episodes, seed, 10**6, device)
+        pre = evaluate(env, learner, hp.test_episodes, seed, 10**6, device, collect_fn)
         logger.log("pretrain_test_battle_won_mean", pre["test_battle_won_mean"], 0)
         s["pretrained"] = 1
 
@@ -267,7 +272,7 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
     try:
         while True:
             if s["env_steps"] >= s["next_eval"]:
-                res = evaluate(env, learner, hp.test_episodes, seed, s["evals"], device)
+                res = evaluate(env, learner, hp.test_episodes, seed, s["evals"], device, collect_fn)
                 for k, v in res.items():
                     logger.log(k, v, s["env_steps"])
                 last_win = res["test_battle_won_mean"]
@@ -278,7 +283,7 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
             t0 = time.time()
             learner.start_rollout(s["env_steps"])
             n_eps = learner.episodes_per_rollout
-            batch = collect(env, learner, n_eps, (streams["rollout"], s["rollouts"]), greedy=False, generator=gen,
+            batch = collect_fn(env, learner, n_eps, (streams["rollout"], s["rollouts"]), greedy=False, generator=gen,
                             device=device)
             s["rollouts"] += math.ceil(n_eps / env.n_envs)
             s["env_steps"] += batch.n_steps

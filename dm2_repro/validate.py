@@ -56,12 +56,13 @@ from typing import Callable
 EXIT_BAD_INPUT = 2
 CHECKPOINT_FORMAT = 1   # version of the checkpoint / policy snapshot layout (train.py's `meta`)
 REWARDS = ("smac", "smax")
+JAX_BACKENDS = ("smax", "jaxmarl")   # the backends whose step can be traced into one program (rollout=jax)
 # what makes a run that run: fixed on resume
-RUN_KEYS = ("algo", "map", "seed", "scale", "backend", "reward", "demo", "tag", "hp")
+RUN_KEYS = ("algo", "map", "seed", "scale", "backend", "reward", "demo", "tag", "hp", "rollout")
 # the defaults of dm2_repro.train's Sacred config (a test keeps them equal)
 TRAIN_DEFAULTS = dict(algo="ippo", map="3s_vs_3z", seed=1, scale="cpu", backend="smax", reward="smac", demo="",
                       tag="", hp={}, device="cpu", resume="", results="results", tensorboard=False,
-                      mongo_url="", wandb_project="", threads=1)
+                      mongo_url="", wandb_project="", threads=1, rollout="python")
 # what each train key means (`python -m dm2_repro.train --help`; a test keeps the keys those of TRAIN_DEFAULTS)
 TRAIN_HELP = dict(
     algo="learner (dm2_repro.algos.ALGOS)",
@@ -81,6 +82,8 @@ TRAIN_HELP = dict(
               "default sacred); or set $DM2_MONGO_URL; the password is never recorded",
     wandb_project="also log to this Weights & Biases project (pip install 'dm2_repro[wandb]')",
     threads="torch + XLA CPU threads of this run (1: safe when runs share the machine)",
+    rollout="python: the env stepped from Python (default; every committed run) | jax: whole episodes in one "
+            "jitted JAX program, SMAX and JaxMARL tasks only (same episodes, other action-sampling stream)",
 )
 TRAIN_ALIASES = {"results_dir": "results"}   # old name -> name: older command lines and configs stay valid
 # written into config.json by the run (derived from the keys above), never set: dropped from a config
@@ -536,7 +539,7 @@ def _choice(key: str, value, valid) -> None:
 def check_train_keys(updates: dict) -> None:
     """Names and types of the given config values (before a resume fills in the run's)."""
     from .algos import ALGOS
-    from .config import SCALES
+    from .config import ROLLOUTS, SCALES
     from .envs import BACKENDS
     from .envs.maps import MAPS
 
@@ -544,7 +547,7 @@ def check_train_keys(updates: dict) -> None:
     if unknown:
         raise InputError(f"unknown config key(s) {unknown}; valid keys: {', '.join(TRAIN_DEFAULTS)}")
     for key, valid in (("algo", ALGOS), ("map", MAPS), ("scale", SCALES), ("backend", BACKENDS),
-                       ("reward", REWARDS)):
+                       ("reward", REWARDS), ("rollout", ROLLOUTS)):
         if key in updates:
             _choice(key, updates[key], list(valid))
     for key in ("seed", "threads"):
@@ -615,7 +618,7 @@ def resolve_resume(updates: dict) -> dict:
             if clash:
                 raise InputError(f"resume={old_dir}: hp {clash} differs from the run's hp {old.get('hp', {})}; "
                                  "a resumed run keeps its config")
-        elif k in updates and updates[k] != old.get(k):
+        elif k in updates and updates[k] != old.get(k, TRAIN_DEFAULTS[k]):  # runs from before a key: its default
             raise InputError(f"resume={old_dir}: {k}={updates[k]!r} differs from the run's {k}={old.get(k)!r}; "
                              "a resumed run keeps its config (leave it out)")
     return {**updates, **{k: old[k] for k in RUN_KEYS if k in old}}
@@ -649,6 +652,9 @@ def check_train_config(updates: dict) -> dict:
         check_backend(cfg["map"], cfg["backend"], cfg["reward"])
     except ValueError as exc:
         raise InputError(str(exc)) from None
+    if cfg["rollout"] == "jax" and cfg["backend"] not in JAX_BACKENDS:
+        raise InputError(f"rollout=jax needs a JAX env (backends {', '.join(JAX_BACKENDS)}); backend "
+                         f"{cfg['backend']!r} steps on the host: use rollout=python")
     hp = check_merged_hp(cfg["algo"], cfg["map"], cfg["scale"], dict(cfg["hp"] or {}))
     check_demo(cfg["demo"], cfg["algo"], cfg["map"], cfg["backend"], hp)
     if cfg["resume"]:

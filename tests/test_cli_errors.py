@@ -66,6 +66,8 @@ def cases(f, results):
         (train + ["backend=sc2", "reward=smax"], "reward='smax'"),
         (train + ["device=tpu"], "device='tpu'"),
         (train + ["threads=0"], "threads=0"),
+        (train + ["rollout=gpu"], "rollout 'gpu'"),
+        (train + ["backend=sc2", "rollout=jax"], "rollout=jax needs a JAX env"),
         (train + ["tensorboard=maybe"], "tensorboard='maybe'"),
         (train + ["foo=1"], "foo"),
         (train + ["banana"], "banana"),

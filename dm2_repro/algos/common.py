@@ -1,11 +1,25 @@
 """What several learners use: masking helpers and a running standardiser of the global state."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from ..rollout import EpisodeBatch
 
 NEG_INF = -1e10   # the logit / Q-value of an unavailable action (finite: no NaN in softmax or argmax)
+
+
+@dataclass(frozen=True)
+class ActingNet:
+    """What a learner acts with (read by the jitted rollout, jax_rollout.py): its recurrent agent net
+    (nets.RecurrentAgentNet), whether that is one parameter-shared net over all agents (G = 1, agents
+    folded into the batch) or K stacks, and the exploration epsilon of an epsilon-greedy learner
+    (None: it samples its softmax policy)."""
+
+    net: object
+    shared: bool
+    epsilon: float | None = None
 
 
 def masked_logits(logits, avail):

@@ -12,7 +12,7 @@ from ..config import HP
 from ..envs.base import EnvSpec
 from ..nets import RecurrentAgentNet, agent_inputs, clip_grad_norm_per_stack, previous_actions, unroll_many
 from ..rollout import EpisodeBatch
-from .common import masked_logits, masked_mean_per_agent
+from .common import ActingNet, masked_logits, masked_mean_per_agent
 
 
 def gae(reward, value, terminated, mask, gamma: float, lam: float):
@@ -91,6 +91,9 @@ class IPPO:
     # ---- acting -------------------------------------------------------------------------------
     def init_hidden(self, n: int):
         return self.actor.init_hidden(n, device=self.device)
+
+    def acting_net(self) -> ActingNet:
+        return ActingNet(self.actor, shared=False)
 
     @torch.no_grad()
     def act(self, obs, state, avail, last_action, hidden, greedy: bool, generator=None):

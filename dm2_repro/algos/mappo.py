@@ -25,7 +25,7 @@ from ..config import HP
 from ..envs.base import EnvSpec
 from ..nets import RecurrentAgentNet, agent_inputs, previous_actions, shared_step, shared_unroll
 from ..rollout import EpisodeBatch
-from .common import RunningMeanStd, masked_logits, real_states
+from .common import ActingNet, RunningMeanStd, masked_logits, real_states
 from .ippo import gae, ppo_loss
 
 
@@ -90,6 +90,9 @@ class RMAPPO:
     # ---- acting -------------------------------------------------------------------------------
     def init_hidden(self, n: int):
         return self.actor.init_hidden(n * self.spec.n_agents, device=self.device)  # [1, N*K, H]
+
+    def acting_net(self) -> ActingNet:
+        return ActingNet(self.actor, shared=True)
 
     @torch.no_grad()
     def act(self, obs, state, avail, last_action, hidden, greedy: bool, generator=None):

@@ -30,7 +30,7 @@ from ..config import HP
 from ..envs.base import EnvSpec
 from ..nets import RecurrentAgentNet, agent_inputs, previous_actions, shared_step, shared_unroll
 from ..rollout import EpisodeBatch
-from .common import NEG_INF, RunningMeanStd, real_states
+from .common import NEG_INF, ActingNet, RunningMeanStd, real_states
 
 
 def epsilon_schedule(t_env: int, start: float, finish: float, anneal_steps: int) -> float:
@@ -170,6 +170,9 @@ class QMIX:
 
     def init_hidden(self, n: int):
         return self.agent.init_hidden(n * self.spec.n_agents, device=self.device)  # [1, N*K, H]
+
+    def acting_net(self) -> ActingNet:
+        return ActingNet(self.agent, shared=True, epsilon=self.epsilon())
 
     @torch.no_grad()
     def act(self, obs, state, avail, last_action, hidden, greedy: bool, generator=None):

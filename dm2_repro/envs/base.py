@@ -63,11 +63,58 @@ class BatchedEnv:
         self.close()
 
 
+class BatchedFns:
+    """A JAX env's per-environment `reset_one(key) -> carry` and `step_one(key, carry, actions[K]) ->
+    (carry, reward)` as pure batched functions of N envs (unjitted, so a whole rollout can be traced
+    into one program: dm2_repro.jax_rollout), and the jitted reset/step the host calls step by step.
+    A carry holds at least obs[K, D], world[S], avail[K, A], done, terminated, ret, t (and won where
+    the env has a win signal); an env that has ended keeps its values and gets reward 0.
+    The key discipline is fixed here, once for both paths: reset splits the key over the N envs;
+    every step splits the running key into (next key, this step's key) and this step's key over N."""
+
+    def __init__(self, reset_one, step_one):
+        self.reset_one, self.step_one = reset_one, step_one
+
+    def reset(self, key, n_envs: int):
+        import jax
+
+        return jax.vmap(self.reset_one)(jax.random.split(key, n_envs))
+
+    def step(self, key, carry, actions):  # actions[N, K] -> (next key, carry, reward[N])
+        import jax
+
+        key, sub = jax.random.split(key)
+        carry, reward = jax.vmap(self.step_one)(jax.random.split(sub, actions.shape[0]), carry, actions)
+        return key, carry, reward
+
+    def jit_reset(self, view):
+        """jitted (key, zeros[N]) -> (carry, view(carry, reward 0)); the template's shape gives N."""
+        import jax
+        import jax.numpy as jnp
+
+        def reset(key, template):
+            carry = self.reset(key, template.shape[0])
+            return carry, view(carry, jnp.zeros(template.shape[0]))
+        return jax.jit(reset)
+
+    def jit_step(self, view):
+        """jitted (key, carry, actions[N, K]) -> (next key, carry, view(carry, reward))."""
+        import jax
+
+        def step(key, carry, actions):
+            key, carry, reward = self.step(key, carry, actions)
+            return key, carry, view(carry, reward)
+        return jax.jit(step)
+
+
 class JaxBatchedEnv(BatchedEnv):
     """N JAX envs stepped in one jitted, vmapped call (SMAX, other JaxMARL envs). A subclass sets
     `spec`, `n_envs` and the jitted `_reset(key, zeros[N]) -> (carry, view)` and
-    `_step(key, carry, actions[N, K]) -> (key, carry, view)`, and turns a view into host arrays in
-    `_host(view) -> (obs, world, avail, done, terminated, won, return, t, reward)`."""
+    `_step(key, carry, actions[N, K]) -> (key, carry, view)` (both made by `batched`, its BatchedFns),
+    and turns a view into host arrays in `_host(view) -> (obs, world, avail, done, terminated, won,
+    return, t, reward)`."""
+
+    batched: BatchedFns
 
     _carry = None
     _key = None

@@ -16,7 +16,7 @@ import functools
 
 import numpy as np
 
-from .base import EnvSpec, JaxBatchedEnv
+from .base import BatchedFns, EnvSpec, JaxBatchedEnv
 
 TEAM_REWARDS = ("mean", "sum")
 
@@ -87,22 +87,10 @@ def _compiled(env_id: str, env_kwargs: tuple, episode_limit: int | None, team_re
         return (carry["obs"], carry["world"], carry["avail"], carry["done"], carry["terminated"], carry["ret"],
                 carry["t"], reward)
 
-    @jax.jit
-    def reset(key, template):   # template[N]: only its shape is used
-        keys = jax.random.split(key, template.shape[0])
-        carry = jax.vmap(reset_one)(keys)
-        return carry, view(carry, jnp.zeros(template.shape[0]))
-
-    @jax.jit
-    def step(key, carry, actions):
-        key, sub = jax.random.split(key)
-        keys = jax.random.split(sub, actions.shape[0])
-        carry, reward = jax.vmap(step_one)(keys, carry, actions)
-        return key, carry, view(carry, reward)
-
     state_dim = int(np.asarray(obs0["world_state"]).size) if has_world else K * D
     spec = EnvSpec(map_name=name, n_agents=K, n_actions=A, obs_dim=D, state_dim=state_dim, episode_limit=int(limit))
-    return spec, reset, step
+    batched = BatchedFns(reset_one, step_one)
+    return spec, batched.jit_reset(view), batched.jit_step(view), batched
 
 
 class JaxMARLEnv(JaxBatchedEnv):
@@ -113,7 +101,7 @@ class JaxMARLEnv(JaxBatchedEnv):
         if n_envs < 1:
             raise ValueError(f"n_envs must be >= 1, got {n_envs}")
         self.n_envs = n_envs
-        self.spec, self._reset, self._step = _compiled(env_id, tuple(env_kwargs), episode_limit, team_reward,
+        self.spec, self._reset, self._step, self.batched = _compiled(env_id, tuple(env_kwargs), episode_limit, team_reward,
                                                        name or env_id)
         self._carry = self._key = None
 

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .base import EnvSpec, JaxBatchedEnv
+from .base import BatchedFns, EnvSpec, JaxBatchedEnv
 from .maps import UNIT_TYPE_ID, map_info
 
 REWARD_SCALE = 10.0  # reward="smax": SMAX returns at most 2.0 per episode; SMAC's shaped reward is scaled to 20
@@ -134,29 +134,17 @@ def _compiled(map_name: str, episode_limit: int, reward: str):
                  carry["t"][:, None], reward[:, None]]
         return jnp.concatenate([x.astype(jnp.float32) for x in parts], 1)
 
-    @jax.jit
-    def reset(key, n_envs_template):  # n_envs_template[N]: only its shape is used
-        keys = jax.random.split(key, n_envs_template.shape[0])
-        carry = jax.vmap(reset_one)(keys)
-        return carry, view(carry, jnp.zeros(keys.shape[0]))
-
-    @jax.jit
-    def step(key, carry, actions):  # actions[N, K]
-        key, sub = jax.random.split(key)
-        keys = jax.random.split(sub, actions.shape[0])
-        carry, reward = jax.vmap(step_one)(keys, carry, actions)
-        return key, carry, view(carry, reward)
-
+    batched = BatchedFns(reset_one, step_one)
     spec = EnvSpec(map_name, n_allies, env.action_spaces[agents[0]].n,
                    env.observation_space(agents[0]).shape[0], env.state_size, episode_limit)
-    return spec, reset, step
+    return spec, batched.jit_reset(view), batched.jit_step(view), batched
 
 
 class SMAXEnv(JaxBatchedEnv):
     def __init__(self, map_name: str, n_envs: int, episode_limit: int | None = None, reward: str = "smac"):
         limit = episode_limit or map_info(map_name).episode_limit
         self.reward = check_reward(reward)
-        self.spec, self._reset, self._step = _compiled(map_name, int(limit), reward)
+        self.spec, self._reset, self._step, self.batched = _compiled(map_name, int(limit), reward)
         self.n_envs = n_envs
         self._carry = None
         self._key = None
