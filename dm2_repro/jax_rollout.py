@@ -39,11 +39,12 @@ def check_rollout(rollout: str, env: BatchedEnv | None = None) -> str:
     return rollout
 
 
-def collector(rollout: str):
-    """The collect function of train's `rollout` key: rollout.collect (host loop) or this module's."""
+def collector(rollout: str, env: BatchedEnv | None = None):
+    """The collect function of train's `rollout` key: rollout.collect (host loop) or this module's
+    (checked against `env` where given)."""
     from . import rollout as host
 
-    return host.collect if check_rollout(rollout) == "python" else collect
+    return host.collect if check_rollout(rollout, env) == "python" else collect
 
 
 def net_params(acting: ActingNet) -> list[np.ndarray]:
@@ -96,7 +97,6 @@ def agent_inputs(obs, last_action, n_actions: int):
     return jnp.concatenate([obs, onehot, agent_id], -1)
 
 
-MODES = ("greedy", "sample", "epsilon")  # argmax; sample the softmax; epsilon-greedy on Q
 CHUNK = 8  # env steps per jitted call: the host checks after each chunk whether every episode has ended
 
 
@@ -104,7 +104,7 @@ CHUNK = 8  # env steps per jitted call: the host checks after each chunk whether
 def programs(batched, n_envs: int, n_agents: int, n_actions: int, hidden: int, layer_norm: bool, n_fc: int,
              shared: bool, mode: str):
     """The jitted pair (start, chunk) of a round of n_envs episodes, compiled once per env, batch size,
-    architecture and mode:
+    architecture and mode (greedy: argmax; sample: the softmax; epsilon: epsilon-greedy on Q):
       start(seed key, policy key) -> loop state (env key, carry, h, last action, policy key)
       chunk(state, params, epsilon) -> (state, steps, every episode ended?): CHUNK steps of a `lax.scan`
     (a scan writes its per-step outputs in place; a while_loop's carried buffers were copied every step)."""

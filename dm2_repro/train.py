@@ -52,7 +52,7 @@ from tqdm import tqdm  # noqa: E402
 from .algos import capabilities, make_learner  # noqa: E402
 from .config import hp_dict, make_hp  # noqa: E402
 from .envs import make_env  # noqa: E402
-from .jax_rollout import check_rollout, collector  # noqa: E402
+from .jax_rollout import collector  # noqa: E402
 from .rollout import collect  # noqa: E402
 from . import tracking  # noqa: E402
 from .snapshots import snapshot_path, snapshot_steps  # noqa: E402
@@ -214,8 +214,7 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
         _run.info["demo"] = demo.provenance()
     learner = make_learner(cfg["algo"], env.spec, hp, device, demo=demo)
     gen = torch.Generator().manual_seed(streams["sampling"])
-    collect_fn = collector(cfg["rollout"])  # rollout.collect or jax_rollout.collect
-    check_rollout(cfg["rollout"], env)
+    collect_fn = collector(cfg["rollout"], env)  # rollout.collect or jax_rollout.collect
     tracking.start(_run, cfg, run_dir)
     logger = MetricLogger(_run, tracking.open_sinks(cfg, run_dir, _run._id))
     ckpt_dir = run_dir / "checkpoints" if run_dir else None

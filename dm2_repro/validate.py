@@ -619,8 +619,8 @@ def resolve_resume(updates: dict) -> dict:
                 raise InputError(f"resume={old_dir}: hp {clash} differs from the run's hp {old.get('hp', {})}; "
                                  "a resumed run keeps its config")
         elif k in updates and updates[k] != old.get(k, TRAIN_DEFAULTS[k]):  # runs from before a key: its default
-            raise InputError(f"resume={old_dir}: {k}={updates[k]!r} differs from the run's {k}={old.get(k)!r}; "
-                             "a resumed run keeps its config (leave it out)")
+            raise InputError(f"resume={old_dir}: {k}={updates[k]!r} differs from the run's "
+                             f"{k}={old.get(k, TRAIN_DEFAULTS[k])!r}; a resumed run keeps its config (leave it out)")
     return {**updates, **{k: old[k] for k in RUN_KEYS if k in old}}
 
 

@@ -12,7 +12,7 @@ import torch
 from dm2_repro import jax_rollout
 from dm2_repro.algos import make_learner
 from dm2_repro.config import make_hp
-from dm2_repro.nets import shared_step
+from dm2_repro.nets import agent_inputs, shared_step
 from dm2_repro.rollout import EpisodeBatch, collect
 
 from .conftest import TEST_MAP
@@ -62,8 +62,7 @@ def test_forward_equals_the_torch_step(spec, algo):
     h_j = jnp.zeros(h_t.shape)
     g = torch.Generator().manual_seed(1)
     for _ in range(3):
-        x = torch.randn(N, K, net.in_norm.weight.shape[-1] if net.layer_norm else net.fc[0].weight.shape[1],
-                        generator=g)
+        x = torch.randn(N, K, net.fc[0].weight.shape[1], generator=g)  # weight[G, d_in, d_out]
         with torch.no_grad():
             out_t, h_t = shared_step(net, x, h_t) if acting.shared else net.step(x, h_t)
         xj = jnp.asarray(x.numpy())
@@ -79,14 +78,9 @@ def first_step_probs(L, batch: EpisodeBatch):
     with torch.no_grad():
         B = batch.n_episodes
         last = torch.full((B, batch.actions.shape[2]), -1, dtype=torch.long)
-        logits, _ = L.actor.step(jax_rollout_inputs(L, batch.obs[:, 0], last), L.init_hidden(B))
+        x = agent_inputs(batch.obs[:, 0], last, L.spec.n_actions, L.spec.n_agents)
+        logits, _ = L.actor.step(x, L.init_hidden(B))
         return torch.softmax(logits.masked_fill(~batch.avail[:, 0], -1e10), -1)
-
-
-def jax_rollout_inputs(L, obs, last):
-    from dm2_repro.nets import agent_inputs
-
-    return agent_inputs(obs, last, L.spec.n_actions, L.spec.n_agents)
 
 
 def test_sampled_actions_follow_the_policy_and_are_available(smax_env):
