@@ -7,7 +7,9 @@ definition (or a curve and its demonstrations' quality), each tested with a stat
 
 - auc: normalised area under the test win-rate curve, i.e. the mean win rate over training
   (trapezoid rule over the eval steps, divided by the step range). Both curves are cut to the
-  step range every run of both covers. Larger = faster learning.
+  step range every run of both covers
+  (give or take half an eval spacing: evaluations land up to one rollout past their nominal step, and
+  that jitter must not drop a run's last evaluation). Larger = faster learning.
 - final: the mean win rate of the last 3 evaluations in that common range.
 - above demo: per seed, final win rate minus the quality (greedy win rate) of that seed's
   demonstrations.
@@ -215,14 +217,26 @@ def common_range(curves: list[CurveRuns]) -> tuple[float, float] | None:
     return max(s.index[0] for s in series), min(s.index[-1] for s in series)
 
 
+def in_range(series, lo: float, hi: float):
+    """The evaluations of `series` in [lo, hi], give or take half its median eval spacing. Training
+    evaluates at the first update past each `eval_every` boundary, so a run's k-th evaluation lands up
+    to one rollout after k * eval_every and runs' last evaluations differ by that jitter (100,005 vs
+    100,946 steps); with a strict cut, a run compared with one that ended a few hundred steps earlier
+    would lose its last evaluation, and its AUC would depend on what it is compared with. The
+    tolerance is the nearest-step rule `results.align_seeds` uses to put seeds on one grid."""
+    steps = series.index.to_numpy(dtype=float)
+    tolerance = float(np.median(np.diff(steps))) / 2 if len(steps) > 1 else 0.0
+    return series[(steps >= lo - tolerance) & (steps <= hi + tolerance)]
+
+
 def normalised_auc(series, lo: float, hi: float) -> float:
-    part = series[(series.index >= lo) & (series.index <= hi)]
+    part = in_range(series, lo, hi)
     steps = part.index.to_numpy(dtype=float)
     return float(np.trapezoid(part.to_numpy(), steps) / (steps[-1] - steps[0]))
 
 
 def final_win_rate(series, hi: float) -> float:
-    return float(series[series.index <= hi].iloc[-FINAL_EVALS:].mean())
+    return float(in_range(series, -math.inf, hi).iloc[-FINAL_EVALS:].mean())
 
 
 def metric_scale(metric: str) -> float:

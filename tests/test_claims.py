@@ -31,10 +31,10 @@ class Writer:
     def __init__(self, results):
         self.results, self.next_id = results, 1
 
-    def curve(self, figure, key, finals, map_name="5m_vs_6m", **kwargs):
+    def curve(self, figure, key, finals, map_name="5m_vs_6m", steps=STEPS, **kwargs):
         paths = []
         for job, final in zip(curve(figure, key, map_name).jobs, finals):
-            paths.append(write_job_run(self.results, self.next_id, job, final=final, steps=STEPS,
+            paths.append(write_job_run(self.results, self.next_id, job, final=final, steps=steps,
                                        **kwargs))
             self.next_id += 1
         return paths
@@ -368,3 +368,24 @@ def test_aggregate_rows_follow_the_figure_definitions_curves(results, monkeypatc
     curves = claims.load_curves(results, "smoke", n_seeds=N_SEEDS)
     rows = [a.key for a in claims.aggregate_all(curves, "smoke")]
     assert "self_imitation" in rows and "sil" not in rows
+
+
+def test_a_runs_values_do_not_depend_on_what_it_is_compared_with(tmp_path):
+    """Evaluations land up to one rollout past each eval boundary, so runs end a few steps apart.
+    IPPO's runs (last eval at 1,640) are compared with DM² runs that end at 1,600 (fig2) and with
+    GAIL-only runs that end at 1,620 (fig6): each IPPO seed keeps its last evaluation in both, so its
+    AUC and final are the same values, those of its own whole curve (a strict cut at the partner's
+    last step would drop it: linear AUC 0.375 f instead of 0.5 f)."""
+    w = Writer(tmp_path)
+    ippo_steps = (0, 410, 820, 1230, 1640)  # evenly spaced: a linear curve's AUC is f / 2
+    w.curve("fig2", "ippo", IPPO_5M, "3s_vs_4z", steps=ippo_steps)
+    w.curve("fig2", "dm2_ippo_early", EARLY, "3s_vs_4z")
+    w.curve("fig6", "gail_only_early", QMIX_IPPO_ARCH, "3s_vs_4z", steps=(0, 405, 810, 1215, 1620))
+    outcomes = evaluate(tmp_path)
+    fig2 = outcome(outcomes, "fig2", "3s_vs_4z", "dm2_ippo_early", "ippo")
+    fig6 = outcome(outcomes, "fig6", "3s_vs_4z", "ippo", "gail_only_early")
+    ippo_values = f"ippo: {values(IPPO_5M)}"
+    assert ippo_values in fig2.values and ippo_values in fig6.values
+    ippo = claims.load_curves(tmp_path, "smoke", n_seeds=N_SEEDS, figures=["fig2"])["fig2"][("3s_vs_4z", "ippo")]
+    finals = claims.seed_values(ippo, "final", 0, 1600)
+    assert list(finals.values()) == pytest.approx([FINAL * f for f in IPPO_5M])
