@@ -12,7 +12,7 @@ from torch import nn
 
 from dm2_repro.algos import bc, make_learner
 from dm2_repro.algos.dm2 import (DM2, SIL, Discriminators, EpisodeRows, discounted_return, discriminator_loss,
-                                 gail_reward, gradient_penalty, real_steps, sample_real_steps)
+                                 gail_reward, gather_rows, gradient_penalty, real_steps, sample_real_steps)
 from dm2_repro.config import HP
 from dm2_repro.demos import Demo
 from dm2_repro.envs.base import EnvSpec
@@ -132,6 +132,16 @@ def test_padded_steps_never_enter_the_discriminator_batch():
 
     torch.testing.assert_close(loss_with_padding(0.0, False), loss_with_padding(-1e3, False))
     torch.testing.assert_close(loss_with_padding(0.0, False), loss_with_padding(5.0, True))
+
+
+def test_gather_rows_takes_each_agents_rows_from_its_own_stack():
+    rows = torch.tensor([[[0., 1.], [2., 3.], [4., 5.]],
+                         [[10., 11.], [12., 13.], [14., 15.]]])  # [K=2, R=3, d=2]
+    index = torch.tensor([[2, 0, 2], [1, 1, 0]])  # [K, n=3]
+    expected = torch.tensor([[[4., 5.], [0., 1.], [4., 5.]],
+                             [[12., 13.], [12., 13.], [10., 11.]]])
+    assert torch.equal(gather_rows(rows, index), expected)
+    assert torch.equal(gather_rows(rows, index), rows.gather(1, index.unsqueeze(-1).expand(-1, -1, 2)))
 
 
 def test_learner_ignores_padding_and_pads_get_no_gail_reward():
