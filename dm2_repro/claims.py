@@ -7,9 +7,9 @@ definition (or a curve and its demonstrations' quality), each tested with a stat
 
 - auc: normalised area under the test win-rate curve, i.e. the mean win rate over training
   (trapezoid rule over the eval steps, divided by the step range). Both curves are cut to the
-  step range every run of both covers
-  (give or take half an eval spacing: evaluations land up to one rollout past their nominal step, and
-  that jitter must not drop a run's last evaluation). Larger = faster learning.
+  step range every run of both covers, give or take half an eval spacing (evaluations land up to one
+  rollout past their nominal step, and that jitter must not drop a run's last evaluation). Larger =
+  faster learning.
 - final: the mean win rate of the last 3 evaluations in that common range.
 - above demo: per seed, final win rate minus the quality (greedy win rate) of that seed's
   demonstrations.
@@ -64,7 +64,7 @@ from dm2_repro import report, stats
 from dm2_repro.config import MAX_RETURN
 from dm2_repro.envs import METRICS, metric_of
 from dm2_repro.results import (CurveRuns, DamagedRun, curve_runs, damaged_lines, detect_scale, load_runs,
-                               range_problem)
+                               range_problem, step_tolerance)
 from dm2_repro.validate import (InputError, Parser, at_least, atomic_write_text, check_hp_pairs, check_maps,
                                 existing_dir, fail, first_line)
 
@@ -225,7 +225,7 @@ def in_range(series, lo: float, hi: float):
     would lose its last evaluation, and its AUC would depend on what it is compared with. The
     tolerance is the nearest-step rule `results.align_seeds` uses to put seeds on one grid."""
     steps = series.index.to_numpy(dtype=float)
-    tolerance = float(np.median(np.diff(steps))) / 2 if len(steps) > 1 else 0.0
+    tolerance = step_tolerance(steps)
     return series[(steps >= lo - tolerance) & (steps <= hi + tolerance)]
 
 

@@ -430,6 +430,13 @@ def to_dataframe(runs: str | Path | list[SacredRun] = "results", metrics=None,
 # Curves over seeds
 # ---------------------------------------------------------------------------------------------
 
+def step_tolerance(steps) -> float:
+    """Half the median spacing of a run's eval steps (0 for a single step): how far an evaluation may sit
+    from the step it stands for (evaluations land up to one rollout past their nominal step)."""
+    steps = np.asarray(steps, dtype=float)
+    return float(np.median(np.diff(steps)) / 2) if len(steps) > 1 else 0.0
+
+
 def align_seeds(series_by_seed: dict[int, pd.Series]) -> pd.DataFrame:
     """A step x seed frame of the seeds' values on common eval steps (rule in the module doc)."""
     series_by_seed = {seed: s for seed, s in series_by_seed.items() if len(s)}
@@ -440,7 +447,7 @@ def align_seeds(series_by_seed: dict[int, pd.Series]) -> pd.DataFrame:
         return pd.DataFrame(series_by_seed)
     reference_seed = min(series_by_seed, key=lambda seed: len(series_by_seed[seed]))
     grid = np.asarray(series_by_seed[reference_seed].index, dtype=float)
-    tolerance = float(np.median(np.diff(grid)) / 2) if len(grid) > 1 else None
+    tolerance = step_tolerance(grid) if len(grid) > 1 else None
     left = pd.DataFrame({"step": grid})
     columns = {}
     for seed, series in series_by_seed.items():
