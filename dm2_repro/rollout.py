@@ -37,6 +37,13 @@ class EpisodeBatch:
     def n_steps(self) -> int:
         return int(self.mask.sum().item())
 
+    def lengths(self, n_steps: int):
+        """[B] steps of each episode that an unroll over an n_steps-long input computes (nets.unroll_many's
+        `lengths`): its real steps, and its final observation when the input includes it (n_steps = T + 1:
+        values there bootstrap a time-limit end). The steps after them are padding, masked out of every loss."""
+        real = self.mask.sum(1).long()
+        return (real + 1).clamp(max=n_steps) if n_steps > self.actions.shape[1] else real.clamp(max=n_steps)
+
     def to(self, device) -> "EpisodeBatch":
         return EpisodeBatch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 

@@ -1,4 +1,5 @@
 
+import pytest
 import torch
 from torch import nn
 
@@ -105,9 +106,12 @@ def test_inputs_last_action_and_agent_id():
     assert prev.shape == (1, 3, 2) and prev[0, 0].tolist() == [-1, -1] and prev[0, 1].tolist() == acts[0, 0].tolist()
 
 
-def test_gru_sequence_backward_equals_autograd_through_the_cell():
-    """GRUSequence's hand-written backward through time gives autograd's gradients (float64)."""
-    from dm2_repro.nets import GRUSequence, gru_cell
+@pytest.mark.parametrize("lengths", [None, [5, 2, 4], [1, 5, 0]])
+def test_gru_sequence_backward_equals_autograd_through_the_cell(lengths):
+    """GRUSequence's hand-written backward through time gives autograd's gradients (float64), on the
+    whole grid and packed (sequences of different lengths, one of length 0): on every computed step
+    the values of the cell run step by step, and the gradients of a loss over those steps."""
+    from dm2_repro.nets import GRUSequence, Packing, gru_cell
 
     g = torch.Generator().manual_seed(0)
     G, T, B, H = 2, 5, 3, 4
@@ -116,20 +120,60 @@ def test_gru_sequence_backward_equals_autograd_through_the_cell():
     w = torch.randn(G, H, 3 * H, generator=g, dtype=torch.float64, requires_grad=True)
     b = torch.randn(G, 3 * H, generator=g, dtype=torch.float64, requires_grad=True)
     weight = torch.randn(G, T, B, H, generator=g, dtype=torch.float64)  # a loss that weights every output
+    packing = Packing.full(T, B) if lengths is None else Packing.of(torch.tensor(lengths), T)
+    real = (torch.arange(T).unsqueeze(1) < torch.tensor(lengths or [T] * B)).double()  # [T, B]
 
-    hs = GRUSequence.apply(gi, h0, w, b)
+    h0_sorted = h0.index_select(1, packing.order)
+    hs = packing.unpack(GRUSequence.apply(packing.pack(gi), h0_sorted, w, b, packing.counts))
     grads = torch.autograd.grad((hs * weight).sum(), (gi, h0, w, b))
     h, ref = h0, []
     for t in range(T):
         h = gru_cell(gi[:, t], h, w, b)
         ref.append(h)
-    ref = torch.stack(ref, 1)
+    ref = torch.stack(ref, 1) * real.unsqueeze(-1)  # the steps not computed are 0
     ref_grads = torch.autograd.grad((ref * weight).sum(), (gi, h0, w, b))
     torch.testing.assert_close(hs, ref)
     for got, want in zip(grads, ref_grads):
         torch.testing.assert_close(got, want)
     with torch.no_grad():  # the no-grad path (rollout-free evaluation of old log-probs) gives the same values
-        torch.testing.assert_close(GRUSequence.apply(gi, h0, w, b), ref)
+        out = GRUSequence.apply(packing.pack(gi), h0_sorted, w, b, packing.counts)
+        torch.testing.assert_close(packing.unpack(out), ref)
+
+
+def test_packing_orders_rows_time_major_longest_first():
+    from dm2_repro.nets import Packing
+
+    p = Packing.of(torch.tensor([2, 3, 1]), T=4)  # [T, B] grid cell t * 3 + b
+    assert p.order.tolist() == [1, 0, 2] and p.counts == (3, 2, 1)
+    assert p.index.tolist() == [1, 0, 2, 4, 3, 7]
+    assert not p.is_full and Packing.of(torch.tensor([4, 4]), T=4).is_full
+    x = torch.arange(12.0).view(1, 4, 3, 1)
+    torch.testing.assert_close(p.pack(x).flatten(), torch.tensor([1.0, 0, 2, 4, 3, 7]))
+    back = p.unpack(p.pack(x))
+    assert back[0, :, :, 0].tolist() == [[0, 1, 2], [3, 4, 0], [0, 7, 0], [0, 0, 0]]
+
+
+def test_unroll_with_lengths_equals_the_whole_grid_on_the_steps_it_computes():
+    """Packed unrolls give the grid's outputs on each sequence's first lengths[b] steps, and the same
+    parameter gradients for a loss over those steps (the update's case: padded steps are masked)."""
+    from dm2_repro.nets import unroll_many
+
+    a, c = _perturbed_net(), _perturbed_net()
+    x = torch.randn(3, 6, 4, 10)  # [G, T, B, d]
+    lengths = torch.tensor([6, 2, 5, 1])
+    mask = (torch.arange(6).unsqueeze(1) < lengths).float().view(1, 6, 4, 1)
+    full = unroll_many([a, c], x)
+    packed = unroll_many([a, c], x, lengths=lengths)
+    for f, p in zip(full, packed):
+        torch.testing.assert_close(p, f * mask)
+    grads = []
+    for outs in (full, packed):
+        for net in (a, c):
+            net.zero_grad()
+        sum(((o * mask) ** 2).sum() for o in outs).backward(retain_graph=True)
+        grads.append([q.grad.clone() for net in (a, c) for q in net.parameters()])
+    for gf, gp in zip(*grads):
+        torch.testing.assert_close(gp, gf, rtol=1e-4, atol=1e-6)
 
 
 def test_unroll_many_equals_each_net_alone_and_keeps_gradients_apart():

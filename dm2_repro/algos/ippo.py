@@ -113,10 +113,11 @@ class IPPO:
         x = agent_inputs(batch.obs, previous_actions(batch.actions), self.spec.n_actions, self.spec.n_agents)
         return x.permute(2, 1, 0, 3).contiguous()
 
-    def actor_critic(self, x, avail):
-        """Actor and critic on x[K, T', B, d] as one stack of 2K networks (same input, one time loop).
+    def actor_critic(self, x, avail, lengths=None):
+        """Actor and critic on x[K, T', B, d] as one stack of 2K networks (same input, one time loop),
+        on each episode's first lengths[b] steps only (all if None; EpisodeBatch.lengths).
         Returns log pi(.|tau)[B, T', K, A] (unavailable actions masked) and V[B, T', K]."""
-        logits, value = unroll_many([self.actor, self.critic], x)
+        logits, value = unroll_many([self.actor, self.critic], x, lengths=lengths)
         logits = masked_logits(logits.permute(2, 1, 0, 3), avail[:, : x.shape[1]])
         return torch.log_softmax(logits, -1), value.squeeze(-1).permute(2, 1, 0)
 
@@ -135,13 +136,13 @@ class IPPO:
         T = batch.actions.shape[1]
         a = batch.actions.unsqueeze(-1)  # [B, T, K, 1]
         with torch.no_grad():  # the batch was collected by the current policy: old = current before updating
-            logp_all, value_old = self.actor_critic(x, batch.avail)  # value_old[B, T+1, K]
+            logp_all, value_old = self.actor_critic(x, batch.avail, batch.lengths(T + 1))  # value_old[B, T+1, K]
             logp_old = logp_all[:, :T].gather(-1, a).squeeze(-1)
             adv, ret = gae(reward, value_old, batch.terminated, batch.mask, hp.gamma, hp.gae_lambda)
             adv = normalise_advantage(adv, batch.mask)
-        x = x[:, :T]
+        x, lengths = x[:, :T], batch.lengths(T)
         for _ in range(hp.ppo_epochs):  # one full-batch step per epoch, as the original code
-            logp_all, value = self.actor_critic(x, batch.avail)
+            logp_all, value = self.actor_critic(x, batch.avail, lengths)
             entropy = -(logp_all.exp() * logp_all).sum(-1)
             loss, parts = ppo_loss(logp_all.gather(-1, a).squeeze(-1), logp_old, adv, entropy, value,
                                    value_old[:, :T], ret, batch.mask, hp.clip, hp.entropy_coef,

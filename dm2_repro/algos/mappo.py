@@ -113,13 +113,14 @@ class RMAPPO:
         agent_id = torch.eye(K, dtype=s.dtype, device=s.device).expand(*s.shape[:-1], K, K)
         return torch.cat([s.unsqueeze(-2).expand(*s.shape[:-1], K, s.shape[-1]), agent_id], -1)
 
-    def values(self, state):
-        """Normalised V(s_t, i) for every step and agent: [B, T+1, K]."""
-        return shared_unroll([self.critic], self.critic_inputs(state))[0].squeeze(-1)
+    def values(self, state, lengths=None):
+        """Normalised V(s_t, i) for every step and agent: [B, T+1, K] (state[B, T+1, S]; an episode's
+        steps after lengths[b] are not computed, 0)."""
+        return shared_unroll([self.critic], self.critic_inputs(state), lengths)[0].squeeze(-1)
 
     def policy_dist(self, x, batch: EpisodeBatch):
         T = batch.actions.shape[1]
-        logits = masked_logits(shared_unroll([self.actor], x[:, :T])[0], batch.avail[:, :T])
+        logits = masked_logits(shared_unroll([self.actor], x[:, :T], batch.lengths(T))[0], batch.avail[:, :T])
         return torch.distributions.Categorical(logits=logits)
 
     def advantages(self, batch: EpisodeBatch, value_old):
@@ -139,7 +140,7 @@ class RMAPPO:
         mask = batch.mask
         with torch.no_grad():  # old = current before updating (the batch is on-policy)
             logp_old = self.policy_dist(x, batch).log_prob(batch.actions)  # [B, T, K]
-            value_old = self.values(batch.state)  # [B, T+1, K], normalised
+            value_old = self.values(batch.state, batch.lengths(batch.state.shape[1]))  # [B, T+1, K], normalised
             adv, ret = self.advantages(batch, value_old)
             # one advantage normalisation over every agent and real step (one shared policy)
             m = mask.unsqueeze(-1).expand_as(adv)
@@ -150,7 +151,7 @@ class RMAPPO:
         T = batch.actions.shape[1]
         for _ in range(hp.rmappo_ppo_epochs):  # one full-batch step per epoch (MAPPO SMAC: num_mini_batch 1)
             dist = self.policy_dist(x, batch)
-            value = self.values(batch.state[:, :T])
+            value = self.values(batch.state[:, :T], batch.lengths(T))
             loss_k, parts = ppo_loss(dist.log_prob(batch.actions), logp_old, adv, dist.entropy(), value,
                                      value_old[:, :T], ret_n, mask, hp.rmappo_clip, hp.entropy_coef,
                                      hp.rmappo_value_loss_coef, hp.huber_delta)

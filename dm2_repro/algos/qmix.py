@@ -193,9 +193,9 @@ class QMIX:
     def q_values(self, net: RecurrentAgentNet, batch: EpisodeBatch):
         """Q(tau_t, .) of every agent at every step: [B, T+1, K, A], unrolled from a zero hidden state
         with the last action as seen during the rollout."""
-        K = self.spec.n_agents
+        K, T = self.spec.n_agents, batch.actions.shape[1]
         x = agent_inputs(batch.obs, previous_actions(batch.actions), self.spec.n_actions, K)  # [B, T+1, K, d]
-        return shared_unroll([net], x)[0]
+        return shared_unroll([net], x, batch.lengths(T + 1))[0]  # padding after the final observation: 0
 
     def mixer_state(self, state):
         return self.state_norm(state) if self.state_norm is not None else state
