@@ -86,6 +86,20 @@ def test_fig3_styles_and_independent_experts():
             assert [d.sources[0].seed for d in demos] == [j.seed for j in curve.jobs]
 
 
+@pytest.mark.parametrize("figure", FIGURES)
+def test_a_curve_keeps_its_colour_across_panels(figure):
+    """Figures compare panels by colour: one colour per legend name, one legend name per colour
+    within a panel (fig3's styles once had a different colour in each quality panel)."""
+    curves = expand(figure, "cpu").curves
+    by_label = {}
+    for c in curves:
+        by_label.setdefault(c.label, set()).add(c.color_key)
+    assert all(len(keys) == 1 for keys in by_label.values()), by_label
+    for panel in {c.panel for c in curves}:
+        keys = [c.color_key for c in curves if c.panel == panel]
+        assert len(keys) == len(set(keys)), (panel, keys)
+
+
 def test_indep_styles_need_more_experts_than_cpu_seeds():
     plan = expand("fig3", "cpu", n_seeds=3, curves=["early_indep_concurrent"])
     experts = {j.seed for j in plan.jobs if isinstance(j, TrainJob) and j.algo == "ippo"}

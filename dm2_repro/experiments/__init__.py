@@ -263,6 +263,11 @@ class Curve:
     jobs: tuple[TrainJob, ...]   # one per seed
     metric: str | None = None    # what it plots: "win_rate" or "return"; None: the map's statistic at the
                                  # scale (envs.metric_of)
+    color: str = ""              # curves with the same colour key share a colour across panels ("": key)
+
+    @property
+    def color_key(self) -> str:
+        return self.color or self.key
 
     @property
     def demos(self) -> tuple[DemoJob, ...]:
@@ -343,13 +348,15 @@ class Context:
 
     def curve(self, figure: str, panel: str, key: str, label: str, algo: str, map_name: str,
               demo: Callable[[int], DemoJob] | None = None,
-              hp: dict | Iterable[tuple[str, object]] = (), metric: str | None = None) -> Curve:
+              hp: dict | Iterable[tuple[str, object]] = (), metric: str | None = None,
+              color: str = "") -> Curve:
         """A curve of `algo` over this context's seeds; `demo(seed)` gives each seed's demo and
         `hp` the curve's own hyperparameters (merged with the context's, see `train`; the
-        demonstrations' expert runs do not get them); `metric` as Curve.metric."""
+        demonstrations' expert runs do not get them); `metric` and `color` as in Curve."""
         jobs = tuple(self.train(algo, map_name, seed, demo(seed) if demo else None, hp)
                      for seed in self.seeds)
-        return Curve(figure=figure, panel=panel, key=key, label=label, map=map_name, jobs=jobs, metric=metric)
+        return Curve(figure=figure, panel=panel, key=key, label=label, map=map_name, jobs=jobs, metric=metric,
+                     color=color)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ def build(context: Context) -> list[Curve]:
     """Each map twice: the test win rate (the row that sets the budget) and the test return (the
     row that shows what IPPO learns where it wins nothing), the same runs."""
     return [context.curve("budget_pilot", f"{m}: {what}", key, "IPPO", "ippo", m, hp={"t_max": t_max},
-                          metric=metric)
+                          metric=metric, color="ippo")
             for key, metric, what in (("ippo", "win_rate", "win rate"), ("ippo_return", "return", "return"))
             for m, t_max in PILOT_T_MAX.items()]
 

@@ -27,7 +27,8 @@ def build(context: Context) -> list[Curve]:
         for style, label in STYLE_LABELS.items():
             curves.append(context.curve(
                 "fig3", panel, f"{level}_{style}", label, "dm2", MAP,
-                lambda seed, s=step, st=style: context.ippo_demo(MAP, seed, s, st)))
+                lambda seed, s=step, st=style: context.ippo_demo(MAP, seed, s, st),
+                color=style))  # a style keeps its colour in both panels
     return curves
 
 
