@@ -83,7 +83,7 @@ class Packing:
     PackedSequence), so step t's rows are the first counts[t] of step t-1's: the GRU runs step t on
     a prefix of its hidden state, and padded steps (after an episode's end) cost nothing."""
 
-    index: torch.Tensor  # [N] long: the grid cell t * B + b of packed row n
+    index: torch.Tensor  # [N] long: the grid cell t * B + b of packed row n (empty when full: not needed)
     order: torch.Tensor  # [B] long: the sequences, longest first
     counts: tuple[int, ...]  # [T'] rows of step t, non-increasing (T' = the longest length)
     T: int
@@ -93,7 +93,7 @@ class Packing:
     def full(T: int, B: int, device=None) -> "Packing":
         """Every cell: packed rows are the grid itself (no copies)."""
         order = torch.arange(B, device=device)
-        return Packing(torch.arange(T * B, device=device), order, (B,) * T, T, B)
+        return Packing(torch.empty(0, dtype=torch.long, device=device), order, (B,) * T, T, B)
 
     @staticmethod
     def of(lengths, T: int) -> "Packing":
@@ -107,6 +107,22 @@ class Packing:
         active = lengths[order].unsqueeze(0) > t.unsqueeze(1)  # [T', B]
         index = (t.unsqueeze(1) * B + order.unsqueeze(0))[active]  # row-major: time-major, longest first
         return Packing(index, order, tuple(active.sum(1).tolist()), T, B)
+
+    @staticmethod
+    def of_agents(lengths, n_agents: int, T: int) -> "Packing":
+        """The packing of `shared_unroll`'s columns (b * K + k: agent k of episode b, every agent with
+        its episode's lengths[b] steps)."""
+        return Packing.of(lengths.repeat_interleave(n_agents), T)
+
+    @staticmethod
+    def to_grid(lengths, T: int, B: int, device=None) -> "Packing":
+        """What an unroll computes: lengths[B] (None: every step), or a Packing built once by the
+        caller (an update reuses one for all its epochs: building one syncs with the host)."""
+        if isinstance(lengths, Packing):
+            if (lengths.T, lengths.B) != (T, B):
+                raise ValueError(f"packing of a [{lengths.T}, {lengths.B}] grid given for a [{T}, {B}] input")
+            return lengths
+        return Packing.full(T, B, device) if lengths is None else Packing.of(lengths.to(device), T)
 
     @property
     def is_full(self) -> bool:
@@ -280,12 +296,12 @@ def unroll_many(nets: list[RecurrentAgentNet], x, h0=None, lengths=None) -> list
     """Several networks of one architecture on the same input x[G, T, B, d_in], computed as one
     stack of len(nets) * G networks (their weights concatenated; each keeps its own gradient).
     Returns each net's output [G, T, B, d_out_i]. h0: [G, B, H] shared by all, zeros if None.
-    lengths[B]: only sequence b's first lengths[b] steps are computed (its outputs after them are 0):
-    the same values there as the whole grid, since a step depends on earlier steps only."""
+    lengths[B] (or their Packing): only sequence b's first lengths[b] steps are computed (its outputs
+    after them are 0): the same values there as the whole grid, since a step depends on earlier steps only."""
     net0 = nets[0]
     G, T, B = x.shape[:3]
     n = len(nets)
-    packing = Packing.full(T, B, x.device) if lengths is None else Packing.of(lengths.to(x.device), T)
+    packing = Packing.to_grid(lengths, T, B, x.device)
     params = [p for p in net0.trunk_params()] if n == 1 else \
         [torch.cat(ps, 0) for ps in zip(*(m.trunk_params() for m in nets))]
     h0 = net0.init_hidden(B, device=x.device) if h0 is None else h0
@@ -301,10 +317,12 @@ def unroll_many(nets: list[RecurrentAgentNet], x, h0=None, lengths=None) -> list
 def shared_unroll(nets: list[RecurrentAgentNet], x, lengths=None) -> list[torch.Tensor]:
     """Parameter-shared (G = 1) networks over every agent, agents folded into the batch:
     x[B, T, K, d] -> each net's output [B, T, K, d_out]. Several nets on one input run as one stack.
-    lengths[B]: steps computed per episode (unroll_many), the same for each of its agents."""
+    lengths[B]: steps computed per episode (unroll_many), the same for each of its agents; or
+    Packing.of_agents(lengths, K, T), built once."""
     B, T, K, d = x.shape
     xs = x.permute(1, 0, 2, 3).reshape(1, T, B * K, d)  # [1, T, B*K, d]
-    lengths = None if lengths is None else lengths.repeat_interleave(K)  # column b*K + k is agent k of episode b
+    if lengths is not None and not isinstance(lengths, Packing):
+        lengths = Packing.of_agents(lengths, K, T)  # column b*K + k is agent k of episode b
     return [y.view(T, B, K, -1).permute(1, 0, 2, 3) for y in unroll_many(nets, xs, lengths=lengths)]
 
 

@@ -176,6 +176,23 @@ def test_unroll_with_lengths_equals_the_whole_grid_on_the_steps_it_computes():
         torch.testing.assert_close(gp, gf, rtol=1e-4, atol=1e-6)
 
 
+def test_a_packing_built_once_gives_what_its_lengths_give():
+    """Updates build the Packing once and pass it to every epoch's unroll (shared nets: per agent)."""
+    from dm2_repro.nets import Packing, shared_unroll, unroll_many
+
+    a = _perturbed_net()
+    x = torch.randn(3, 6, 4, 10)  # [G, T, B, d]
+    lengths = torch.tensor([6, 2, 5, 1])
+    torch.testing.assert_close(unroll_many([a], x, lengths=Packing.of(lengths, 6))[0],
+                               unroll_many([a], x, lengths=lengths)[0])
+    shared = _perturbed_net(K=1)
+    xs = torch.randn(4, 6, 3, 10)  # [B, T, K, d]
+    torch.testing.assert_close(shared_unroll([shared], xs, Packing.of_agents(lengths, 3, 6))[0],
+                               shared_unroll([shared], xs, lengths)[0])
+    with pytest.raises(ValueError, match=r"packing of a \[6, 4\] grid given for a \[6, 12\] input"):
+        shared_unroll([shared], xs, Packing.of(lengths, 6))  # per episode, not per agent column
+
+
 def test_unroll_many_equals_each_net_alone_and_keeps_gradients_apart():
     from dm2_repro.nets import unroll_many
 

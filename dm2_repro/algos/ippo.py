@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 from ..config import HP
 from ..envs.base import EnvSpec
-from ..nets import RecurrentAgentNet, agent_inputs, clip_grad_norm_per_stack, previous_actions, unroll_many
+from ..nets import (Packing, RecurrentAgentNet, agent_inputs, clip_grad_norm_per_stack, previous_actions,
+                    unroll_many)
 from ..rollout import EpisodeBatch
 from .common import ActingNet, masked_logits, masked_mean_per_agent
 
@@ -115,7 +116,7 @@ class IPPO:
 
     def actor_critic(self, x, avail, lengths=None):
         """Actor and critic on x[K, T', B, d] as one stack of 2K networks (same input, one time loop),
-        on each episode's first lengths[b] steps only (all if None; EpisodeBatch.lengths).
+        on each episode's first lengths[b] steps only (all if None; EpisodeBatch.lengths, or their Packing).
         Returns log pi(.|tau)[B, T', K, A] (unavailable actions masked) and V[B, T', K]."""
         logits, value = unroll_many([self.actor, self.critic], x, lengths=lengths)
         logits = masked_logits(logits.permute(2, 1, 0, 3), avail[:, : x.shape[1]])
@@ -140,9 +141,9 @@ class IPPO:
             logp_old = logp_all[:, :T].gather(-1, a).squeeze(-1)
             adv, ret = gae(reward, value_old, batch.terminated, batch.mask, hp.gamma, hp.gae_lambda)
             adv = normalise_advantage(adv, batch.mask)
-        x, lengths = x[:, :T], batch.lengths(T)
+        x, packing = x[:, :T], Packing.of(batch.lengths(T), T)  # built once for every epoch
         for _ in range(hp.ppo_epochs):  # one full-batch step per epoch, as the original code
-            logp_all, value = self.actor_critic(x, batch.avail, lengths)
+            logp_all, value = self.actor_critic(x, batch.avail, packing)
             entropy = -(logp_all.exp() * logp_all).sum(-1)
             loss, parts = ppo_loss(logp_all.gather(-1, a).squeeze(-1), logp_old, adv, entropy, value,
                                    value_old[:, :T], ret, batch.mask, hp.clip, hp.entropy_coef,

@@ -23,7 +23,7 @@ import torch
 
 from ..config import HP
 from ..envs.base import EnvSpec
-from ..nets import RecurrentAgentNet, agent_inputs, previous_actions, shared_step, shared_unroll
+from ..nets import Packing, RecurrentAgentNet, agent_inputs, previous_actions, shared_step, shared_unroll
 from ..rollout import EpisodeBatch
 from .common import ActingNet, RunningMeanStd, masked_logits, real_states
 from .ippo import gae, ppo_loss
@@ -115,12 +115,15 @@ class RMAPPO:
 
     def values(self, state, lengths=None):
         """Normalised V(s_t, i) for every step and agent: [B, T+1, K] (state[B, T+1, S]; an episode's
-        steps after lengths[b] are not computed, 0)."""
+        steps after lengths[b] are not computed, 0; lengths as in shared_unroll)."""
         return shared_unroll([self.critic], self.critic_inputs(state), lengths)[0].squeeze(-1)
 
-    def policy_dist(self, x, batch: EpisodeBatch):
+    def policy_dist(self, x, batch: EpisodeBatch, packing=None):
+        """pi(.|tau_t) of every agent [B, T, K]; packing: Packing.of_agents of the batch's T steps
+        (built here if None)."""
         T = batch.actions.shape[1]
-        logits = masked_logits(shared_unroll([self.actor], x[:, :T], batch.lengths(T))[0], batch.avail[:, :T])
+        packing = Packing.of_agents(batch.lengths(T), self.spec.n_agents, T) if packing is None else packing
+        logits = masked_logits(shared_unroll([self.actor], x[:, :T], packing)[0], batch.avail[:, :T])
         return torch.distributions.Categorical(logits=logits)
 
     def advantages(self, batch: EpisodeBatch, value_old):
@@ -137,9 +140,10 @@ class RMAPPO:
     def update(self, batch: EpisodeBatch) -> dict:
         hp, K = self.hp, self.spec.n_agents
         x = agent_inputs(batch.obs, previous_actions(batch.actions), self.spec.n_actions, K)  # [B, T+1, K, d]
-        mask = batch.mask
+        mask, T = batch.mask, batch.actions.shape[1]
+        packing = Packing.of_agents(batch.lengths(T), K, T)  # built once for every epoch
         with torch.no_grad():  # old = current before updating (the batch is on-policy)
-            logp_old = self.policy_dist(x, batch).log_prob(batch.actions)  # [B, T, K]
+            logp_old = self.policy_dist(x, batch, packing).log_prob(batch.actions)  # [B, T, K]
             value_old = self.values(batch.state, batch.lengths(batch.state.shape[1]))  # [B, T+1, K], normalised
             adv, ret = self.advantages(batch, value_old)
             # one advantage normalisation over every agent and real step (one shared policy)
@@ -148,10 +152,9 @@ class RMAPPO:
             adv = (adv - mean) / (std + 1e-8) * m
             self.value_norm.update(ret[m.bool()])  # as MAPPO: update with this batch, then normalise
             ret_n = self.value_norm.normalize(ret)
-        T = batch.actions.shape[1]
         for _ in range(hp.rmappo_ppo_epochs):  # one full-batch step per epoch (MAPPO SMAC: num_mini_batch 1)
-            dist = self.policy_dist(x, batch)
-            value = self.values(batch.state[:, :T], batch.lengths(T))
+            dist = self.policy_dist(x, batch, packing)
+            value = self.values(batch.state[:, :T], packing)
             loss_k, parts = ppo_loss(dist.log_prob(batch.actions), logp_old, adv, dist.entropy(), value,
                                      value_old[:, :T], ret_n, mask, hp.rmappo_clip, hp.entropy_coef,
                                      hp.rmappo_value_loss_coef, hp.huber_delta)
