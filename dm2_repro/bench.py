@@ -5,6 +5,7 @@ two runs sharing the machine, and peak memory; optionally side by side with anot
     python -m dm2_repro.bench --compare d13363a        # the same cases on that commit too (git worktree)
     python -m dm2_repro.bench --cases ippo_3s_vs_3z --threads 1 --iterations 2
     python -m dm2_repro.bench --cases ippo_5m_vs_6m_n128 --rollout jax   # this tree's cases with rollout=jax
+    python -m dm2_repro.bench --compare d13363a --cases --no-raw --no-concurrent --unroll   # BC's unroll only
 
 Every measurement runs in its own process (dm2_repro/bench_worker.py) so thread settings, JAX
 compilation and memory are those of a fresh `train` run. End to end = rollout + update, timed over
@@ -51,6 +52,8 @@ CASES: dict[str, dict] = {
     "qmix_3s_vs_3z": dict(algo="qmix", map="3s_vs_3z"),
 }
 RAW_CASES = [("3s_vs_3z", 16), ("5m_vs_6m", 128)]
+# --unroll: BC's whole-grid unroll of a 5m_vs_6m actor (K agents, obs + last action + id inputs)
+UNROLL = dict(K=5, d_in=156, n_actions=11, T=70, batches=(16, 64, 200))
 
 
 def run_worker(tree: Path, cfg: dict, timeout: float = 1800) -> dict:
@@ -122,8 +125,9 @@ def check_args(a: argparse.Namespace) -> None:
 
 def main(argv=None):
     p = Parser(prog="python -m dm2_repro.bench", description=__doc__)
-    p.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES), metavar="CASE",
-                   help=f"cases to time (default: all): {', '.join(CASES)}")
+    p.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES), metavar="CASE",
+                   help=f"cases to time (default: all; none after a bare --cases, e.g. with --unroll only): "
+                        f"{', '.join(CASES)}")
     p.add_argument("--maps", nargs="+", default=None, metavar="MAP",
                    help="only the cases and raw measurements on these maps (default: every map of the cases)")
     p.add_argument("--map", nargs="+", dest="maps", help=argparse.SUPPRESS)   # the old spelling
@@ -134,6 +138,8 @@ def main(argv=None):
                    help="train's rollout for this tree's cases (a --compare tree always uses the host loop)")
     p.add_argument("--no-raw", action="store_true", help="skip raw SMAX and rollout-ratio measurements")
     p.add_argument("--no-concurrent", action="store_true", help="skip the two-runs-at-once measurement")
+    p.add_argument("--unroll", action="store_true",
+                   help="also time the whole-grid unroll (BC's path, no lengths) forward + backward on every tree")
     p.add_argument("--json", default="", metavar="PATH", help="also write every measurement to this JSON file")
     a = p.parse_args(argv)
     try:
@@ -147,8 +153,9 @@ def main(argv=None):
         print(row, flush=True)
 
     show(f"# dm2_repro.bench  iterations={a.iterations}  rollout={a.rollout}  trees: " + ", ".join(f"{n}={t}" for n, t in trees))
-    show(f"{'case':<26}{'thr':>4}" + "".join(f"{n[:10]:>12}" for n, _ in trees)
-         + ("     speed-up" if a.compare else "") + "   update%  rollout sps  peak RSS MB")
+    if a.cases:
+        show(f"{'case':<26}{'thr':>4}" + "".join(f"{n[:10]:>12}" for n, _ in trees)
+             + ("     speed-up" if a.compare else "") + "   update%  rollout sps  peak RSS MB")
     for case in selected_cases(a.cases, a.maps):
         for threads in a.threads:
             cfg = {**dict(kind="train", iterations=a.iterations, threads=threads), **CASES[case]}
@@ -184,6 +191,16 @@ def main(argv=None):
         for i in range(2):
             show(f"seed {i}: alone {solo[i]:,.0f}, sharing {both[i]:,.0f} env steps/s ({both[i] / solo[i]:.0%})")
         records.append(dict(case="concurrent", solo=solo, shared=both))
+    if a.unroll:
+        g = UNROLL
+        show(f"\n# whole-grid unroll (BC's path): forward + backward of a {g['K']}-agent actor, T = {g['T']}, "
+             f"d_in = {g['d_in']}, ms per call, 1 thread")
+        for B in g["batches"]:
+            cfg = dict(kind="unroll", threads=1, B=B, **{k: v for k, v in g.items() if k != "batches"})
+            res = [run_worker(tree, cfg)["ms"] for _, tree in trees]
+            show(f"B={B:<4}" + "".join(f"  {n[:10]} {ms:,.1f}" for (n, _), ms in zip(trees, res))
+                 + (f"  ({res[1] / res[0]:.2f}x)" if len(res) > 1 else ""))
+            records.append(dict(case=f"unroll_B{B}", ms=dict(zip((n for n, _ in trees), res))))
     if a.json:
         atomic_write_text(a.json, json.dumps(dict(time=time.strftime("%Y-%m-%d %H:%M"), records=records), indent=1))
 

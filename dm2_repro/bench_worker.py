@@ -131,12 +131,33 @@ def raw_smax(cfg: dict) -> dict:
     return dict(env_steps_per_s=n_envs * n_steps / (time.perf_counter() - t0))
 
 
+def unroll_full_grid(cfg: dict) -> dict:
+    """Forward + backward of one K-agent actor over a whole [B, T] grid, no lengths (BC's path):
+    ms per call, mean of 5 after 2 warm-up calls. Uses only RecurrentAgentNet.unroll (every tree has it)."""
+    import torch
+
+    from dm2_repro.nets import RecurrentAgentNet
+
+    torch.set_num_threads(cfg["threads"])
+    K, d, A, T, B = cfg["K"], cfg["d_in"], cfg["n_actions"], cfg["T"], cfg["B"]
+    torch.manual_seed(0)
+    net = RecurrentAgentNet(K, d, A, hidden=64)
+    x = torch.randn(B, T, K, d)  # [B, T, K, d_in]
+    for _ in range(2):
+        net.unroll(x).square().sum().backward()
+    t0, n = time.perf_counter(), 5
+    for _ in range(n):
+        net.zero_grad()
+        net.unroll(x).square().sum().backward()
+    return dict(ms=(time.perf_counter() - t0) / n * 1e3)
+
+
 def main(argv: list[str]) -> None:
     cfg = json.loads(argv[1])
     _setup_threads(cfg.get("threads", 1))
     if cfg.get("ready_file"):  # concurrent runs start their timed part together
         open(cfg["ready_file"], "w").close()
-    fn = {"train": train_throughput, "raw": raw_smax}[cfg["kind"]]
+    fn = {"train": train_throughput, "raw": raw_smax, "unroll": unroll_full_grid}[cfg["kind"]]
     out = fn(cfg)
     sys.stdout.flush()
     print("BENCH " + json.dumps(out), file=sys.__stdout__, flush=True)  # jaxmarl resets sys.stdout

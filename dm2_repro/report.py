@@ -40,12 +40,13 @@ def setting_line(maps: list[str], scale: str) -> str:
 
 
 def runs_table(curves: dict) -> list[str]:
-    """Seeds with a COMPLETED run, per curve (rows) and map (columns)."""
-    maps = list(dict.fromkeys(m for m, _ in curves))
+    """Seeds with a COMPLETED run, per curve (rows) and panel (columns: a map, or fig3's demonstration
+    quality, where one map has two panels with the same curve names)."""
+    panels = list(dict.fromkeys(c.curve.panel for c in curves.values()))
     labels = list(dict.fromkeys(c.curve.label for c in curves.values()))
-    cells = {(c.curve.label, m): f"{len(c.runs)}/{c.n_expected}" for (m, _), c in curves.items()}
-    lines = ["| curve | " + " | ".join(maps) + " |", "|---" * (len(maps) + 1) + "|"]
-    lines += [f"| {label} | " + " | ".join(cells.get((label, m), "—") for m in maps) + " |" for label in labels]
+    cells = {(c.curve.label, c.curve.panel): f"{len(c.runs)}/{c.n_expected}" for c in curves.values()}
+    lines = ["| curve | " + " | ".join(panels) + " |", "|---" * (len(panels) + 1) + "|"]
+    lines += [f"| {label} | " + " | ".join(cells.get((label, p), "—") for p in panels) + " |" for label in labels]
     return lines
 
 

@@ -389,3 +389,19 @@ def test_a_runs_values_do_not_depend_on_what_it_is_compared_with(tmp_path):
     ippo = claims.load_curves(tmp_path, "smoke", n_seeds=N_SEEDS, figures=["fig2"])["fig2"][("3s_vs_4z", "ippo")]
     finals = claims.seed_values(ippo, "final", 0, 1600)
     assert list(finals.values()) == pytest.approx([FINAL * f for f in IPPO_5M])
+
+
+def test_runs_table_has_a_column_per_panel():
+    """fig3 has two panels on one map with the same curve names: each panel keeps its own counts."""
+    from types import SimpleNamespace as NS
+
+    from dm2_repro.report import runs_table
+
+    def entry(panel, label, n):
+        return NS(curve=NS(panel=panel, label=label), runs=[object()] * n, n_expected=5)
+
+    curves = {("5m_vs_6m", "early_co"): entry("IPPO demo, 20k", "Co-trained", 4),
+              ("5m_vs_6m", "late_co"): entry("IPPO demo, 35k", "Co-trained", 0),
+              ("5m_vs_6m", "early_indep"): entry("IPPO demo, 20k", "Independent", 5)}
+    assert runs_table(curves) == ["| curve | IPPO demo, 20k | IPPO demo, 35k |", "|---|---|---|",
+                                  "| Co-trained | 4/5 | 0/5 |", "| Independent | 5/5 | — |"]

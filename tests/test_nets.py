@@ -207,3 +207,11 @@ def test_unroll_many_equals_each_net_alone_and_keeps_gradients_apart():
     ya.sum().backward()
     assert all(p.grad is None or (p.grad == 0).all() for p in c.parameters())
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in a.parameters())
+
+
+def test_bench_unroll_worker_times_a_whole_grid_unroll():
+    """`bench --unroll`'s worker (it runs on older trees too: only RecurrentAgentNet.unroll)."""
+    from dm2_repro.bench_worker import unroll_full_grid
+
+    out = unroll_full_grid(dict(threads=1, K=2, d_in=6, n_actions=3, T=4, B=3))
+    assert set(out) == {"ms"} and out["ms"] > 0
