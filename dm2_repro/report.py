@@ -36,7 +36,18 @@ def setting_line(maps: list[str], scale: str) -> str:
         budget = f"{_steps(hp.t_max)} steps (paper {_steps(int(paper[m]['t_max']))})" if m in paper \
             else f"{_steps(hp.t_max)} steps"
         parts.append(f"{m}: {budget}, {hp.test_episodes} test episodes, statistic {statistic}")
-    return "; ".join(parts)
+    return "; ".join(parts) + batch_line(maps[0], scale) if maps else ""
+
+
+def batch_line(map_name: str, scale: str) -> str:
+    """The batch sizes of this scale against the paper preset's (the same on every map; the whole
+    list: config.DEPARTURES)."""
+    if scale == "paper":
+        return ""
+    ours, paper = make_hp("dm2", map_name, scale), make_hp("dm2", map_name, "paper")
+    return (f"; {ours.buffer_episodes}-episode PPO batches (paper {paper.buffer_episodes}), "
+            f"{ours.gail_epochs} discriminator steps per update (paper {paper.gail_epochs}), "
+            f"{ours.demo_episodes} demonstration episodes per agent (paper {paper.demo_episodes})")
 
 
 def runs_table(curves: dict) -> list[str]:

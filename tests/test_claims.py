@@ -405,3 +405,12 @@ def test_runs_table_has_a_column_per_panel():
               ("5m_vs_6m", "early_indep"): entry("IPPO demo, 20k", "Independent", 5)}
     assert runs_table(curves) == ["| curve | IPPO demo, 20k | IPPO demo, 35k |", "|---|---|---|",
                                   "| Co-trained | 4/5 | 0/5 |", "| Independent | 5/5 | — |"]
+
+
+def test_setting_line_names_budget_statistic_and_batch_sizes_against_the_paper():
+    from dm2_repro.report import setting_line
+
+    line = setting_line(["5m_vs_6m"], "cpu")
+    assert line.startswith("5m_vs_6m: 150k steps (paper 10M)") and "statistic test return / 20" in line
+    assert "16-episode PPO batches (paper 1024)" in line and "40 discriminator steps per update (paper 120)" in line
+    assert "batches" not in setting_line(["5m_vs_6m"], "paper")
