@@ -37,6 +37,14 @@ data" (with n per side); then:
   lies entirely outside +-0.1;
 - otherwise inconclusive.
 
+Figure 3 as a 2x2 design (C5: co-training matters, concurrent sampling does not): per panel
+(demonstration quality) and pooled over both, each learner seed with runs in every cell gives its
+main effect of co-training (co-trained - independent AUC, averaged over both sampling styles), of
+concurrent sampling (concurrent - non-concurrent, averaged over both expert kinds) and their
+interaction (dm2_repro.stats.factorial_effects); each effect's 95% interval is the one-sample t
+interval of its per-seed values (df = n - 1), BCa beside it. Co-training's effect is judged as an
+"A > B" finding, concurrency's as an "A ~ B" one; the interaction is reported without a verdict.
+
 Aggregate across maps (rliable's method, Agarwal et al. 2021, re-implemented in dm2_repro.stats):
 for each algorithm of Fig. 2/4 against IPPO, on the maps where both have at least 5 seeds, the
 interquartile mean (IQM) of the per-run AUC over all run x map scores, and the probability of
@@ -404,6 +412,89 @@ def saturation(curves: list[CurveRuns], results_dir: Path, metric: str = "win_ra
 
 
 # ---------------------------------------------------------------------------------------------
+# Figure 3 as a 2x2 design (C5)
+# ---------------------------------------------------------------------------------------------
+
+# cells[a][b]: factor A = the experts (co-trained, independent), B = sampling (concurrent, not)
+FIG3_CELLS = (("co_concurrent", "co_nonconcurrent"), ("indep_concurrent", "indep_nonconcurrent"))
+FIG3_LEVELS = ("early", "late")
+POOLED = "both"
+# stats.factorial_effects' key -> (what it measures, test of its finding or None, the finding)
+FIG3_EFFECTS = {
+    "A": ("co-trained - independent", GREATER, "Co-trained demonstrations matter"),
+    "B": ("concurrent - non-concurrent", EQUIVALENT, "Concurrent sampling does not matter"),
+    "AB": ("interaction: co-training's effect with concurrent sampling minus without", None, None),
+}
+
+
+@dataclass
+class EffectRow:
+    panel: str                  # a demonstration quality of FIG3_LEVELS, or POOLED
+    effect: str                 # a key of FIG3_EFFECTS
+    values: dict[int, float]    # learner seed -> that seed's effect
+    measured: str
+    verdict: str                # "" for the interaction (no finding)
+
+
+def fig3_cells(curves: dict, level: str, metric: str) -> dict[int, np.ndarray]:
+    """Learner seed -> its AUCs cells[2, 2] (FIG3_CELLS) in one panel, for the seeds with a run in every
+    cell; the AUCs are on the step range all four curves' runs cover."""
+    grid = [[curves[(fig3.MAP, f"{level}_{style}")] for style in row] for row in FIG3_CELLS]
+    span = common_range([c for row in grid for c in row if c.runs])
+    auc = [[seed_values(c, "auc", *span, metric) if span and c.runs else {} for c in row] for row in grid]
+    seeds = sorted(set.intersection(*(set(v) for row in auc for v in row)))
+    return {s: np.array([[auc[a][b][s] for b in range(2)] for a in range(2)]) for s in seeds}
+
+
+def effect_row(panel: str, effect: str, values: dict[int, float]) -> EffectRow:
+    _, test, _ = FIG3_EFFECTS[effect]
+    if len(values) < MIN_SEEDS:
+        return EffectRow(panel, effect, values, f"n={len(values)} seeds with every cell (needs {MIN_SEEDS})",
+                         NO_DATA if test else "")
+    x = np.array(list(values.values()))
+    estimate, low, high, dof = stats.paired_t_interval(x, np.zeros_like(x), CONFIDENCE)
+    _, bca_low, bca_high = stats.bca_interval(x, confidence=CONFIDENCE, n_resamples=N_BCA, seed=BOOTSTRAP_SEED)
+    bca = f"BCa {_ci(bca_low, bca_high)}" if math.isfinite(bca_low) and math.isfinite(bca_high) else "BCa n/a"
+    measured = f"{estimate:+.3f} {_ci(low, high)} (t, df={dof:g}); {bca} (n={len(x)} seeds)"
+    return EffectRow(panel, effect, values, measured, verdict(test, low, high) if test else "")
+
+
+def factorial(curves: dict, metric: str = "win_rate") -> list[EffectRow]:
+    """Figure 3's main effects and interaction (stats.factorial_effects) per panel and pooled over both
+    panels (per seed, the mean of its two panels' effects; seeds with all eight runs)."""
+    per_panel = {}
+    for level in FIG3_LEVELS:
+        cells = fig3_cells(curves, level, metric)
+        effects = stats.factorial_effects(np.stack(list(cells.values()))) if cells else {}
+        per_panel[level] = {e: dict(zip(cells, effects[e].tolist())) if cells else {} for e in FIG3_EFFECTS}
+    rows = []
+    for effect in FIG3_EFFECTS:
+        for level in FIG3_LEVELS:
+            rows.append(effect_row(level, effect, per_panel[level][effect]))
+        both = [s for s in per_panel[FIG3_LEVELS[0]][effect] if all(s in per_panel[lv][effect] for lv in FIG3_LEVELS)]
+        rows.append(effect_row(POOLED, effect, {s: float(np.mean([per_panel[lv][effect][s] for lv in FIG3_LEVELS]))
+                                                for s in both}))
+    return rows
+
+
+def has_fig3_cells(curves: dict) -> bool:
+    """Whether the loaded curves (claims.load_curves) hold all eight of Figure 3's (not cut by --curves)."""
+    return all((fig3.MAP, f"{level}_{style}") in curves.get("fig3", {})
+               for level in FIG3_LEVELS for row in FIG3_CELLS for style in row)
+
+
+def factorial_lines(rows: list[EffectRow], metric: str = "win_rate") -> list[str]:
+    of = "win rate" if metric == "win_rate" else f"test return / {MAX_RETURN:g}"
+    lines = [f"| effect (AUC of {of}) | panel | per-seed effect (seed order) | measured (95%) | verdict |",
+             "|---|---|---|---|---|"]
+    for row in rows:
+        what, _, _ = FIG3_EFFECTS[row.effect]
+        shown = f"**{row.verdict}**" if row.verdict else "(no finding)"
+        lines.append(f"| {what} | {row.panel} | {format_values(row.values.values())} | {row.measured} | {shown} |")
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
 # Aggregate across maps (rliable-style)
 # ---------------------------------------------------------------------------------------------
 
@@ -534,7 +625,8 @@ def aggregate_lines(aggregates: list[Aggregate]) -> list[str]:
 
 
 def markdown(outcomes: list[Outcome], results_dir: Path, scale: str,
-             aggregates: list[Aggregate] | None = None, options: str = "") -> str:
+             aggregates: list[Aggregate] | None = None, options: str = "",
+             effects: list[EffectRow] | None = None) -> str:
     """The report; `options` are the selection options it was made with (regenerate line)."""
     lines = [f"# The paper's claims on the logged runs ({scale} scale)", "",
              f"Runs: `{results_dir}/runs` (COMPLETED runs only). Regenerate with "
@@ -550,6 +642,10 @@ def markdown(outcomes: list[Outcome], results_dir: Path, scale: str,
                      f"{o.measured} | **{o.verdict}** |")
     tally = {v: sum(o.verdict == v for o in outcomes) for v in (HOLDS, FAILS, INCONCLUSIVE, NO_DATA)}
     lines += ["", "Summary: " + ", ".join(f"{n} {v}" for v, n in tally.items())]
+    if effects is not None:
+        lines += ["", "## Figure 3 as a 2x2 design", "",
+                  f"Effects on {fig3.MAP}'s AUC, paired by learner seed (see Statistic).", "",
+                  *factorial_lines(effects, metric_of(fig3.MAP, scale))]
     if aggregates is not None:
         lines += ["", "## Aggregate across maps", "",
                   f"Normalised AUC of Fig. 2/4 curves against {AGGREGATE_BASELINE} on the maps "
@@ -631,6 +727,7 @@ def main(argv=None) -> int:
         curves = load_curves(results_dir, scale, args.backend, args.seeds, runs=runs, **selection)
         outcomes = evaluate_all(results_dir, scale, args.backend, args.seeds, curves)
         aggregates = aggregate_all(curves, scale)
+        effects = factorial(curves["fig3"], metric_of(fig3.MAP, scale)) if has_fig3_cells(curves) else None
     except DamagedRun as error:   # e.g. a win rate outside [0, 1]: names the run
         for line in damaged_lines(runs):
             print(line)
@@ -649,7 +746,7 @@ def main(argv=None) -> int:
     print()
     print("\n".join(aggregate_lines(aggregates)))
     out = Path(args.out) if args.out else results_dir / "claims.md"
-    text = markdown(outcomes, results_dir, scale, aggregates, selection_options(args))
+    text = markdown(outcomes, results_dir, scale, aggregates, selection_options(args), effects)
     readme_text = None
     if readme:
         beyond = load_curves(results_dir, scale, args.backend, args.seeds, figures=list(report.BEYOND), runs=runs,

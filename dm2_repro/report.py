@@ -82,10 +82,24 @@ def figure_section(name: str, outcomes: list, curves: dict, scale: str, results_
             idle_maps = ", ".join(dict.fromkeys(o.comparison.map for o in idle))
             lines += ["", f"{len(idle)} more comparisons ({idle_maps}) have no runs on either side yet."]
         lines.append("")
+    if name == "fig3" and any(c.runs for c in curves.values()):
+        lines += factorial_section(curves, scale)
     if name == "fig7" and any(c.runs for c in curves.values()):
         lines += saturation_lines(curves, scale, results_dir)
     lines += [f"Setting here: SMAX, the `{scale}` preset; {setting_line(maps, scale)}.", ""]
     return lines
+
+
+def factorial_section(curves: dict, scale: str) -> list[str]:
+    """Figure 3 as a 2x2 design (C5): both factors' main effects and their interaction (claims.factorial)."""
+    from dm2_repro.claims import factorial, factorial_lines, has_fig3_cells   # claims imports this module
+    from dm2_repro.experiments import fig3
+
+    if not has_fig3_cells({"fig3": curves}):
+        return []
+    return ["Both factors at once (C5): a 2x2 design per panel and pooled over both panels, each effect's "
+            "per-seed values and one-sample t interval.", "",
+            *factorial_lines(factorial(curves, metric_of(fig3.MAP, scale)), metric_of(fig3.MAP, scale)), ""]
 
 
 def saturation_lines(curves: dict, scale: str, results_dir) -> list[str]:

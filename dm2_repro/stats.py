@@ -10,6 +10,9 @@ Per comparison (one map, two curves, one value per seed):
   paired on purpose (the same learner seed with different demonstrations).
 - `bca_interval`: a bias-corrected and accelerated bootstrap interval (`scipy.stats.bootstrap`,
   method="BCa"), reported beside the t interval.
+- `factorial_effects`: a 2x2 design's main effects and interaction per seed, from
+  `cells[seeds, 2, 2]` (Figure 3: co-trained or independent experts x concurrent sampling or not);
+  each effect is then one paired sample for the intervals above.
 
 Across tasks (maps), rliable-style (Agarwal et al. 2021, "Deep RL at the edge of the statistical
 precipice"), on `scores[runs, tasks]` arrays:
@@ -89,6 +92,23 @@ def bca_interval(*samples, statistic: Callable = np.mean, confidence: float = 0.
                                        rng=np.random.default_rng(seed))
     ci = result.confidence_interval
     return estimate, float(ci.low), float(ci.high)
+
+
+def factorial_effects(cells) -> dict[str, np.ndarray]:
+    """A 2x2 design measured per seed: cells[n, a, b], factor A at level a and factor B at level b
+    (index 0 = the level named first, e.g. A: co-trained / independent, B: concurrent / not). Per seed:
+
+        A  = mean_b (cells[a=0, b] - cells[a=1, b])   main effect of A, averaged over B's levels
+        B  = mean_a (cells[a, b=0] - cells[a, b=1])   main effect of B, averaged over A's levels
+        AB = (cells[0, 0] - cells[1, 0]) - (cells[0, 1] - cells[1, 1])   A's effect at B=0 minus at B=1
+
+    -> {"A": [n], "B": [n], "AB": [n]}. A paired design (one seed = one block), so each effect's
+    interval is a one-sample t (or BCa) interval of its per-seed values."""
+    c = np.asarray(cells, dtype=float)
+    if c.ndim != 3 or c.shape[1:] != (2, 2):
+        raise ValueError(f"expected cells[seeds, 2, 2], got shape {c.shape}")
+    a_at_b = c[:, 0, :] - c[:, 1, :]  # [n, 2]: A's effect at each level of B
+    return {"A": a_at_b.mean(1), "B": (c[:, :, 0] - c[:, :, 1]).mean(1), "AB": a_at_b[:, 0] - a_at_b[:, 1]}
 
 
 # ---------------------------------------------------------------------------------------------

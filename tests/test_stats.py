@@ -44,6 +44,22 @@ def test_paired_interval_by_hand():
         stats.paired_t_interval(A, B[:4])
 
 
+def test_factorial_effects_by_hand():
+    # Two seeds; cells[seed, A level, B level]. Seed 1: A adds 4 at B=0 and 2 at B=1, B adds 1 under
+    # A's first level and -1 under its second. Seed 2: no effect of anything but a constant.
+    cells = np.array([[[10.0, 9.0], [6.0, 7.0]],
+                      [[5.0, 5.0], [5.0, 5.0]]])
+    effects = stats.factorial_effects(cells)
+    assert effects["A"] == pytest.approx([3.0, 0.0])    # mean of 10-6 and 9-7
+    assert effects["B"] == pytest.approx([0.0, 0.0])    # mean of 10-9 and 6-7
+    assert effects["AB"] == pytest.approx([2.0, 0.0])   # (10-6) - (9-7)
+    # swapping A's levels flips A and AB, not B
+    swapped = stats.factorial_effects(cells[:, ::-1, :])
+    assert swapped["A"] == pytest.approx(-effects["A"]) and swapped["AB"] == pytest.approx(-effects["AB"])
+    with pytest.raises(ValueError, match="cells"):
+        stats.factorial_effects(np.zeros((5, 4)))
+
+
 def test_bca_interval_is_deterministic_and_contains_the_mean():
     sample = np.array([0.71, 0.65, 0.80, 0.77, 0.69])
     first = stats.bca_interval(sample, seed=7)
