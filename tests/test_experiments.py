@@ -140,6 +140,24 @@ def test_demo_names_are_deterministic_and_distinct():
     assert qmix.argv(["demos"], "results", ["results/runs/4"], 800)[-4:-2] == ["--epsilon", "0.1"]
 
 
+def test_figure7_takes_its_demonstrations_from_experts_of_its_own():
+    fig2_experts = {s for j in expand("fig2", "cpu", maps=["5m_vs_6m"]).jobs if isinstance(j, DemoJob)
+                    for s in j.sources if s.algo == "ippo"}
+    fig7_demos = [j for j in expand("fig7", "cpu").jobs if isinstance(j, DemoJob)]
+    fig7_experts = {s for j in fig7_demos for s in j.sources}
+    # the same configuration and seeds, a separate job: run (and matched to runs) apart from fig2's
+    strip = lambda jobs: {(j.algo, j.map, j.seed, j.scale, j.backend, j.hp) for j in jobs}  # noqa: E731
+    assert strip(fig7_experts) == strip(fig2_experts) and not fig7_experts & fig2_experts
+    assert {e.tag for e in fig7_experts} == {"fig7"}
+    assert all(e.key.endswith("/tag=fig7") and "tag=fig7" in e.argv(["train"], "results") for e in fig7_experts)
+    expert = next(iter(fig7_experts))
+    config = {"algo": "ippo", "map": expert.map, "seed": expert.seed, "scale": "cpu", "backend": "smax",
+              "demo": "", "tag": "", "hp": {}}
+    assert not expert.matches(config) and expert.matches({**config, "tag": "fig7"})
+    assert all(d.name.startswith("5m_vs_6m_cpu_smax_ippo-fig7_s") for d in fig7_demos)
+    assert len({d.name for d in fig7_demos}) == len(fig7_demos)
+
+
 def test_train_command_and_config_matching():
     job = next(j for j in expand("fig5", "cpu").learner_jobs if j.algo == "bc_dm2")
     argv = job.argv(["python", "-m", "dm2_repro.train"], "results")

@@ -220,9 +220,15 @@ class DemoJob:
         return "final" if self.step is None else format_steps(self.step)
 
     @property
+    def source_label(self) -> str:
+        """The experts' algorithm, with their tag where they are tagged runs (e.g. "ippo-fig7")."""
+        tag = self.sources[0].tag
+        return f"{self.source_algo}-{tag}" if tag else self.source_algo
+
+    @property
     def name(self) -> str:
         seeds = "-".join(str(job.seed) for job in self.sources)
-        name = (f"{self.map}_{self.scale}_{self.backend}_{self.source_algo}_s{seeds}_"
+        name = (f"{self.map}_{self.scale}_{self.backend}_{self.source_label}_s{seeds}_"
                 f"{self.step_name}_{self.style}")
         return name if self.epsilon is None else f"{name}_eps{self.epsilon:g}"
 
@@ -284,14 +290,15 @@ class Context:
     maps: tuple[str, ...] = ()  # the maps the user asked for (--maps); figures without fixed maps use them
 
     def train(self, algo: str, map_name: str, seed: int, demo: DemoJob | None = None,
-              hp: dict | Iterable[tuple[str, object]] = ()) -> TrainJob:
+              hp: dict | Iterable[tuple[str, object]] = (), tag: str = "") -> TrainJob:
         """A training job with the context's hp overrides and, on top of them, `hp` (a curve's own
         settings, e.g. {"gail_coef": 1.0}; they win over the context's). A curve setting equal to
         the preset's value for this algorithm and map is no override and is left out (unless the
         user overrode that key), so the job is the very job of the default configuration and a
-        sweep point at the default dedupes with the other figures' runs."""
+        sweep point at the default dedupes with the other figures' runs. `tag` makes a separate job of
+        the same configuration (e.g. Figure 7's own expert runs)."""
         return TrainJob(algo=algo, map=map_name, seed=seed, scale=self.scale,
-                        backend=self.backend, demo=demo, hp=self.merged_hp(algo, map_name, hp))
+                        backend=self.backend, demo=demo, hp=self.merged_hp(algo, map_name, hp), tag=tag)
 
     def merged_hp(self, algo: str, map_name: str,
                   hp: dict | Iterable[tuple[str, object]] = ()) -> tuple[tuple[str, object], ...]:
@@ -319,21 +326,22 @@ class Context:
         return make_hp("dm2", map_name, self.scale).demo_episodes
 
     def ippo_demo(self, map_name: str, seed: int, step: int,
-                  style: str = "co_concurrent") -> DemoJob:
+                  style: str = "co_concurrent", expert_tag: str = "") -> DemoJob:
         """IPPO demonstrations for the learner of `seed`.
 
         Co-trained styles: the expert team trained with the same seed, so seeds vary the
         demonstrations too. Independent styles need one expert run per agent; the learner of
         the j-th seed takes the experts in an order rotated by j, so seeds still see different
-        mixed teams.
+        mixed teams. `expert_tag`: the experts are the runs of that tag (the same configuration and seeds
+        as the untagged experts, run separately).
         """
         if style.startswith("co_"):
-            sources = (self.train("ippo", map_name, seed),)
+            sources = (self.train("ippo", map_name, seed, tag=expert_tag),)
         else:
             k = n_agents(map_name)
             pool = seeds_for(k, self.scale)
             j = self.seeds.index(seed) % k
-            sources = tuple(self.train("ippo", map_name, pool[(j + i) % k]) for i in range(k))
+            sources = tuple(self.train("ippo", map_name, pool[(j + i) % k], tag=expert_tag) for i in range(k))
         return DemoJob(map=map_name, scale=self.scale, backend=self.backend, sources=sources,
                        step=step, style=style, episodes=self.demo_episodes(map_name))
 
