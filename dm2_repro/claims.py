@@ -43,7 +43,10 @@ main effect of co-training (co-trained - independent AUC, averaged over both sam
 concurrent sampling (concurrent - non-concurrent, averaged over both expert kinds) and their
 interaction (dm2_repro.stats.factorial_effects); each effect's 95% interval is the one-sample t
 interval of its per-seed values (df = n - 1), BCa beside it. Co-training's effect is judged as an
-"A > B" finding, concurrency's as an "A ~ B" one; the interaction is reported without a verdict.
+"A > B" finding, concurrency's as an "A ~ B" one; the interaction is reported without a verdict. The
+pooled row is the primary verdict of each factor (the panels' rows and the pairwise comparisons above,
+no multiplicity correction, show where it comes from); a main effect averages over the other factor, so
+opposite simple effects could cancel in it: the pairwise rows are those simple effects.
 
 Aggregate across maps (rliable's method, Agarwal et al. 2021, re-implemented in dm2_repro.stats):
 for each algorithm of Fig. 2/4 against IPPO, on the maps where both have at least 5 seeds, the

@@ -46,16 +46,20 @@ def test_paired_interval_by_hand():
 
 def test_factorial_effects_by_hand():
     # Two seeds; cells[seed, A level, B level]. Seed 1: A adds 4 at B=0 and 2 at B=1, B adds 1 under
-    # A's first level and -1 under its second. Seed 2: no effect of anything but a constant.
+    # A's first level and -1 under its second. Seed 2: B adds 3 under both levels of A, A nothing.
     cells = np.array([[[10.0, 9.0], [6.0, 7.0]],
-                      [[5.0, 5.0], [5.0, 5.0]]])
+                      [[8.0, 5.0], [8.0, 5.0]]])
     effects = stats.factorial_effects(cells)
-    assert effects["A"] == pytest.approx([3.0, 0.0])    # mean of 10-6 and 9-7
-    assert effects["B"] == pytest.approx([0.0, 0.0])    # mean of 10-9 and 6-7
-    assert effects["AB"] == pytest.approx([2.0, 0.0])   # (10-6) - (9-7)
-    # swapping A's levels flips A and AB, not B
+    assert effects["A"] == pytest.approx([3.0, 0.0])    # mean of 10-6 and 9-7; of 8-8 and 5-5
+    assert effects["B"] == pytest.approx([0.0, 3.0])    # mean of 10-9 and 6-7; of 8-5 and 8-5
+    assert effects["AB"] == pytest.approx([2.0, 0.0])   # (10-6) - (9-7); (8-8) - (5-5)
+    # swapping A's levels flips A and AB, not B; swapping B's flips B and AB, not A
     swapped = stats.factorial_effects(cells[:, ::-1, :])
     assert swapped["A"] == pytest.approx(-effects["A"]) and swapped["AB"] == pytest.approx(-effects["AB"])
+    assert swapped["B"] == pytest.approx(effects["B"])
+    swapped = stats.factorial_effects(cells[:, :, ::-1])
+    assert swapped["B"] == pytest.approx(-effects["B"]) and swapped["A"] == pytest.approx(effects["A"])
+    assert swapped["AB"] == pytest.approx(-effects["AB"])
     with pytest.raises(ValueError, match="cells"):
         stats.factorial_effects(np.zeros((5, 4)))
 

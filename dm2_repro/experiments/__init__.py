@@ -210,6 +210,8 @@ class DemoJob:
     def __post_init__(self):
         if self.style not in DEMO_STYLES:
             raise ValueError(f"unknown demo style {self.style!r}; valid: {', '.join(DEMO_STYLES)}")
+        if len({job.tag for job in self.sources}) > 1:   # the file name carries one tag (source_label)
+            raise ValueError(f"demonstration sources with different tags: {sorted({j.tag for j in self.sources})}")
 
     @property
     def source_algo(self) -> str:
