@@ -63,7 +63,11 @@ def draw(table: pd.DataFrame, panels: list[str], legend: list[LegendEntry], band
     colors = {(e.panel, e.curve): key_colors[e.color_key] for e in legend}
     ncols = min(ncols or 3, len(panels))
     nrows = math.ceil(len(panels) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 4.4 * nrows), squeeze=False)
+    # a panel is as wide as its two-column legend (7-pt labels are ~0.055 in per character), so the
+    # legends of neighbouring panels never overlap
+    longest = max((len(e.text) for e in legend), default=0)
+    width = max(4.6, 2 * (0.055 * longest + 0.45))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, 4.4 * nrows), squeeze=False)
     for ax, panel in zip(axes.flat, panels):
         rows = table[table["panel"] == panel]
         handles, ratio_handles = [], []   # (b) lists only the curves with ratio data
