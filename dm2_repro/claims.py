@@ -295,6 +295,11 @@ def verdict(test: str, low: float, high: float) -> str:
     return INCONCLUSIVE
 
 
+def bca_text(low: float, high: float) -> str:
+    """A BCa interval as the report writes it ("n/a" where BCa is undefined, e.g. all values equal)."""
+    return f"BCa {_ci(low, high)}" if math.isfinite(low) and math.isfinite(high) else "BCa n/a"
+
+
 def interval(a: np.ndarray, b: np.ndarray, paired: bool) -> tuple[str, float, float, float, str]:
     """(test name, estimate, low, high, BCa text) for A - B: paired t or Welch t, and BCa."""
     if paired:
@@ -308,9 +313,7 @@ def interval(a: np.ndarray, b: np.ndarray, paired: bool) -> tuple[str, float, fl
                                                   confidence=CONFIDENCE, n_resamples=N_BCA,
                                                   seed=BOOTSTRAP_SEED)
         name = f"Welch t, df={dof:.1f}"
-    finite = math.isfinite(bca_low) and math.isfinite(bca_high)
-    bca = f"BCa {_ci(bca_low, bca_high)}" if finite else "BCa n/a"
-    return name, estimate, low, high, bca
+    return name, estimate, low, high, bca_text(bca_low, bca_high)
 
 
 def evaluate(comparison: Comparison, a: CurveRuns, b: CurveRuns | None,
@@ -457,8 +460,7 @@ def effect_row(panel: str, effect: str, values: dict[int, float]) -> EffectRow:
     x = np.array(list(values.values()))
     estimate, low, high, dof = stats.paired_t_interval(x, np.zeros_like(x), CONFIDENCE)
     _, bca_low, bca_high = stats.bca_interval(x, confidence=CONFIDENCE, n_resamples=N_BCA, seed=BOOTSTRAP_SEED)
-    bca = f"BCa {_ci(bca_low, bca_high)}" if math.isfinite(bca_low) and math.isfinite(bca_high) else "BCa n/a"
-    measured = f"{estimate:+.3f} {_ci(low, high)} (t, df={dof:g}); {bca} (n={len(x)} seeds)"
+    measured = f"{estimate:+.3f} {_ci(low, high)} (t, df={dof:g}); {bca_text(bca_low, bca_high)} (n={len(x)} seeds)"
     return EffectRow(panel, effect, values, measured, verdict(test, low, high) if test else "")
 
 
@@ -754,7 +756,8 @@ def main(argv=None) -> int:
     if readme:
         beyond = load_curves(results_dir, scale, args.backend, args.seeds, figures=list(report.BEYOND), runs=runs,
                              **selection)
-        readme_text = report.replace_block(readme.read_text(), report.block(outcomes, {**curves, **beyond}, scale, results_dir),
+        readme_text = report.replace_block(readme.read_text(), report.block(outcomes, {**curves, **beyond}, scale, results_dir,
+                                                                            effects),
                                            str(readme))
     if args.check:
         stale = [path for path, new in ((out, text), (readme, readme_text))

@@ -61,7 +61,7 @@ def runs_table(curves: dict) -> list[str]:
     return lines
 
 
-def figure_section(name: str, outcomes: list, curves: dict, scale: str, results_dir) -> list[str]:
+def figure_section(name: str, outcomes: list, curves: dict, scale: str, results_dir, effects=None) -> list[str]:
     fig = figure_def(name)
     mine = [o for o in outcomes if o.comparison.figure == name]
     maps = list(dict.fromkeys(m for m, _ in curves))
@@ -82,24 +82,23 @@ def figure_section(name: str, outcomes: list, curves: dict, scale: str, results_
             idle_maps = ", ".join(dict.fromkeys(o.comparison.map for o in idle))
             lines += ["", f"{len(idle)} more comparisons ({idle_maps}) have no runs on either side yet."]
         lines.append("")
-    if name == "fig3" and any(c.runs for c in curves.values()):
-        lines += factorial_section(curves, scale)
+    if name == "fig3" and effects is not None and any(c.runs for c in curves.values()):
+        lines += factorial_section(effects, scale)
     if name == "fig7" and any(c.runs for c in curves.values()):
         lines += saturation_lines(curves, scale, results_dir)
     lines += [f"Setting here: SMAX, the `{scale}` preset; {setting_line(maps, scale)}.", ""]
     return lines
 
 
-def factorial_section(curves: dict, scale: str) -> list[str]:
-    """Figure 3 as a 2x2 design (C5): both factors' main effects and their interaction (claims.factorial)."""
-    from dm2_repro.claims import factorial, factorial_lines, has_fig3_cells   # claims imports this module
+def factorial_section(effects: list, scale: str) -> list[str]:
+    """Figure 3 as a 2x2 design (C5): both factors' main effects and their interaction, the rows
+    claims.factorial made for results/claims.md."""
+    from dm2_repro.claims import factorial_lines   # claims imports this module
     from dm2_repro.experiments import fig3
 
-    if not has_fig3_cells({"fig3": curves}):
-        return []
     return ["Both factors at once (C5): a 2x2 design per panel and pooled over both panels, each effect's "
             "per-seed values and one-sample t interval.", "",
-            *factorial_lines(factorial(curves, metric_of(fig3.MAP, scale)), metric_of(fig3.MAP, scale)), ""]
+            *factorial_lines(effects, metric_of(fig3.MAP, scale)), ""]
 
 
 def saturation_lines(curves: dict, scale: str, results_dir) -> list[str]:
@@ -146,12 +145,13 @@ def cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def block(outcomes: list, curves: dict, scale: str, results_dir) -> str:
-    """The report between START and END. `curves`: claims.load_curves' figure -> (map, key) -> runs."""
+def block(outcomes: list, curves: dict, scale: str, results_dir, effects=None) -> str:
+    """The report between START and END. `curves`: claims.load_curves' figure -> (map, key) -> runs;
+    `effects`: claims.factorial's rows for Figure 3 (None: no 2x2 section)."""
     lines = [START, ""]
     for name in ORDER:
         if name in curves:
-            lines += figure_section(name, outcomes, curves[name], scale, results_dir)
+            lines += figure_section(name, outcomes, curves[name], scale, results_dir, effects)
     for name in BEYOND:
         if name in curves:
             lines += values_section(name, curves[name], scale)
