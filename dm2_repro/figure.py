@@ -205,20 +205,39 @@ def report_missing(data: FigureData, results_dir: Path, n_seeds: int | None) -> 
 GAIL_DIAGNOSTICS = "gail_diagnostics"
 DM2_FAMILY = ("dm2", "dm2_state_action", "gail_only", "sil", "bc_dm2")   # learners with a GAIL term
 GAIL_METRICS = ("disc_expert_acc", "disc_agent_acc", "gail_env_ratio")
+# runs before 2026-12-04 divided by max(mean |r_env|, 1e-12), so an update without any env reward logged
+# ~1e10-1e12 instead of inf; no real ratio of the two reward terms comes near this
+UNDEFINED_RATIO = 1e9
+
+
+def undefined_ratios(series: pd.Series) -> pd.Series:
+    """gail_env_ratio values of updates without any env reward (inf, or >= UNDEFINED_RATIO as older
+    runs logged them) as inf."""
+    return series.where(series.abs() < UNDEFINED_RATIO, np.inf)
+
+
+def undefined_share(runs) -> float:
+    """Of all (run, agent, update) gail_env_ratio values of these runs, the share that is undefined."""
+    values = [undefined_ratios(run.metric(key)).to_numpy(dtype=float) for run in runs
+              for key in run.metrics if key.startswith("gail_env_ratio/")]
+    values = np.concatenate(values) if values else np.empty(0)
+    return float(np.isinf(values).mean()) if values.size else 0.0
 
 
 def agent_mean(run, name: str) -> pd.Series:
     """A per-update metric averaged over agents, by env step, finite values only: the mean of the
-    per-agent `name/k` series where the run logged them, else the run's agent-averaged `name`."""
+    per-agent `name/k` series where the run logged them, else the run's agent-averaged `name`.
+    gail_env_ratio: an agent's undefined ratios (no env reward in that update) are left out."""
     prefix = f"{name}/"
     per_agent = sorted((key for key in run.metrics
                         if key.startswith(prefix) and key[len(prefix):].isdigit()),
                        key=lambda key: int(key[len(prefix):]))
+    clean = undefined_ratios if name == "gail_env_ratio" else (lambda s: s)
     if per_agent:
-        frame = pd.concat([run.metric(key) for key in per_agent], axis=1)
+        frame = pd.concat([clean(run.metric(key)) for key in per_agent], axis=1)
         series = frame.replace([np.inf, -np.inf], np.nan).mean(axis=1, skipna=True)
     else:
-        series = run.metric(name)
+        series = clean(run.metric(name))
     series = series[np.isfinite(series.to_numpy(dtype=float))]
     series.index.name = "step"
     return series
@@ -273,6 +292,7 @@ class DiagnosticsData:
     table: pd.DataFrame
     damaged: list = field(default_factory=list)   # (run dir, reason) of the runs that cannot be read
     seeds: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SEED_COLUMNS))
+    undefined: dict = field(default_factory=dict)  # (map, label) -> share of undefined ratios, where > 0
 
     def rows(self, label: str, c: CurveRuns) -> pd.DataFrame:
         """A curve's rows (labels are unique within a map only)."""
@@ -287,8 +307,10 @@ class DiagnosticsData:
                 continue
             n, expected = int(seeds.max()), c.n_expected
             partial = f" (n={n}/{expected})" if n < expected else ""
+            share = self.undefined.get((c.curve.map, label), 0.0)
+            note = f" [no r_env: {100 * share:.0f}% of updates left out]" if share else ""
             entries.append(plotting.LegendEntry(c.curve.map, label, label + partial,
-                                                f"{c.curve.figure}:{c.curve.key}"))
+                                                f"{c.curve.figure}:{c.curve.key}", ratio_note=note))
         return entries
 
     def draw(self) -> plotting.plt.Figure:
@@ -304,6 +326,9 @@ class DiagnosticsData:
                          if not (self.rows(label, c)["kind"] == "gail_env_ratio").any()]
         if without_ratio:
             print(f"{self.name}: no gail_env_ratio logged by the runs of: {'; '.join(without_ratio)}")
+        for (map_name, label), share in self.undefined.items():
+            print(f"{self.name}: {map_name} / {label}: {100 * share:.1f}% of its (agent, update) ratios are "
+                  f"undefined (no env reward in the update) and left out")
 
 
 def compute_gail_diagnostics(results_dir: Path, band: str = "se", scale: str = "auto",
@@ -329,9 +354,10 @@ def compute_gail_diagnostics(results_dir: Path, band: str = "se", scale: str = "
     seeds = seeds_frame(parts)
     table = summary(seeds, band)
     panels = list(dict.fromkeys(table["panel"]))
+    shares = {(c.curve.map, label): undefined_share(c.runs.values()) for label, c in entries}
     title = "GAIL discriminator accuracy and reward scale of the DM²-family runs"
     return DiagnosticsData(GAIL_DIAGNOSTICS, title, scale, band, panels, entries, table,
-                           list(runs.damaged), seeds)
+                           list(runs.damaged), seeds, {k: v for k, v in shares.items() if v > 0})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ exactly what is drawn: mean curves with a band, and demonstration qualities as d
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import matplotlib
@@ -42,11 +43,30 @@ class LegendEntry:
     curve: str       # the curve's name in the table
     text: str        # what the legend says (with n=k/N where seeds are missing)
     color_key: str   # curves with the same key share a colour across panels
+    ratio_note: str = ""   # what the GAIL diagnostics' ratio legend adds (updates left out)
+
+
+SWEEP_KEY = re.compile(r"^(?P<family>.+)_(?P<step>\d+(\.\d+)?[kM]?)$")  # e.g. dm2_ippo_15k: one snapshot of a sweep
 
 
 def curve_colors(keys: list[str]) -> dict[str, tuple]:
-    palette = sns.color_palette("tab10" if len(keys) <= 10 else "husl", len(keys))  # tab10: red and orange stay apart
-    return dict(zip(keys, palette))
+    """A colour per key. Up to ten keys: tab10 (red and orange stay apart). More (Figure 7's snapshot sweep):
+    the sweep's keys (`<family>_<step>`) in viridis, ordered as given, so colour reads as position in the
+    sweep, and the other keys in tab10's red, orange, ... , which viridis does not contain; a circular
+    palette over eleven curves made neighbours and the first and last curve look alike."""
+    if len(keys) <= 10:
+        return dict(zip(keys, sns.color_palette("tab10", len(keys))))
+    sweep = [k for k in keys if SWEEP_KEY.match(k)]
+    others = [k for k in keys if k not in sweep]
+    if not sweep:
+        return dict(zip(keys, sns.color_palette("husl", len(keys))))
+    tab10 = sns.color_palette("tab10", 10)
+    other_colors = [tab10[i] for i in (3, 1, 5, 6, 7, 0, 2, 4, 8, 9)]  # red, orange, brown, pink, grey, ...
+    colors = dict(zip(sweep, sns.color_palette("viridis", len(sweep))))
+    if len(others) > len(other_colors):  # more than tab10 holds (the GAIL diagnostics): distinct hues instead
+        other_colors = sns.color_palette("husl", len(others))
+    colors.update(zip(others, other_colors))
+    return colors
 
 
 def draw(table: pd.DataFrame, panels: list[str], legend: list[LegendEntry], band: str,
@@ -96,7 +116,7 @@ def draw(table: pd.DataFrame, panels: list[str], legend: list[LegendEntry], band
             ax.set_ylabel("test return")
         ax.set_xlabel("environment steps")
         ax.xaxis.set_major_formatter(FuncFormatter(_steps_label))
-        ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+        ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.19),
                   ncol=2, frameon=False)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
@@ -135,17 +155,23 @@ def draw_gail_diagnostics(table: pd.DataFrame, panels: list[str], legend: list[L
                           band: str, title: str) -> plt.Figure:
     """Two axes per map (one row each): (a) discriminator accuracy on expert steps (solid) and on
     the agents' own steps (dashed) with the chance line at 0.5, (b) |c r_gail| / |r_env| on a log
-    axis with the line where both terms are equally large. One colour per curve. Without any
+    axis with the line where both terms are equally large. One colour per curve of a map. Without any
     panel the figure is one empty row saying NO_GAIL_RUNS."""
     sns.set_theme(style="whitegrid", context="paper", rc=FONT_RC)
-    key_colors = curve_colors(list(dict.fromkeys(entry.color_key for entry in legend)))
     rows_of_panels = panels or [None]
-    fig, axes = plt.subplots(len(rows_of_panels), 2, figsize=(10.0, 4.6 * len(rows_of_panels)),
+    # each row is as tall as its plots plus its legend (two columns of ~0.14 in per line), so a map with many
+    # curves pushes the next row down instead of its legend running into it
+    legend_lines = max([math.ceil((sum(e.panel == p for e in legend) + 3) / 2) for p in rows_of_panels])
+    fig, axes = plt.subplots(len(rows_of_panels), 2,
+                             figsize=(12.0, (3.4 + 0.14 * legend_lines) * len(rows_of_panels) + 0.6),
                              squeeze=False, sharex="row")
     for (ax_acc, ax_ratio), panel in zip(axes, rows_of_panels):
         rows = table[table["panel"] == panel] if panel is not None else table.iloc[:0]
         handles, ratio_handles = [], []   # (b) lists only the curves with ratio data
-        for entry in (e for e in legend if e.panel == panel):
+        mine_entries = [e for e in legend if e.panel == panel]
+        # colours per map (the maps hold different curves): a map with four curves gets four distinct ones
+        key_colors = curve_colors(list(dict.fromkeys(e.color_key for e in mine_entries)))
+        for entry in mine_entries:
             color = key_colors[entry.color_key]
             mine = rows[rows["curve"] == entry.curve]
             for kind, (style, _) in ACCURACY_KINDS.items():
@@ -155,7 +181,7 @@ def draw_gail_diagnostics(table: pd.DataFrame, panels: list[str], legend: list[L
             data = mine[(mine["kind"] == RATIO_KIND) & (mine["mean"] > 0)].sort_values("step")
             if len(data):
                 _band(ax_ratio, data, band, color, positive=True)
-                ratio_handles.append(Line2D([], [], color=color, label=entry.text))
+                ratio_handles.append(Line2D([], [], color=color, label=entry.text + entry.ratio_note))
             handles.append(Line2D([], [], color=color, label=entry.text))
         has_acc = rows["kind"].isin(list(ACCURACY_KINDS)).any()
         has_ratio = ((rows["kind"] == RATIO_KIND) & (rows["mean"] > 0)).any()
@@ -183,13 +209,13 @@ def draw_gail_diagnostics(table: pd.DataFrame, panels: list[str], legend: list[L
                   for style, text in ACCURACY_KINDS.values()]
         styles.append(Line2D([], [], color="grey", linestyle=":", label="chance (0.5)"))
         ax_acc.legend(handles=handles + styles, fontsize=7, loc="upper center",
-                      bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+                      bbox_to_anchor=(0.5, -0.19), ncol=2, frameon=False)
         ax_ratio.legend(handles=ratio_handles + [Line2D([], [], color="grey", linestyle=":",
                                                   label="|c r_gail| = |r_env|")],
-                        fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
+                        fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.19), ncol=2,
                         frameon=False)
     band_name = "standard error" if band == "se" else "standard deviation"
     fig.suptitle(f"{title}\n(mean over agents and seeds, binned per evaluation interval; "
                  f"band: {band_name} over seeds)", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))  # the two-line title keeps its half inch
     return fig

@@ -192,6 +192,17 @@ def test_mixed_reward_and_state_action_input():
     torch.testing.assert_close(seen["r"], batch.reward[..., None] + 0.3 * r_gail)
 
 
+def test_reward_ratio_by_hand_and_undefined_without_env_reward():
+    learner = DM2(SPEC, small_hp(gail_coef=0.5), demo=fake_demo())
+    mask = torch.tensor([[1.0, 1.0, 0.0]])                       # [B=1, T=3]: the last step is padding
+    r_env = torch.tensor([[[2.0, 0.0], [-2.0, 0.0], [9.0, 9.0]]])  # [B, T, K=2]: agent 1 gets no env reward
+    r_gail = torch.tensor([[[1.0, 3.0], [-3.0, 1.0], [9.0, 9.0]]])
+    stats = learner.reward_stats(r_env, r_gail, mask)
+    assert stats["gail_env_ratio/0"] == pytest.approx(0.5 * 2.0 / 2.0)  # mean |c r_gail| / mean |r_env|
+    assert stats["gail_env_ratio/1"] == float("inf")                  # not 1e12: nothing to compare with
+    assert stats["r_env_mean"] == pytest.approx(0.0) and stats["r_gail_mean"] == pytest.approx(0.5)
+
+
 def test_expert_data_is_the_first_demo_episodes_of_each_agent():
     demo = fake_demo(E=9)
     learner = DM2(SPEC, small_hp(demo_episodes=5), demo=demo)

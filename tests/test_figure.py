@@ -310,6 +310,23 @@ def test_gail_diagnostics_from_per_agent_metrics(tmp_path):
     assert figure.main([*args, "--check"]) == 1
 
 
+def test_gail_diagnostics_leave_out_ratios_of_updates_without_env_reward(tmp_path, capsys):
+    dm2 = next(c for c in expand("c_sensitivity", "smoke").curves if c.key == "dm2_c1")
+    ratio = np.full((len(UPDATES), 3), 2.0)
+    ratio[2, 0] = np.inf     # logged by today's code
+    ratio[3, 1] = 3e11       # logged by runs before it: mean |c r_gail| / 1e-12
+    ratio[3, 2] = 4.0
+    write_job_run(tmp_path, 1, dm2.jobs[0], metrics=gail_metrics(UPDATES, ratio / 4, ratio / 4, ratio))
+    data = figure.compute_gail_diagnostics(tmp_path, scale="smoke")
+    rows = data.table[data.table["kind"] == "gail_env_ratio"].sort_values("step")
+    # bin 800 holds updates 500 (agents 1, 2: 2, 2) and 700 (agents 0, 2: 2, 4)
+    assert rows["mean"].tolist() == pytest.approx([2.0, (2.0 + 3.0) / 2])
+    (entry,) = data.legend()
+    assert entry.ratio_note == " [no r_env: 17% of updates left out]"   # 2 of 12 (update, agent) values
+    data.report()
+    assert "16.7% of its (agent, update) ratios are undefined" in capsys.readouterr().out
+
+
 def test_gail_diagnostics_of_old_runs_only_note_the_missing_ratio(tmp_path):
     sil = next(c for c in expand("fig2", "smoke", maps=["3s_vs_3z"]).curves if c.key == "sil")
     write_job_run(tmp_path, 1, sil.jobs[0],
@@ -581,3 +598,22 @@ def test_one_sha256_for_demos_and_results(tmp_path):
     assert results.cached_sha256(path) == hashlib.sha256(data).hexdigest()
     path.write_bytes(data[:-1])                           # rewritten: the cache must not answer
     assert results.cached_sha256(path) == hashlib.sha256(data[:-1]).hexdigest()
+
+
+def test_a_snapshot_sweep_gets_ordered_colours_and_its_reference_curve_one_apart():
+    """Figure 7 has eleven curves: ten snapshots (`dm2_ippo_<step>`) and QMIX. A circular palette gave QMIX
+    nearly the colour of the first and last snapshot; the sweep now runs through viridis in order and the
+    other curve takes a colour far from all of them."""
+    import numpy as np
+    import seaborn as sns
+
+    from dm2_repro.plotting import curve_colors
+
+    sweep = [f"dm2_ippo_{s}k" for s in range(15, 151, 15)]
+    colors = curve_colors(sweep + ["qmix"])
+    assert [colors[k] for k in sweep] == list(sns.color_palette("viridis", len(sweep)))
+    rgb = np.array([colors[k] for k in sweep])
+    gap = np.linalg.norm(rgb - np.array(colors["qmix"]), axis=1)
+    assert gap.min() > 0.5, gap
+    few = ["ippo", "dm2", "qmix"]
+    assert list(curve_colors(few).values()) == list(sns.color_palette("tab10", 3))  # up to ten: unchanged

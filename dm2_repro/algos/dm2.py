@@ -295,7 +295,9 @@ class DM2(IPPO):
         m = mask.unsqueeze(-1)
         n = m.sum((0, 1)).clamp(min=1.0)
         mean = lambda x: (x * m).sum((0, 1)) / n  # noqa: E731  [K]
-        ratio = mean((self.hp.gail_coef * r_gail).abs()) / mean(r_env.abs()).clamp(min=1e-12)
+        gail_size, env_size = mean((self.hp.gail_coef * r_gail).abs()), mean(r_env.abs())  # [K]
+        # no env reward in the whole batch: the ratio is undefined, logged as inf (figures leave it out)
+        ratio = torch.where(env_size > 0, gail_size / env_size.clamp(min=1e-30), torch.inf)
         return dict(r_gail_mean=mean(r_gail).mean().item(), r_env_mean=mean(r_env).mean().item(),
                     gail_env_ratio=ratio.mean().item(), **per_agent_stats("gail_env_ratio", ratio))
 
