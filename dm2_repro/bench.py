@@ -6,6 +6,7 @@ two runs sharing the machine, and peak memory; optionally side by side with anot
     python -m dm2_repro.bench --cases ippo_3s_vs_3z --threads 1 --iterations 2
     python -m dm2_repro.bench --cases ippo_5m_vs_6m_n128 --rollout jax   # this tree's cases with rollout=jax
     python -m dm2_repro.bench --compare d13363a --cases --no-raw --no-concurrent --unroll   # BC's unroll only
+    python -m dm2_repro.bench --cases ippo_5m_vs_6m --threads 1 --no-raw --no-concurrent --profile  # where it goes
 
 Every measurement runs in its own process (dm2_repro/bench_worker.py) so thread settings, JAX
 compilation and memory are those of a fresh `train` run. End to end = rollout + update, timed over
@@ -140,6 +141,9 @@ def main(argv=None):
     p.add_argument("--no-concurrent", action="store_true", help="skip the two-runs-at-once measurement")
     p.add_argument("--unroll", action="store_true",
                    help="also time the whole-grid unroll (BC's path, no lengths) forward + backward on every tree")
+    p.add_argument("--profile", action="store_true",
+                   help="also profile one update of each case (this tree, first --threads value): its matmul "
+                        "FLOPs and rate, and where its time goes")
     p.add_argument("--json", default="", metavar="PATH", help="also write every measurement to this JSON file")
     a = p.parse_args(argv)
     try:
@@ -201,6 +205,21 @@ def main(argv=None):
             show(f"B={B:<4}" + "".join(f"  {n[:10]} {ms:,.1f}" for (n, _), ms in zip(trees, res))
                  + (f"  ({res[1] / res[0]:.2f}x)" if len(res) > 1 else ""))
             records.append(dict(case=f"unroll_B{B}", ms=dict(zip((n for n, _ in trees), res))))
+    if a.profile:
+        for case in selected_cases(a.cases, a.maps):
+            cfg = {**dict(kind="profile", threads=a.threads[0]), **CASES[case]}
+            cfg.pop("compare", None), cfg.pop("iterations", None)
+            r = run_worker(ROOT, cfg)
+            show(f"\n# profile of one update: {case}, {a.threads[0]} thread(s), one batch of {r['episodes']} "
+                 f"episodes ({r['env_steps']} real env steps, T = {r['T']})")
+            show(f"update {r['update_ms']:,.0f} ms without the profiler; its matmuls {r['matmul_gflop']:.2f} GFLOP "
+                 f"= {r['matmul_gflop_per_s']:.1f} GFLOP/s over the whole update")
+            show("self CPU time by kernel group (under the profiler, "
+                 f"{r['profiled_ms']:,.0f} ms): " + ", ".join(f"{g} {x:.0%}" for g, x in r["groups"].items()))
+            show(f"{'op':<40}{'share':>7}{'calls':>9}{'us/call':>10}")
+            for t in r["top"]:
+                show(f"{t['op'][:39]:<40}{t['share']:>7.1%}{t['calls']:>9,}{t['us_per_call']:>10.1f}")
+            records.append(dict(case=f"profile_{case}", threads=a.threads[0], **r))
     if a.json:
         atomic_write_text(a.json, json.dumps(dict(time=time.strftime("%Y-%m-%d %H:%M"), records=records), indent=1))
 

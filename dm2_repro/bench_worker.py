@@ -152,12 +152,78 @@ def unroll_full_grid(cfg: dict) -> dict:
     return dict(ms=(time.perf_counter() - t0) / n * 1e3)
 
 
+MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")   # the ops the profiler counts FLOPs of
+OP_GROUPS = {   # where an update's time goes, by kind of kernel (self CPU time of the ops)
+    "matmul": MATMUL_OPS,
+    "activations (sigmoid, tanh, relu, softmax)": ("aten::sigmoid", "aten::tanh", "aten::relu", "aten::clamp_min", "aten::_softmax",
+                                                   "aten::_log_softmax", "aten::sigmoid_backward",
+                                                   "aten::tanh_backward", "aten::threshold_backward",
+                                                   "aten::_softmax_backward_data", "aten::_log_softmax_backward_data"),
+    "elementwise arithmetic": ("aten::mul", "aten::add", "aten::sub", "aten::addcmul", "aten::addcmul_", "aten::lerp", "aten::div", "aten::add_", "aten::mul_",
+                               "aten::rsub", "aten::neg", "aten::exp", "aten::clamp", "aten::where", "aten::pow"),
+    "copies (cat, copy_, stack, index)": ("aten::cat", "aten::copy_", "aten::stack", "aten::index",
+                                          "aten::index_put_", "aten::gather", "aten::scatter_add_",
+                                          "aten::clone", "aten::contiguous", "aten::fill_", "aten::zero_"),
+    "layer norm": ("aten::native_layer_norm", "aten::native_layer_norm_backward"),
+    "optimizer and reductions": ("aten::_foreach_mul_", "aten::_foreach_add_", "aten::_foreach_addcmul_",
+                                 "aten::_foreach_addcdiv_", "aten::_foreach_sqrt", "aten::_foreach_div_",
+                                 "aten::_foreach_lerp_", "aten::sum", "aten::mean", "aten::norm",
+                                 "aten::linalg_vector_norm", "aten::_foreach_norm"),
+}
+
+
+def profile_update(cfg: dict) -> dict:
+    """One update of a case on one batch, under torch.profiler: its wall time without the profiler
+    (mean of 2, after a warm-up update), the FLOPs of its matmuls and their rate, and where its self
+    CPU time goes (kernel groups and the top ops). Everything runs in this process, 1 batch."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from dm2_repro.algos import make_learner
+    from dm2_repro.config import make_hp
+    from dm2_repro.envs import make_env
+    from dm2_repro.rollout import collect
+
+    torch.set_num_threads(cfg["threads"])
+    hp = make_hp(cfg["algo"], cfg["map"], cfg.get("scale", "cpu"), cfg.get("hp", {}))
+    env = make_env("smax", cfg["map"], hp.n_envs)
+    demo = synthetic_demo(env, hp) if cfg.get("demo") == "synthetic" else None
+    torch.manual_seed(0)
+    learner = make_learner(cfg["algo"], env.spec, hp, demo=demo)
+    n_eps, start_rollout = _protocol(learner, hp)
+    start_rollout(0)
+    gen = torch.Generator().manual_seed(0)
+    batch = collect(env, learner, n_eps, (0, 0), greedy=False, generator=gen)
+    learner.after_rollout(batch)
+    learner.update(batch)   # warm-up: allocator caches, lazy optimizer state
+    times = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        learner.update(batch)
+        times.append(time.perf_counter() - t0)
+    update_s = sum(times) / len(times)
+    with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
+        learner.update(batch)
+    events = prof.key_averages()
+    self_us = {e.key: e.self_cpu_time_total for e in events}
+    total_us = sum(self_us.values())
+    flops = sum(e.flops for e in events if e.key in MATMUL_OPS)
+    groups = {g: sum(self_us.get(op, 0.0) for op in ops) / total_us for g, ops in OP_GROUPS.items()}
+    groups["other"] = 1.0 - sum(groups.values())
+    top = sorted(events, key=lambda e: -e.self_cpu_time_total)[:cfg.get("top", 12)]
+    return dict(update_ms=update_s * 1e3, env_steps=int(batch.n_steps), T=int(batch.actions.shape[1]),
+                episodes=int(batch.actions.shape[0]), matmul_gflop=flops / 1e9,
+                matmul_gflop_per_s=flops / 1e9 / update_s, profiled_ms=total_us / 1e3, groups=groups,
+                top=[dict(op=e.key, share=e.self_cpu_time_total / total_us, calls=e.count,
+                          us_per_call=e.self_cpu_time_total / max(e.count, 1)) for e in top])
+
+
 def main(argv: list[str]) -> None:
     cfg = json.loads(argv[1])
     _setup_threads(cfg.get("threads", 1))
     if cfg.get("ready_file"):  # concurrent runs start their timed part together
         open(cfg["ready_file"], "w").close()
-    fn = {"train": train_throughput, "raw": raw_smax, "unroll": unroll_full_grid}[cfg["kind"]]
+    fn = {"train": train_throughput, "raw": raw_smax, "unroll": unroll_full_grid, "profile": profile_update}[cfg["kind"]]
     out = fn(cfg)
     sys.stdout.flush()
     print("BENCH " + json.dumps(out), file=sys.__stdout__, flush=True)  # jaxmarl resets sys.stdout

@@ -86,6 +86,7 @@ BOOTSTRAP_SEED = 20220601
 EQUIVALENCE_MARGIN = 0.1
 FINAL_EVALS = 3
 MIN_SEEDS = 5
+MIN_QUALITIES = 5   # Fig. 7 may be thinned to this many snapshots (issue 13), never below
 
 GREATER, EQUIVALENT, ABOVE_DEMO = "greater", "equivalent", "above_demo"
 HOLDS, FAILS, INCONCLUSIVE, NO_DATA = "holds", "does not hold", "inconclusive", "not enough data"
@@ -382,13 +383,17 @@ class SaturationRow:
     auc: dict[int, float]              # seed -> AUC
     delta: tuple[float, float, float] | None = None   # paired ΔAUC to the last snapshot: est, low, high
     equivalent: bool | None = None     # interval inside +-EQUIVALENCE_MARGIN (None: < MIN_SEEDS pairs)
+    differs: bool | None = None        # interval excludes 0: a difference from the last is detected
 
 
 def saturation(curves: list[CurveRuns], results_dir: Path, metric: str = "win_rate") -> tuple[list[SaturationRow], str]:
     """Fig. 7's snapshot curves in sweep order, each against the last (best) snapshot, paired by
-    learner seed: ΔAUC with a paired t interval. The curve saturates at the first snapshot from
-    which every later one, itself included, is equivalent to the last (interval inside +-0.1);
-    returns the rows and that finding in words."""
+    learner seed: ΔAUC with a paired t interval. Snapshots with fewer than MIN_SEEDS seeds paired with
+    the last are left out of the finding (the sweep may be thinned), which needs MIN_QUALITIES
+    snapshots, the last included. The curve saturates at the first snapshot from which every later one,
+    itself included, is equivalent to the last (interval inside +-EQUIVALENCE_MARGIN); the finding also
+    names the first snapshot from which no later one differs detectably (interval holding 0), the
+    stricter reading. Returns the rows and the finding in words."""
     span = common_range([c for c in curves if c.runs])
     rows = []
     for c in curves:
@@ -404,17 +409,32 @@ def saturation(curves: list[CurveRuns], results_dir: Path, metric: str = "win_ra
             estimate, low, high, _ = stats.paired_t_interval(a, b, CONFIDENCE)
             row.delta = (estimate, low, high)
             row.equivalent = -EQUIVALENCE_MARGIN < low and high < EQUIVALENCE_MARGIN
-    if len(best.auc) < MIN_SEEDS or any(row.equivalent is None for row in rows[:-1]):
-        return rows, f"{NO_DATA} (every snapshot curve needs {MIN_SEEDS} seeds paired with the last)"
-    first = len(rows) - 1
-    while first > 0 and rows[first - 1].equivalent:
-        first -= 1
-    if first == len(rows) - 1:
-        return rows, f"does not saturate before the last snapshot ({best.key}): no earlier one is equivalent to it"
-    quality = rows[first].quality
-    return rows, (f"saturates at {rows[first].key}" + (f" (demonstration quality {quality:.3f})" if quality is not None
-                                                          else "") + ": it and every later snapshot are within "
-                  f"+-{EQUIVALENCE_MARGIN:g} AUC of the last")
+            row.differs = not low <= 0.0 <= high
+    done = [row for row in rows[:-1] if row.equivalent is not None]
+    left_out = [f"{row.key} ({len(row.auc)} seed{'' if len(row.auc) == 1 else 's'})" for row in rows[:-1]
+                if row.equivalent is None]
+    omitted = f"; left out, fewer than {MIN_SEEDS} seeds: {', '.join(left_out)}" if left_out else ""
+    if len(best.auc) < MIN_SEEDS or len(done) + 1 < MIN_QUALITIES:
+        return rows, (f"{NO_DATA} (needs {MIN_QUALITIES} snapshots with {MIN_SEEDS} seeds paired with the last, "
+                      f"the last included; has {len(done) + (len(best.auc) >= MIN_SEEDS)}){omitted}")
+
+    def first_from(holds) -> SaturationRow:   # the first complete row from which `holds` is true to the end
+        first = len(done)
+        while first > 0 and holds(done[first - 1]):
+            first -= 1
+        return (done + [best])[first]
+
+    def named(row: SaturationRow) -> str:
+        return row.key + (f" (demonstration quality {row.quality:.3f})" if row.quality is not None else "")
+
+    at, no_difference = first_from(lambda r: r.equivalent), first_from(lambda r: not r.differs)
+    stricter = (f"; no difference from the last is detected from {named(no_difference)} on"
+                if no_difference is not at else "")
+    if at is best:
+        return rows, (f"does not saturate before the last snapshot ({best.key}): no earlier one is equivalent "
+                      f"to it{omitted}")
+    return rows, (f"saturates at {named(at)}: it and every later snapshot are within +-{EQUIVALENCE_MARGIN:g} "
+                  f"AUC of the last{stricter}{omitted}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -110,13 +110,14 @@ def saturation_lines(curves: dict, scale: str, results_dir) -> list[str]:
     rows, finding = saturation(snapshots, results_dir, metric_of(fig7.MAP, scale))
     lines = ["Where the curve saturates (C4): each snapshot's AUC against the last snapshot's, paired by seed.", "",
              f"| snapshot | demo quality (mean) | AUC per seed | ΔAUC to the last [95% paired t] | "
-             f"within ±{EQUIVALENCE_MARGIN:g} |",
-             "|---|---|---|---|---|"]
+             f"within ±{EQUIVALENCE_MARGIN:g} | differs (interval excludes 0) |",
+             "|---|---|---|---|---|---|"]
+    yes_no = lambda flag: "—" if flag is None else ("yes" if flag else "no")  # noqa: E731
     for row in rows:
         quality = "—" if row.quality is None else f"{row.quality:.3f}"
         delta = "—" if row.delta is None else f"{row.delta[0]:+.3f} [{row.delta[1]:+.3f}, {row.delta[2]:+.3f}]"
-        within = "—" if row.equivalent is None else ("yes" if row.equivalent else "no")
-        lines.append(f"| {row.key} | {quality} | {format_values(row.auc.values())} | {delta} | {within} |")
+        lines.append(f"| {row.key} | {quality} | {format_values(row.auc.values())} | {delta} | "
+                     f"{yes_no(row.equivalent)} | {yes_no(row.differs)} |")
     return lines + ["", f"Finding: {finding}.", ""]
 
 

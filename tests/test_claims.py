@@ -317,11 +317,37 @@ def test_figure7_saturation_is_the_first_snapshot_equivalent_to_the_last(tmp_pat
     last = np.array([AUC * (0.9 + 0.02 * ((s + 9) % 3)) for s in range(1, 6)])
     assert rows[7].delta == pytest.approx(stats.paired_t_interval(seven, last)[:3])
     assert finding.startswith(f"saturates at {snapshots[7].key}:")
-    # one seed fewer on an early snapshot: no finding
+    assert [row.differs for row in rows] == [True] * 7 + [False, False, None]
+    assert "no difference" not in finding and "left out" not in finding   # both readings agree here
+    # one seed fewer on an early snapshot: left out of the finding, which the others still make
     first = curves[("5m_vs_6m", snapshots[0].key)]
     fewer = claims.CurveRuns(first.curve, dict(list(first.runs.items())[:4]))
     rows, finding = claims.saturation([fewer] + [curves[("5m_vs_6m", c.key)] for c in snapshots[1:]], tmp_path)
-    assert finding.startswith(claims.NO_DATA)
+    assert rows[0].equivalent is None and finding.startswith(f"saturates at {snapshots[7].key}:")
+    assert finding.endswith(f"left out, fewer than 5 seeds: {snapshots[0].key} (4 seeds)")
+    # thinned below five complete snapshots (the last included): no finding
+    thin = [curves[("5m_vs_6m", c.key)] for c in snapshots]
+    thin = [claims.CurveRuns(c.curve, {}) if k < 6 else c for k, c in enumerate(thin)]
+    rows, finding = claims.saturation(thin, tmp_path)
+    assert finding.startswith(claims.NO_DATA) and "has 4" in finding
+
+
+def test_figure7_saturation_names_where_differences_stop_being_detected(tmp_path):
+    # AUC offsets to the last: -0.05 (equivalent but detected), then 0 — two readings of saturation
+    levels = [0.85, 0.85, 0.9, 0.9, 0.9]
+    plan = expand("fig7", "cpu")
+    snapshots = [c for c in plan.curves if c.key != "qmix"][-5:]
+    run_id = 0
+    for k, (c, level) in enumerate(zip(snapshots, levels)):
+        for job in c.jobs:
+            run_id += 1
+            write_job_run(tmp_path, run_id, job, final=level + 0.02 * (job.seed % 3), steps=STEPS)
+    curves = claims.load_curves(tmp_path, "cpu", figures=["fig7"])["fig7"]
+    rows, finding = claims.saturation([curves[("5m_vs_6m", c.key)] for c in snapshots], tmp_path)
+    assert [row.equivalent for row in rows] == [True] * 4 + [None]
+    assert [row.differs for row in rows] == [True, True, False, False, None]
+    assert finding.startswith(f"saturates at {snapshots[0].key}:")
+    assert f"no difference from the last is detected from {snapshots[2].key} on" in finding
 
 
 def test_figure3_factorial_separates_co_training_from_concurrent_sampling(tmp_path):

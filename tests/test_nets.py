@@ -215,3 +215,16 @@ def test_bench_unroll_worker_times_a_whole_grid_unroll():
 
     out = unroll_full_grid(dict(threads=1, K=2, d_in=6, n_actions=3, T=4, B=3))
     assert set(out) == {"ms"} and out["ms"] > 0
+
+
+def test_bench_profile_worker_counts_the_updates_matmuls_and_splits_its_time():
+    """`bench --profile`'s worker on the smoke preset: one IPPO update's matmul FLOPs (> 0: the profiler
+    saw the GRU's and the heads' matmuls), kernel-group shares that add up to 1, top ops by self time."""
+    from dm2_repro.bench_worker import profile_update
+
+    out = profile_update(dict(threads=1, algo="ippo", map="3s_vs_3z", scale="smoke", top=5))
+    assert out["update_ms"] > 0 and out["env_steps"] > 0 and out["episodes"] >= 1
+    assert out["matmul_gflop"] > 0 and out["groups"]["matmul"] > 0
+    assert sum(out["groups"].values()) == pytest.approx(1.0)
+    shares = [t["share"] for t in out["top"]]
+    assert len(shares) == 5 and shares == sorted(shares, reverse=True) and all(t["calls"] >= 1 for t in out["top"])
