@@ -207,9 +207,8 @@ def main(argv=None):
             records.append(dict(case=f"unroll_B{B}", ms=dict(zip((n for n, _ in trees), res))))
     if a.profile:
         for case in selected_cases(a.cases, a.maps):
-            cfg = {**dict(kind="profile", threads=a.threads[0]), **CASES[case]}
-            cfg.pop("compare", None), cfg.pop("iterations", None)
-            r = run_worker(ROOT, cfg)
+            case_cfg = {k: v for k, v in CASES[case].items() if k not in ("compare", "iterations")}
+            r = run_worker(ROOT, dict(kind="profile", threads=a.threads[0], **case_cfg))
             show(f"\n# profile of one update: {case}, {a.threads[0]} thread(s), one batch of {r['episodes']} "
                  f"episodes ({r['env_steps']} real env steps, T = {r['T']})")
             show(f"update {r['update_ms']:,.0f} ms without the profiler; its matmuls {r['matmul_gflop']:.2f} GFLOP "

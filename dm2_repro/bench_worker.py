@@ -51,20 +51,12 @@ def train_throughput(cfg: dict) -> dict:
     rollouts alone."""
     import torch
 
-    from dm2_repro.algos import make_learner
-    from dm2_repro.config import make_hp
-    from dm2_repro.envs import make_env
     from dm2_repro.rollout import collect
 
     if cfg.get("rollout", "python") != "python":  # only trees that have the jitted rollout are asked for it
         from dm2_repro.jax_rollout import collector
         collect = collector(cfg["rollout"])  # noqa: F811
-    torch.set_num_threads(cfg["threads"])
-    hp = make_hp(cfg["algo"], cfg["map"], cfg.get("scale", "cpu"), cfg.get("hp", {}))
-    env = make_env("smax", cfg["map"], hp.n_envs)
-    demo = synthetic_demo(env, hp) if cfg.get("demo") == "synthetic" else None
-    torch.manual_seed(cfg.get("seed", 0))
-    learner = make_learner(cfg["algo"], env.spec, hp, demo=demo)
+    hp, env, learner = _case(cfg)
     gen = torch.Generator().manual_seed(cfg.get("seed", 0))
     n_eps, start_rollout = _protocol(learner, hp)
     # warm-up: one rollout of n_envs episodes compiles the env step (JAX compiles per shape); it also
@@ -88,6 +80,23 @@ def train_throughput(cfg: dict) -> dict:
     return dict(env_steps_per_s=steps / total, update_fraction=t_update / total,
                 collect_steps_per_s=steps / t_collect, collect_lockstep_per_s=lockstep / t_collect, env_steps=int(steps),
                 peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def _case(cfg: dict):
+    """(hp, env, learner) of a case: its preset and overrides, SMAX with hp.n_envs envs, the
+    synthetic demonstration where the case asks for one, the learner seeded with cfg's seed (0)."""
+    import torch
+
+    from dm2_repro.algos import make_learner
+    from dm2_repro.config import make_hp
+    from dm2_repro.envs import make_env
+
+    torch.set_num_threads(cfg["threads"])
+    hp = make_hp(cfg["algo"], cfg["map"], cfg.get("scale", "cpu"), cfg.get("hp", {}))
+    env = make_env("smax", cfg["map"], hp.n_envs)
+    demo = synthetic_demo(env, hp) if cfg.get("demo") == "synthetic" else None
+    torch.manual_seed(cfg.get("seed", 0))
+    return hp, env, make_learner(cfg["algo"], env.spec, hp, demo=demo)
 
 
 def _protocol(learner, hp):
@@ -179,17 +188,9 @@ def profile_update(cfg: dict) -> dict:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from dm2_repro.algos import make_learner
-    from dm2_repro.config import make_hp
-    from dm2_repro.envs import make_env
     from dm2_repro.rollout import collect
 
-    torch.set_num_threads(cfg["threads"])
-    hp = make_hp(cfg["algo"], cfg["map"], cfg.get("scale", "cpu"), cfg.get("hp", {}))
-    env = make_env("smax", cfg["map"], hp.n_envs)
-    demo = synthetic_demo(env, hp) if cfg.get("demo") == "synthetic" else None
-    torch.manual_seed(0)
-    learner = make_learner(cfg["algo"], env.spec, hp, demo=demo)
+    hp, env, learner = _case(cfg)
     n_eps, start_rollout = _protocol(learner, hp)
     start_rollout(0)
     gen = torch.Generator().manual_seed(0)
