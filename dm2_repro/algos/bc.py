@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from ..nets import agent_inputs, clip_grad_norm_per_stack, previous_actions
-from .ippo import masked_logits, masked_mean_per_agent
+from .common import adam, masked_logits, masked_mean_per_agent
 
 
 def bc_data(demo, n_episodes: int):
@@ -68,7 +68,7 @@ def pretrain(learner, demo, generator: torch.Generator) -> dict:
     obs, actions, avail, mask = data
     nll_before, acc_before = bc_evaluate(learner, data)
     # a separate Adam: the RL phase then starts with the same fresh optimiser state as plain IPPO/DM²
-    opt = torch.optim.Adam(learner.actor.parameters(), lr=hp.lr, eps=hp.adam_eps)
+    opt = adam(learner.actor.parameters(), hp.lr, hp.adam_eps)
     for _ in range(hp.bc_epochs):
         for idx in torch.randperm(obs.shape[0], generator=generator).split(hp.bc_batch_episodes):
             nll, _ = bc_nll(learner, obs[idx], actions[idx], avail[idx], mask[idx])

@@ -31,7 +31,7 @@ from ..config import HP
 from ..envs.base import EnvSpec
 from ..nets import StackedLinear
 from ..rollout import EpisodeBatch
-from .common import masked_mean
+from .common import adam, masked_mean
 from .ippo import IPPO
 
 DISCRIMINATOR_INPUTS = ("obs", "obs_action")
@@ -207,7 +207,7 @@ class DM2(IPPO):
         K, D, A = spec.n_agents, spec.obs_dim, spec.n_actions
         d_in = D + (A if discriminator_input == "obs_action" else 0)
         self.D = Discriminators(K, d_in, hp.gail_hidden).to(self.device)
-        self.D_opt = torch.optim.Adam(self.D.parameters(), lr=hp.gail_lr)
+        self.D_opt = adam(self.D.parameters(), hp.gail_lr)
         # own RNG for episode sampling and interpolation, seeded from torch's global RNG (seeded by the
         # trainer) and checkpointed, so a resumed run draws the same numbers
         self.generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,)).item()))

@@ -13,7 +13,7 @@ from ..envs.base import EnvSpec
 from ..nets import (Packing, RecurrentAgentNet, agent_inputs, clip_grad_norm_per_stack, previous_actions,
                     unroll_many)
 from ..rollout import EpisodeBatch
-from .common import ActingNet, masked_logits, masked_mean_per_agent
+from .common import ActingNet, adam, masked_logits, masked_mean_per_agent
 
 
 def gae(reward, value, terminated, mask, gamma: float, lam: float):
@@ -79,8 +79,8 @@ class IPPO:
         self.critic = RecurrentAgentNet(K, d_in, 1, hp.hidden, head_gain=1.0).to(self.device)
         # Adam is elementwise, so one Adam over the stacked weights is exactly one Adam per agent network;
         # gradient clipping is done per agent network (clip_grad_norm_per_stack).
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=hp.lr, eps=hp.adam_eps)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=hp.lr, eps=hp.adam_eps)
+        self.actor_opt = adam(self.actor.parameters(), hp.lr, hp.adam_eps)
+        self.critic_opt = adam(self.critic.parameters(), hp.lr, hp.adam_eps)
 
     @property
     def episodes_per_rollout(self) -> int:

@@ -25,7 +25,7 @@ from ..config import HP
 from ..envs.base import EnvSpec
 from ..nets import Packing, RecurrentAgentNet, agent_inputs, previous_actions, shared_step, shared_unroll
 from ..rollout import EpisodeBatch
-from .common import ActingNet, RunningMeanStd, masked_logits, real_states
+from .common import ActingNet, RunningMeanStd, adam, masked_logits, real_states
 from .ippo import gae, ppo_loss
 
 
@@ -78,8 +78,8 @@ class RMAPPO:
         # LN, GRU64, LN, head; orthogonal init, policy head gain 0.01.
         self.actor = RecurrentAgentNet(1, spec.obs_dim + A + K, A, hp.hidden, head_gain=0.01).to(self.device)
         self.critic = RecurrentAgentNet(1, S + K, 1, hp.hidden, head_gain=1.0).to(self.device)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=hp.lr, eps=hp.adam_eps)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=hp.lr, eps=hp.adam_eps)
+        self.actor_opt = adam(self.actor.parameters(), hp.lr, hp.adam_eps)
+        self.critic_opt = adam(self.critic.parameters(), hp.lr, hp.adam_eps)
         self.value_norm = ValueNorm(device=self.device)
         self.state_norm = RunningMeanStd(S, self.device) if state_norm else None
         self.episodes_per_rollout = hp.rmappo_buffer_episodes
