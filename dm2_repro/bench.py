@@ -4,6 +4,7 @@ two runs sharing the machine, and peak memory; optionally side by side with anot
     python -m dm2_repro.bench                          # every case, 1 and 2 torch threads
     python -m dm2_repro.bench --compare d13363a        # the same cases on that commit too (git worktree)
     python -m dm2_repro.bench --cases ippo_3s_vs_3z --threads 1 --iterations 2
+    python -m dm2_repro.bench --compare d13363a --cases ippo_5m_vs_6m --repeat 5   # medians of 5, trees alternating
     python -m dm2_repro.bench --cases ippo_5m_vs_6m_n128 --rollout jax   # this tree's cases with rollout=jax
     python -m dm2_repro.bench --compare d13363a --cases --no-raw --no-concurrent --unroll   # BC's unroll only
     python -m dm2_repro.bench --cases ippo_5m_vs_6m --threads 1 --no-raw --no-concurrent --profile  # where it goes
@@ -84,6 +85,18 @@ def run_concurrent(tree: Path, cfg: dict, n: int = 2) -> list[dict]:
     return out
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The measurement with the median env steps/s of repeated runs of one case on one tree (the lower
+    middle one of an even count), so every figure of a row comes from one real run."""
+    return sorted(runs, key=lambda r: r["env_steps_per_s"])[(len(runs) - 1) // 2]
+
+
+def spread(runs: list[dict]) -> str:
+    """'min-max' env steps/s of repeated runs."""
+    xs = [r["env_steps_per_s"] for r in runs]
+    return f"{min(xs):,.0f}-{max(xs):,.0f}"
+
+
 def checkout(rev: str) -> Path:
     """A worktree of `rev` (or `rev` itself if it is a directory holding the package)."""
     if (Path(rev) / "dm2_repro").is_dir():
@@ -105,6 +118,8 @@ def check_args(a: argparse.Namespace) -> None:
     worker starts."""
     if a.iterations < 1:
         raise InputError(f"--iterations {a.iterations}: must be an integer >= 1")
+    if a.repeat < 1:
+        raise InputError(f"--repeat {a.repeat}: must be an integer >= 1")
     check_maps(a.maps)
     if a.maps and not selected_cases(a.cases, a.maps):
         raise InputError(f"--maps {' '.join(a.maps)}: none of the cases runs there (their maps: "
@@ -134,6 +149,9 @@ def main(argv=None):
     p.add_argument("--map", nargs="+", dest="maps", help=argparse.SUPPRESS)   # the old spelling
     p.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="torch/XLA threads")
     p.add_argument("--iterations", type=int, default=3, help="timed iterations per case")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="measure each case this many times, the trees alternating (this, REV, this, REV, ...), and "
+                        "show the median with the range: a busy or shared CPU moves single measurements by 20-30%%")
     p.add_argument("--compare", default="", metavar="REV", help="also time this git revision (or tree directory)")
     p.add_argument("--rollout", choices=ROLLOUTS, default="python",
                    help="train's rollout for this tree's cases (a --compare tree always uses the host loop)")
@@ -156,7 +174,7 @@ def main(argv=None):
     def show(row: str):
         print(row, flush=True)
 
-    show(f"# dm2_repro.bench  iterations={a.iterations}  rollout={a.rollout}  trees: " + ", ".join(f"{n}={t}" for n, t in trees))
+    show(f"# dm2_repro.bench  iterations={a.iterations}  repeat={a.repeat}  rollout={a.rollout}  trees: " + ", ".join(f"{n}={t}" for n, t in trees))
     if a.cases:
         show(f"{'case':<26}{'thr':>4}" + "".join(f"{n[:10]:>12}" for n, _ in trees)
              + ("     speed-up" if a.compare else "") + "   update%  rollout sps  peak RSS MB")
@@ -164,15 +182,22 @@ def main(argv=None):
         for threads in a.threads:
             cfg = {**dict(kind="train", iterations=a.iterations, threads=threads), **CASES[case]}
             compare = cfg.pop("compare", True)
-            res = [run_worker(tree, {**cfg, "rollout": a.rollout} if i == 0 else cfg)
-                   for i, (_, tree) in enumerate(trees if compare else trees[:1])]
+            measured = trees if compare else trees[:1]
+            runs = [[] for _ in measured]  # runs[tree][repeat], the trees alternating
+            for _ in range(a.repeat):
+                for i, (_, tree) in enumerate(measured):
+                    runs[i].append(run_worker(tree, {**cfg, "rollout": a.rollout} if i == 0 else cfg))
+            res = [median_run(rs) for rs in runs]
             row = f"{case:<26}{threads:>4}" + "".join(f"{r['env_steps_per_s']:>12,.0f}" for r in res)
             if a.compare:
                 row += (f"{res[0]['env_steps_per_s'] / res[1]['env_steps_per_s']:>12.2f}x" if compare
                         else f"{'':>12}{'(this tree only)':>13}")
             row += f"{res[0]['update_fraction']:>9.0%}{res[0]['collect_steps_per_s']:>13,.0f}{res[0]['peak_rss_mb']:>13,.0f}"
+            if a.repeat > 1:
+                row += "   range " + ", ".join(f"{spread(rs)}" for rs in runs)
             show(row)
-            records += [dict(case=case, threads=threads, tree=n, **r) for (n, _), r in zip(trees, res)]
+            records += [dict(case=case, threads=threads, tree=n, **r, repeats=[x["env_steps_per_s"] for x in rs])
+                        for (n, _), r, rs in zip(measured, res, runs)]
     if not a.no_raw:
         show("\n# rollouts (collect, the IPPO actor acting, real steps only) vs raw SMAX (jitted scan, random valid "
              "actions, auto-reset: every step counts), 1 thread")

@@ -132,6 +132,7 @@ def cases(f, results):
           "--out", str(results / "demos" / "x.txt")], "x.txt"),
         ([PY, "-m", "dm2_repro.demos", "show", str(f["edited"])], "sha256"),
         ([PY, "-m", "dm2_repro.bench", "--iterations", "0"], "--iterations 0"),
+        ([PY, "-m", "dm2_repro.bench", "--repeat", "0"], "--repeat 0"),
         ([PY, "-m", "dm2_repro.bench", "--cases", "nope"], "nope"),
         ([PY, "-m", "dm2_repro.bench", "--maps", "nomap"], "--maps nomap"),
         ([PY, "-m", "dm2_repro.bench", "--map", "8m_vs_9m", "--cases", "ippo_3s_vs_3z"], "none of the cases runs there"),

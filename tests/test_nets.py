@@ -228,3 +228,14 @@ def test_bench_profile_worker_counts_the_updates_matmuls_and_splits_its_time():
     assert sum(out["groups"].values()) == pytest.approx(1.0)
     shares = [t["share"] for t in out["top"]]
     assert len(shares) == 5 and shares == sorted(shares, reverse=True) and all(t["calls"] >= 1 for t in out["top"])
+
+
+def test_bench_repeat_reports_the_median_run_and_the_range():
+    """`bench --repeat N`: a row shows the run with the median env steps/s (the lower middle of an even
+    count, so every figure of the row is from one real run) and the min-max range."""
+    from dm2_repro.bench import median_run, spread
+
+    runs = [dict(env_steps_per_s=v, update_fraction=f) for v, f in [(900.0, 0.1), (300.0, 0.2), (600.0, 0.3)]]
+    assert median_run(runs) == runs[2] and spread(runs) == "300-900"
+    assert median_run(runs + [dict(env_steps_per_s=1200.0, update_fraction=0.4)]) == runs[2]
+    assert median_run(runs[:1]) == runs[0]
