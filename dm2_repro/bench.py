@@ -240,9 +240,15 @@ def main(argv=None):
                  f"= {r['matmul_gflop_per_s']:.1f} GFLOP/s over the whole update")
             show("self CPU time by kernel group (under the profiler, "
                  f"{r['profiled_ms']:,.0f} ms): " + ", ".join(f"{g} {x:.0%}" for g, x in r["groups"].items()))
+            rates = [m["gflop_per_s"] for m in r["matmul_shapes"]]
+            show(f"the matmuls alone, by input shape ({len(rates)} shapes with the most matmul time, "
+                 f"{sum(m['share'] for m in r['matmul_shapes']):.0%} of the update's profiled time): "
+                 f"{min(rates):.0f}-{max(rates):.0f} GFLOP/s")
             show(f"{'op':<40}{'share':>7}{'calls':>9}{'us/call':>10}")
             for t in r["top"]:
                 show(f"{t['op'][:39]:<40}{t['share']:>7.1%}{t['calls']:>9,}{t['us_per_call']:>10.1f}")
+            for m in r["matmul_shapes"]:
+                show(f"  {m['op']:<14}{m['shapes'][:60]:<62}{m['share']:>7.1%}{m['calls']:>7,}{m['gflop_per_s']:>7.0f} GFLOP/s")
             records.append(dict(case=f"profile_{case}", threads=a.threads[0], **r))
     if a.json:
         atomic_write_text(a.json, json.dumps(dict(time=time.strftime("%Y-%m-%d %H:%M"), records=records), indent=1))

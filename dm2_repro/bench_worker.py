@@ -203,7 +203,7 @@ def profile_update(cfg: dict) -> dict:
         learner.update(batch)
         times.append(time.perf_counter() - t0)
     update_s = sum(times) / len(times)
-    with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
+    with profile(activities=[ProfilerActivity.CPU], with_flops=True, record_shapes=True) as prof:
         learner.update(batch)
     events = prof.key_averages()
     self_us = {e.key: e.self_cpu_time_total for e in events}
@@ -212,11 +212,17 @@ def profile_update(cfg: dict) -> dict:
     groups = {g: sum(self_us.get(op, 0.0) for op in ops) / total_us for g, ops in OP_GROUPS.items()}
     groups["other"] = 1.0 - sum(groups.values())
     top = sorted(events, key=lambda e: -e.self_cpu_time_total)[:cfg.get("top", 12)]
+    # the matmuls' own rate, shape by shape: what the update would run at if it were arithmetic bound
+    shapes = sorted((e for e in prof.key_averages(group_by_input_shape=True) if e.key in MATMUL_OPS and e.flops),
+                    key=lambda e: -e.self_cpu_time_total)[:cfg.get("top_shapes", 8)]
     return dict(update_ms=update_s * 1e3, env_steps=int(batch.n_steps), T=int(batch.actions.shape[1]),
                 episodes=int(batch.actions.shape[0]), matmul_gflop=flops / 1e9,
                 matmul_gflop_per_s=flops / 1e9 / update_s, profiled_ms=total_us / 1e3, groups=groups,
                 top=[dict(op=e.key, share=e.self_cpu_time_total / total_us, calls=e.count,
-                          us_per_call=e.self_cpu_time_total / max(e.count, 1)) for e in top])
+                          us_per_call=e.self_cpu_time_total / max(e.count, 1)) for e in top],
+                matmul_shapes=[dict(op=e.key, shapes=str(e.input_shapes), calls=e.count,
+                                    share=e.self_cpu_time_total / total_us,
+                                    gflop_per_s=e.flops / 1e3 / max(e.self_cpu_time_total, 1e-9)) for e in shapes])
 
 
 def main(argv: list[str]) -> None:

@@ -228,6 +228,10 @@ def test_bench_profile_worker_counts_the_updates_matmuls_and_splits_its_time():
     assert sum(out["groups"].values()) == pytest.approx(1.0)
     shares = [t["share"] for t in out["top"]]
     assert len(shares) == 5 and shares == sorted(shares, reverse=True) and all(t["calls"] >= 1 for t in out["top"])
+    by_shape = out["matmul_shapes"]  # the matmuls' own rate per input shape, most time first
+    assert by_shape and all(m["op"] in ("aten::bmm", "aten::baddbmm", "aten::mm", "aten::addmm") for m in by_shape)
+    assert all(m["gflop_per_s"] > 0 and m["calls"] >= 1 for m in by_shape)
+    assert [m["share"] for m in by_shape] == sorted((m["share"] for m in by_shape), reverse=True)
 
 
 def test_bench_repeat_reports_the_median_run_and_the_range():
