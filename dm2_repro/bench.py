@@ -194,7 +194,7 @@ def main(argv=None):
                         else f"{'':>12}{'(this tree only)':>13}")
             row += f"{res[0]['update_fraction']:>9.0%}{res[0]['collect_steps_per_s']:>13,.0f}{res[0]['peak_rss_mb']:>13,.0f}"
             if a.repeat > 1:
-                row += "   range " + ", ".join(f"{spread(rs)}" for rs in runs)
+                row += "   range " + ", ".join(spread(rs) for rs in runs)
             show(row)
             records += [dict(case=case, threads=threads, tree=n, **r, repeats=[x["env_steps_per_s"] for x in rs])
                         for (n, _), r, rs in zip(measured, res, runs)]
