@@ -46,6 +46,10 @@ CASES: dict[str, dict] = {
     "dm2_3s_vs_3z": dict(algo="dm2", map="3s_vs_3z", demo="synthetic"),
     "dm2_3s_vs_3z_paper_disc": dict(algo="dm2", map="3s_vs_3z", hp=PAPER_DISC, demo="synthetic"),
     "dm2_5m_vs_6m": dict(algo="dm2", map="5m_vs_6m", demo="synthetic"),
+    # the GAIL reward's forms on this tree (the cases above take train's default, absorbing): the absorbing
+    # state's cost against the form without it (the GAIL-reward issue: <= 1.1x per env step)
+    "dm2_5m_vs_6m_logit": dict(algo="dm2", map="5m_vs_6m", demo="synthetic", gail_reward="logit", compare=False),
+    "dm2_3s_vs_3z_logit": dict(algo="dm2", map="3s_vs_3z", demo="synthetic", gail_reward="logit", compare=False),
     # the paper preset itself (1024-episode PPO batches, the paper's discriminator settings), 1 iteration
     "ippo_3s_vs_3z_paper": dict(algo="ippo", map="3s_vs_3z", scale="paper", iterations=1, compare=False),
     "dm2_3s_vs_3z_paper": dict(algo="dm2", map="3s_vs_3z", scale="paper", iterations=1, compare=False,

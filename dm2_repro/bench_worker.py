@@ -96,7 +96,9 @@ def _case(cfg: dict):
     env = make_env("smax", cfg["map"], hp.n_envs)
     demo = synthetic_demo(env, hp) if cfg.get("demo") == "synthetic" else None
     torch.manual_seed(cfg.get("seed", 0))
-    return hp, env, make_learner(cfg["algo"], env.spec, hp, demo=demo)
+    # gail_reward only where the case names it: older trees (--compare) have no such argument
+    form = {"gail_reward": cfg["gail_reward"]} if "gail_reward" in cfg else {}
+    return hp, env, make_learner(cfg["algo"], env.spec, hp, demo=demo, **form)
 
 
 def _protocol(learner, hp):

@@ -89,6 +89,7 @@ def config():
     wandb_project = ""  # noqa: F841  also log to this Weights & Biases project
     threads = 1  # noqa: F841  torch + XLA CPU threads of this run (1: safe when runs share the machine)
     rollout = "python"  # noqa: F841  python: env stepped from Python | jax: whole episodes in one jitted program
+    gail_reward = "absorbing"  # noqa: F841  absorbing | paper | logit: the GAIL reward's form (docs/dm2.md)
     # every key's meaning: validate.TRAIN_HELP (`--help`); hp_resolved is added by record_run below
 
 
@@ -212,7 +213,7 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
 
         demo = load_demo(cfg["demo"], env.spec)
         _run.info["demo"] = demo.provenance()
-    learner = make_learner(cfg["algo"], env.spec, hp, device, demo=demo)
+    learner = make_learner(cfg["algo"], env.spec, hp, device, demo=demo, gail_reward=cfg["gail_reward"])
     gen = torch.Generator().manual_seed(streams["sampling"])
     collect_fn = collector(cfg["rollout"], env)  # rollout.collect or jax_rollout.collect
     tracking.start(_run, cfg, run_dir)

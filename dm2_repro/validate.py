@@ -53,16 +53,20 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Callable
 
+from .algos import DEFAULT_GAIL_REWARD, LEGACY_GAIL_REWARD   # constants only: algos imports nothing back
+
 EXIT_BAD_INPUT = 2
 CHECKPOINT_FORMAT = 1   # version of the checkpoint / policy snapshot layout (train.py's `meta`)
 REWARDS = ("smac", "smax")
 JAX_BACKENDS = ("smax", "jaxmarl")   # the backends whose step can be traced into one program (rollout=jax)
 # what makes a run that run: fixed on resume
-RUN_KEYS = ("algo", "map", "seed", "scale", "backend", "reward", "demo", "tag", "hp", "rollout")
+RUN_KEYS = ("algo", "map", "seed", "scale", "backend", "reward", "demo", "tag", "hp", "rollout", "gail_reward")
 # the defaults of dm2_repro.train's Sacred config (a test keeps them equal)
 TRAIN_DEFAULTS = dict(algo="ippo", map="3s_vs_3z", seed=1, scale="cpu", backend="smax", reward="smac", demo="",
                       tag="", hp={}, device="cpu", resume="", results="results", tensorboard=False,
-                      mongo_url="", wandb_project="", threads=1, rollout="python")
+                      mongo_url="", wandb_project="", threads=1, rollout="python", gail_reward=DEFAULT_GAIL_REWARD)
+# the value a run recorded before a key existed used, where it is not the key's default
+PRE_KEY_VALUES = dict(gail_reward=LEGACY_GAIL_REWARD)
 # what each train key means (`python -m dm2_repro.train --help`; a test keeps the keys those of TRAIN_DEFAULTS)
 TRAIN_HELP = dict(
     algo="learner (dm2_repro.algos.ALGOS)",
@@ -84,6 +88,9 @@ TRAIN_HELP = dict(
     threads="torch + XLA CPU threads of this run (1: safe when runs share the machine)",
     rollout="python: the env stepped from Python (default; every committed run) | jax: whole episodes in one "
             "jitted JAX program, SMAX and JaxMARL tasks only (same episodes, other action-sampling stream)",
+    gail_reward="form of the GAIL reward (algos with one: dm2, gail_only, sil, ...): absorbing (default: log-odds "
+                "+ absorbing state after a game's end) | paper (Algorithm 1: softplus of the log-odds) | logit "
+                "(log-odds on real steps only; every run before 2026-12-07): docs/dm2.md",
 )
 TRAIN_ALIASES = {"results_dir": "results"}   # old name -> name: older command lines and configs stay valid
 # written into config.json by the run (derived from the keys above), never set: dropped from a config
@@ -538,7 +545,7 @@ def _choice(key: str, value, valid) -> None:
 
 def check_train_keys(updates: dict) -> None:
     """Names and types of the given config values (before a resume fills in the run's)."""
-    from .algos import ALGOS
+    from .algos import ALGOS, GAIL_REWARDS
     from .config import ROLLOUTS, SCALES
     from .envs import BACKENDS
     from .envs.maps import MAPS
@@ -547,7 +554,7 @@ def check_train_keys(updates: dict) -> None:
     if unknown:
         raise InputError(f"unknown config key(s) {unknown}; valid keys: {', '.join(TRAIN_DEFAULTS)}")
     for key, valid in (("algo", ALGOS), ("map", MAPS), ("scale", SCALES), ("backend", BACKENDS),
-                       ("reward", REWARDS), ("rollout", ROLLOUTS)):
+                       ("reward", REWARDS), ("rollout", ROLLOUTS), ("gail_reward", GAIL_REWARDS)):
         if key in updates:
             _choice(key, updates[key], list(valid))
     for key in ("seed", "threads"):
@@ -610,7 +617,7 @@ def resolve_resume(updates: dict) -> dict:
     if not updates.get("resume"):
         return updates
     old_dir = Path(updates["resume"])
-    old = _read_run_config(old_dir)
+    old = {**PRE_KEY_VALUES, **_read_run_config(old_dir)}   # a run from before a key: what it used
     given_hp = dict(updates.get("hp") or {})
     for k in RUN_KEYS:
         if k == "hp":

@@ -168,7 +168,7 @@ def test_discriminators_learn_to_separate_expert_from_agent():
     torch.manual_seed(0)
     demo = fake_demo()
     demo.obs = (demo.obs.float() + 2.0).half()  # expert observations around +2, the agent's around 0
-    learner = DM2(SPEC, small_hp(gail_epochs=150, gail_lr=3e-3), demo=demo, reward="gail")
+    learner = DM2(SPEC, small_hp(gail_epochs=150, gail_lr=3e-3), demo=demo, reward="gail", gail_reward="logit")
     batch = fake_batch([6, 5, 6, 4])
     x_A, m_A = learner.agent_observations(batch)
     learner.update_discriminators(x_A, m_A)
@@ -181,7 +181,8 @@ def test_discriminators_learn_to_separate_expert_from_agent():
 
 def test_mixed_reward_and_state_action_input():
     torch.manual_seed(0)
-    learner = DM2(SPEC, small_hp(gail_coef=0.3), demo=fake_demo(), discriminator_input="obs_action")
+    learner = DM2(SPEC, small_hp(gail_coef=0.3), demo=fake_demo(), discriminator_input="obs_action",
+                  gail_reward="logit")  # the per-step reward alone (the absorbing term: test_gail_reward.py)
     assert learner.D.net[0].weight.shape == (2, SPEC.obs_dim + SPEC.n_actions, 16)
     batch = fake_batch([5, 3])
     seen = {}

@@ -128,7 +128,8 @@ def test_cli_resume_records_the_old_config_and_rejects_a_different_one(tmp_path)
 
     words = train_words(["train.py", "with", f"resume={d}", "hp.lr=0.1", "seed=4"])
     assert words == {"resume": str(d), "hp": {"lr": 0.1}, "seed": 4}
-    assert {k: v for k, v in train.resolve_resume(words).items() if k in train.RUN_KEYS} == cfg
+    # the run predates the gail_reward key: it is resumed as what it used, `logit`, not today's default
+    assert {k: v for k, v in train.resolve_resume(words).items() if k in train.RUN_KEYS} == {**cfg, "gail_reward": "logit"}
     p = subprocess.run([sys.executable, "-m", "dm2_repro.train", "with", f"resume={d}", "algo=ippo",
                         f"results_dir={tmp_path / 'new'}"], capture_output=True, text=True, timeout=300)
     assert p.returncode != 0 and "algo='ippo' differs" in p.stderr and "Traceback" not in p.stderr

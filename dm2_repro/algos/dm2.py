@@ -5,9 +5,21 @@ For every agent k separately (symbols of the paper; z_k = logit of D_k, D_k = P(
 
     discriminator  min_{D_k}  - E_{o ~ demo_k}[log D_k(o)] - E_{o ~ π_k}[log(1 - D_k(o))]
                               + λ E_{ô}[(||∇_ô z_k(ô)||_2 - 1)^2]             (discriminator_loss)
-    reward         r_{k,GAIL}(o_t) = log D_k(o_t) - log(1 - D_k(o_t)) = z_k(o_t)  (gail_reward)
+    reward         r_{k,GAIL}(o_t), one of three forms (gail_reward, train's `gail_reward` key):
+                     absorbing  z_k(o_t) = log D_k - log(1 - D_k), and after a game that ends before the
+                                map's time limit, z_k(o_abs) on each remaining step up to the limit
+                                (o_abs = the zero observation): paid at the last real step in closed
+                                form (absorbing_return); the discriminators' data count those steps too
+                     paper      -log(1 - D_k(o_t)) = softplus(z_k(o_t))   (Algorithm 1 line 10: -log D_agent)
+                     logit      z_k(o_t) on real steps only (no absorbing state: pays agents to end games)
                    r_{k,mix} = r_env + c · r_{k,GAIL}                           (DM2.update)
     policy         PPO on r_{k,mix} with agent k's own actor and critic            (ippo.py)
+
+Why the absorbing state: once the discriminator separates, E_π[z_k] ~ -KL(π_k || expert_k) < 0, so with
+the log-odds reward on real steps only each extra step alive costs ~c·KL and a lost game stops the cost.
+The original code padded every episode to the limit with zero observations and trained and paid on
+them (by accident): an absorbing state as in Kostrikov et al. 2019 (DAC), under which ending early is
+judged by how often the expert's games end early. docs/dm2.md has the derivation and the measurements.
 
 Nothing is shared between agents: K discriminators (stacked, nets.StackedLinear with G = K, so
 stack k is a separate network; one Adam over the stack is one Adam per discriminator), each
@@ -31,6 +43,7 @@ from ..config import HP
 from ..envs.base import EnvSpec
 from ..nets import StackedLinear
 from ..rollout import EpisodeBatch
+from . import GAIL_REWARDS, DEFAULT_GAIL_REWARD
 from .common import adam, masked_mean
 from .ippo import IPPO
 
@@ -78,9 +91,23 @@ class RealSteps:
     they are the same draws as on padded episode arrays."""
 
     rows: torch.Tensor  # [K, R, d]
-    valid: torch.Tensor  # [K, R] float
-    grid_mask: torch.Tensor  # [K, n*T] float
+    valid: torch.Tensor  # [K, R] float: each row's weight (1 a real step, W_k the absorbing row, 0 padding)
+    grid_mask: torch.Tensor  # [K, n*T] float (weights, as valid)
     grid_row: torch.Tensor  # [K, n*T] long, row of rows[k] for each real grid cell (0 elsewhere)
+    n_real: int = 0  # the most real steps of any agent (the gradient penalty's interpolation count)
+    absorbing_weight: torch.Tensor | None = None  # [K] weight of the absorbing row (with_absorbing), else None
+
+    def with_absorbing(self, x_abs, weight) -> "RealSteps":
+        """These steps plus the absorbing state: one row x_abs[d] per agent weighted by weight[K] (the
+        absorbing steps of agent k's episodes, limit - length summed over its episodes that ended early),
+        appended to the rows and to the grid, so that means over rows and uniform draws over the grid
+        equal those over the episodes padded to the limit with x_abs (tests/test_gail_reward.py)."""
+        K, R, d = self.rows.shape
+        w = weight.to(self.valid.dtype).unsqueeze(1)  # [K, 1]
+        rows = torch.cat([self.rows, x_abs.to(self.rows).expand(K, 1, d)], 1)
+        abs_row = torch.full((K, 1), R, dtype=self.grid_row.dtype, device=self.grid_row.device)
+        return RealSteps(rows, torch.cat([self.valid, w], 1), torch.cat([self.grid_mask, w.to(self.grid_mask)], 1),
+                         torch.cat([self.grid_row, abs_row], 1), self.n_real, w.squeeze(1))
 
 
 def real_steps(x, mask) -> RealSteps:
@@ -88,17 +115,37 @@ def real_steps(x, mask) -> RealSteps:
     K, d = x.shape[0], x.shape[-1]
     flat_m = mask.reshape(K, -1)
     return RealSteps(x.reshape(K, -1, d), flat_m, flat_m,
-                     torch.arange(flat_m.shape[1], device=x.device).expand(K, -1))
+                     torch.arange(flat_m.shape[1], device=x.device).expand(K, -1), int(flat_m.sum(1).max().item()))
+
+
+def absorbing_input(d_in: int, device=None):
+    """The discriminator input of the absorbing state: zeros[d_in]. The zero observation is what SMAX
+    gives a dead unit and what the original code padded episodes with; for the state-action
+    discriminator its action part is zero too (no action)."""
+    return torch.zeros(d_in, device=device)
+
+
+def absorbing_steps(length, limit: int | None):
+    """Absorbing steps after each episode: limit - length for an episode shorter than the map's time
+    limit (it ended by the game: envs.base ends an episode at termination or at the limit), 0 for one
+    cut by the limit (it bootstraps instead). length[...] long -> [...] float; limit None: no absorbing
+    state (zeros)."""
+    if limit is None:
+        return torch.zeros_like(length, dtype=torch.float32)
+    return (limit - length).clamp(min=0).float()
 
 
 class EpisodeRows:
     """Episodes of every agent stored as packed real steps: rows[K, R, d] float32, agent k's episode e
     at rows[k, start[k, e] : start[k, e] + length[k, e]]. Built once from padded episodes, so each
-    discriminator step gathers only the real steps of the episodes it samples."""
+    discriminator step gathers only the real steps of the episodes it samples. With `limit` (the
+    absorbing reward form) each episode also counts absorbing[k, e] = limit - length absorbing steps
+    (absorbing_steps), which a sample carries as one weighted row per agent."""
 
-    def __init__(self, x, mask):  # x[K, E, T, d], mask[K, E, T] (real steps first in every episode)
+    def __init__(self, x, mask, limit: int | None = None):  # x[K, E, T, d], mask[K, E, T] (real steps first)
         K, E, T, d = x.shape
         self.length = mask.sum(2).long()  # [K, E]
+        self.absorbing = absorbing_steps(self.length, limit) if limit is not None else None  # [K, E]
         self.start = torch.cumsum(self.length, 1) - self.length  # [K, E]
         R = max(int(self.length.sum(1).max().item()), 1)
         self.rows = x.new_zeros(K, R, d, dtype=torch.float32)
@@ -124,12 +171,20 @@ class EpisodeRows:
         rows = gather_rows(self.rows, src)
         # the grid's real cells in order are exactly the packed rows 0..count-1
         grid_row = (torch.cumsum(grid_mask.long(), 1) - 1).clamp(min=0) * grid_mask
-        return RealSteps(rows, valid, grid_mask.float(), grid_row)
+        steps = RealSteps(rows, valid, grid_mask.float(), grid_row, int(count.max().item()))
+        if self.absorbing is None:
+            return steps
+        weight = self.absorbing.gather(1, idx).sum(1)  # [K] absorbing steps of the sampled episodes
+        return steps.with_absorbing(absorbing_input(rows.shape[-1], rows.device), weight)
+
+    def mean_length(self) -> float:
+        return self.length.float().mean().item() if self.n_episodes else float("nan")
 
 
 def sample_real_steps(steps: RealSteps, n: int, generator):
-    """n steps per agent drawn uniformly (with replacement) from agent k's real steps only -> [K, n, d].
-    The draw indexes the padded episode grid (steps.grid_mask), as on padded episode arrays."""
+    """n steps per agent drawn uniformly (with replacement) from agent k's real steps only (and its
+    absorbing steps, by their weight) -> [K, n, d]. The draw indexes the padded episode grid
+    (steps.grid_mask), as on padded episode arrays."""
     idx = torch.multinomial(steps.grid_mask.cpu(), n, replacement=True, generator=generator)  # [K, n]
     rows = steps.grid_row.gather(1, idx.to(steps.grid_row.device))
     return gather_rows(steps.rows, rows)
@@ -151,13 +206,15 @@ def discriminator_loss(D: Discriminators, expert: RealSteps, agent: RealSteps, g
 
     with D_k = sigmoid(z_k), expectations over real (unpadded) steps only, x_E / x_A a uniformly
     drawn real expert / agent step, and as many interpolation points as the agent batch's real steps.
+    Under the absorbing form both data sets also hold the absorbing row, weighted by its step count
+    (RealSteps.with_absorbing): expectations and draws are over the episodes padded to the limit.
     (`real_steps` turns padded episodes x[K, n, T, d], mask[K, n, T] into the RealSteps taken here.)"""
     z_E, z_A = D(expert.rows), D(agent.rows)  # [K, R_E], [K, R_A]
     m_E, m_A = expert.valid, agent.valid
     bce_E = stack_mean(F.binary_cross_entropy_with_logits(z_E, torch.ones_like(z_E), reduction="none"), m_E)
     bce_A = stack_mean(F.binary_cross_entropy_with_logits(z_A, torch.zeros_like(z_A), reduction="none"), m_A)
     K = z_E.shape[0]
-    M = int(agent.grid_mask.sum(1).max().item())
+    M = agent.n_real
     u = torch.rand(M, K, 1, generator=generator).to(z_E.device).transpose(0, 1)  # [K, M, 1]
     x_hat = u * sample_real_steps(expert, M, generator) + (1 - u) * sample_real_steps(agent, M, generator)
     gp = gradient_penalty(D, x_hat)
@@ -165,16 +222,47 @@ def discriminator_loss(D: Discriminators, expert: RealSteps, agent: RealSteps, g
     with torch.no_grad():
         stats = dict(disc_loss=loss, disc_bce=bce_E + bce_A, disc_grad_penalty=gp,
                      disc_expert_acc=stack_mean((z_E > 0).float(), m_E),
-                     disc_agent_acc=stack_mean((z_A < 0).float(), m_A))
+                     disc_agent_acc=stack_mean((z_A < 0).float(), m_A),
+                     # the absorbing row's share of each data set (0 without it): rows past the real steps
+                     disc_expert_absorbing_share=_absorbing_share(expert),
+                     disc_agent_absorbing_share=_absorbing_share(agent))
     return loss, stats
 
 
+def _absorbing_share(steps: RealSteps):
+    """[K]: the absorbing row's share of each agent's data (0 without an absorbing state)."""
+    if steps.absorbing_weight is None:
+        return torch.zeros(steps.valid.shape[0], device=steps.valid.device)
+    return steps.absorbing_weight / steps.valid.sum(1).clamp(min=1e-30)
+
+
 @torch.no_grad()
-def gail_reward(D: Discriminators, x, mask):
-    """r_gail = log D_k(x) - log(1 - D_k(x)) = z_k(x), and 0 on padded steps. x[K, B, T, d],
-    mask[K, B, T] -> [K, B, T]. (Algorithm 1 writes -log D with D = P(agent): the same direction;
-    the log-odds form is the original code's.)"""
-    return D(x) * mask
+def gail_reward(D, x, mask, form: str = "logit"):
+    """r_gail on real steps, 0 on padded ones: x[K, B, T, d], mask[K, B, T] -> [K, B, T].
+
+        logit, absorbing   z_k(x) = log D_k(x) - log(1 - D_k(x))       (the original code's form)
+        paper              softplus(z_k(x)) = -log(1 - D_k(x))          (Algorithm 1 line 10: -log D_agent)
+
+    The absorbing form's steps after a game's end are added by `absorbing_return`."""
+    z = D(x)
+    return (F.softplus(z) if form == "paper" else z) * mask
+
+
+def absorbing_return(z_abs, n_abs, gamma: float):
+    """The discounted GAIL reward of the absorbing steps after an episode, seen from its last real step:
+    sum_{j=1..n} gamma^j z_abs = z_abs · gamma (1 - gamma^n) / (1 - gamma).
+    z_abs[K] (z_k of the absorbing observation), n_abs[B] absorbing steps -> [B, K]."""
+    n = n_abs.to(z_abs.dtype).unsqueeze(1)  # [B, 1]
+    discount = gamma * (1 - gamma ** n) / (1 - gamma) if gamma != 1.0 else n
+    return discount * z_abs.unsqueeze(0)
+
+
+def add_at_last_step(reward, extra, lengths):
+    """reward[B, T, K] with extra[B, K] added at each episode's last real step (lengths[B] >= 1)."""
+    out = reward.clone()
+    b = torch.arange(reward.shape[0], device=reward.device)
+    out[b, (lengths - 1).clamp(min=0)] += extra
+    return out
 
 
 def sample_episodes(n_available: int, n: int, n_agents: int, generator) -> torch.Tensor:
@@ -198,14 +286,17 @@ class DM2(IPPO):
     name = "dm2"
 
     def __init__(self, spec: EnvSpec, hp: HP, device="cpu", demo=None, discriminator_input: str = "obs",
-                 reward: str = "mixed"):
+                 reward: str = "mixed", gail_reward: str = DEFAULT_GAIL_REWARD):
         super().__init__(spec, hp, device)
-        if discriminator_input not in DISCRIMINATOR_INPUTS or reward not in REWARDS:
-            raise ValueError(f"DM2 options: discriminator_input in {DISCRIMINATOR_INPUTS}, reward in {REWARDS}; "
-                             f"got {discriminator_input!r}, {reward!r}")
-        self.discriminator_input, self.reward = discriminator_input, reward
+        if discriminator_input not in DISCRIMINATOR_INPUTS or reward not in REWARDS or gail_reward not in GAIL_REWARDS:
+            raise ValueError(f"DM2 options: discriminator_input in {DISCRIMINATOR_INPUTS}, reward in {REWARDS}, "
+                             f"gail_reward in {GAIL_REWARDS}; got {discriminator_input!r}, {reward!r}, {gail_reward!r}")
+        self.discriminator_input, self.reward, self.gail_form = discriminator_input, reward, gail_reward
+        # the absorbing form's time limit: episodes shorter than it are followed by absorbing steps
+        self.absorbing_limit = spec.episode_limit if gail_reward == "absorbing" else None
         K, D, A = spec.n_agents, spec.obs_dim, spec.n_actions
         d_in = D + (A if discriminator_input == "obs_action" else 0)
+        self.x_abs = absorbing_input(d_in, self.device)  # [d_in]
         self.D = Discriminators(K, d_in, hp.gail_hidden).to(self.device)
         self.D_opt = adam(self.D.parameters(), hp.gail_lr)
         # own RNG for episode sampling and interpolation, seeded from torch's global RNG (seeded by the
@@ -229,7 +320,7 @@ class DM2(IPPO):
 
     def set_target(self, obs, actions, mask) -> None:
         """D_k's target episodes, stack-first: obs[K, E, T, D], actions[K, E, T], mask[K, E, T]."""
-        self.target = EpisodeRows(self.disc_input(obs, actions), mask)
+        self.target = EpisodeRows(self.disc_input(obs, actions), mask, self.absorbing_limit)
 
     # ---- discriminator inputs ----------------------------------------------------------------
     def disc_input(self, obs, actions):
@@ -253,15 +344,36 @@ class DM2(IPPO):
         x_A, m_A = self.agent_observations(batch)  # o^m of agent k's steps: [K, B, T, d], [K, B, T]
         # lines 8-9: sample demonstration states of D_k's own agent, update discriminator D_k
         stats = self.update_discriminators(x_A, m_A)
-        # line 10: r_{k,GAIL}^m = log D_k(o^m) - log(1 - D_k(o^m)), 0 on padding
-        r_gail = gail_reward(self.D, x_A, m_A).permute(1, 2, 0)  # [B, T, K]
+        # line 10: r_{k,GAIL}^m, 0 on padding (gail_reward: z_k, or softplus(z_k) for the paper form) ...
+        r_gail = gail_reward(self.D, x_A, m_A, self.gail_form).permute(1, 2, 0)  # [B, T, K]
+        # ... and, for the absorbing form, z_k(o_abs) on each step from a game's end to the time limit,
+        # discounted to the episode's last real step (absorbing_return; 0 for a time-limit end)
+        z_abs = self.z_absorbing()  # [K]
+        n_abs = absorbing_steps(batch.ep_length, self.absorbing_limit)  # [B]
+        r_gail_total = add_at_last_step(r_gail, absorbing_return(z_abs, n_abs, hp.gamma), batch.ep_length) \
+            if self.absorbing_limit is not None else r_gail
         # line 11: r_{k,mix} = r_env + c r_{k,GAIL} (gail_only: r_{k,GAIL} alone)
         r_env = self.team_reward(batch)  # [B, T, K], 0 on padding
-        r = r_env + hp.gail_coef * r_gail if self.reward == "mixed" else r_gail
+        r = r_env + hp.gail_coef * r_gail_total if self.reward == "mixed" else r_gail_total
         # line 12: PPO update of π_k and V_k on r_{k,mix}
         stats.update(self.ppo_update(batch, r))
         stats.update(self.reward_stats(r_env, r_gail, batch.mask))
+        stats.update(self.absorbing_stats(z_abs, n_abs, batch))
         return stats
+
+    @torch.no_grad()
+    def z_absorbing(self):
+        """z_k of the absorbing observation, every agent: [K]."""
+        return self.D(self.x_abs.expand(self.spec.n_agents, 1, -1)).squeeze(1)
+
+    def absorbing_stats(self, z_abs, n_abs, batch: EpisodeBatch) -> dict:
+        """Diagnostics of the incentive to end games (logged under every form): z_k(o_abs) per agent, the
+        batch's and the demonstrations' mean episode length, the mean absorbing steps per episode."""
+        out = dict(z_absorbing=z_abs.mean().item(), **per_agent_stats("z_absorbing", z_abs),
+                   agent_ep_length_mean=batch.ep_length.float().mean().item(),
+                   demo_ep_length_mean=self.target.mean_length(),
+                   absorbing_steps_mean=n_abs.mean().item())
+        return out
 
     def update_discriminators(self, x_A, m_A) -> dict:
         """hp.gail_epochs steps; each step: every agent's discriminator on gail_batch_episodes of its target
@@ -272,7 +384,7 @@ class DM2(IPPO):
         if n_target == 0:  # SIL before its store holds an episode
             return {}
         n = min(x_A.shape[1], hp.gail_buffer_episodes)
-        agent = EpisodeRows(x_A[:, :n], m_A[:, :n])
+        agent = EpisodeRows(x_A[:, :n], m_A[:, :n], self.absorbing_limit)
         totals = {}
         for _ in range(hp.gail_epochs):
             expert = self.target.sample(sample_episodes(n_target, hp.gail_batch_episodes, K, self.generator))
@@ -285,7 +397,8 @@ class DM2(IPPO):
                 totals[k] = totals.get(k, 0.0) + v
         means = {k: v / max(hp.gail_epochs, 1) for k, v in totals.items()}  # [K] each
         out = {k: v.mean().item() for k, v in means.items()}
-        for k in ("disc_expert_acc", "disc_agent_acc"):  # separation per agent (GAIL diagnostics)
+        for k in ("disc_expert_acc", "disc_agent_acc", "disc_expert_absorbing_share",
+                  "disc_agent_absorbing_share"):  # per agent (GAIL diagnostics)
             out.update(per_agent_stats(k, means[k]))
         return out
 

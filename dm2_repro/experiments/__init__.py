@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Union
 
+from dm2_repro.algos import GAIL_REWARDS, LEGACY_GAIL_REWARD, gail_reward_of
 from dm2_repro.demos import STYLES as DEMO_STYLES
 from dm2_repro.config import SCALES, make_hp, paper_tables
 from dm2_repro.envs import BACKENDS, check_backend
@@ -32,8 +33,17 @@ from dm2_repro.envs.maps import MAPS, map_info
 
 FIGURES = ("fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8",
            "c_sensitivity",   # beyond the paper: DM²'s GAIL reward coefficient c
+           "reward_forms",    # beyond the paper: the three forms of the GAIL reward (train's gail_reward)
+           "departures",      # beyond the paper: which departure of the cpu preset moves DM²
            "budget_pilot",    # beyond the paper: the runs that set each map's cpu budget
            "task")            # your own task(s): IPPO and DM² on the maps given by --maps
+
+
+# The GAIL reward form of the paper figures' DM²-family curves (Figures 2-7, c_sensitivity): `logit`, the
+# form every one of their committed runs learned from, until their re-run under the default form (the
+# absorbing state, algos.DEFAULT_GAIL_REWARD) lands; then this becomes that default. The reward-form and
+# departure figures set their forms per curve; a user's task takes train's default.
+PAPER_FIGURES_GAIL_REWARD = LEGACY_GAIL_REWARD
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,12 +153,20 @@ class TrainJob:
     demo: "DemoJob | None" = None
     hp: tuple[tuple[str, object], ...] = ()   # overrides as sorted pairs, so the job is hashable
     tag: str = ""
+    gail_reward: str = ""   # the GAIL reward's form for algos that have one (algos.GAIL_REWARDS), else ""
+
+    def __post_init__(self):
+        if self.gail_reward != gail_reward_of(self.algo, self.gail_reward or None):
+            raise ValueError(f"{self.algo}: gail_reward={self.gail_reward!r}; algos with a GAIL reward take one "
+                             f"of {', '.join(GAIL_REWARDS)}, the others ''")
 
     @property
     def key(self) -> str:
         parts = ["train", self.scale, self.backend, self.map, self.algo, f"seed{self.seed}"]
         if self.demo:
             parts.append(f"demo={self.demo.name}")
+        if self.gail_reward:
+            parts.append(f"gail_reward={self.gail_reward}")
         parts += [f"{k}={v}" for k, v in self.hp]
         if self.tag:
             parts.append(f"tag={self.tag}")
@@ -167,6 +185,8 @@ class TrainJob:
             args.append(f"demo={self.demo.path(results_dir)}")
         if self.tag:
             args.append(f"tag={self.tag}")
+        if self.gail_reward:
+            args.append(f"gail_reward={self.gail_reward}")
         args += [f"hp.{k}={v!r}" for k, v in self.hp]
         return [*args, *extra]
 
@@ -175,7 +195,8 @@ class TrainJob:
 
         The demonstration is compared by file name: names are deterministic in what the file
         holds, and the stored path may be relative or absolute. `results_dir` and `resume` are
-        ignored: a resumed run is the same job.
+        ignored: a resumed run is the same job. The GAIL reward's form counts for the algos that
+        have one; a run recorded before the key existed used `logit`.
         """
         if (config.get("algo"), config.get("map"), config.get("scale"), config.get("backend")) != (
                 self.algo, self.map, self.scale, self.backend):
@@ -184,6 +205,8 @@ class TrainJob:
             return False
         demo_name = Path(config.get("demo") or "").name
         if demo_name != (self.demo.path("").name if self.demo else ""):
+            return False
+        if self.gail_reward and (config.get("gail_reward") or LEGACY_GAIL_REWARD) != self.gail_reward:
             return False
         return dict(config.get("hp") or {}) == dict(self.hp)
 
@@ -290,17 +313,21 @@ class Context:
     seeds: tuple[int, ...]
     hp: tuple[tuple[str, object], ...] = ()  # user overrides given to every training job (e.g. n_envs)
     maps: tuple[str, ...] = ()  # the maps the user asked for (--maps); figures without fixed maps use them
+    gail_reward: str | None = None  # the GAIL reward form of its jobs (None: train's default; FigureDef's)
 
     def train(self, algo: str, map_name: str, seed: int, demo: DemoJob | None = None,
-              hp: dict | Iterable[tuple[str, object]] = (), tag: str = "") -> TrainJob:
+              hp: dict | Iterable[tuple[str, object]] = (), tag: str = "",
+              gail_reward: str | None = None) -> TrainJob:
         """A training job with the context's hp overrides and, on top of them, `hp` (a curve's own
         settings, e.g. {"gail_coef": 1.0}; they win over the context's). A curve setting equal to
         the preset's value for this algorithm and map is no override and is left out (unless the
         user overrode that key), so the job is the very job of the default configuration and a
         sweep point at the default dedupes with the other figures' runs. `tag` makes a separate job of
-        the same configuration (e.g. Figure 7's own expert runs)."""
-        return TrainJob(algo=algo, map=map_name, seed=seed, scale=self.scale,
-                        backend=self.backend, demo=demo, hp=self.merged_hp(algo, map_name, hp), tag=tag)
+        the same configuration (e.g. Figure 7's own expert runs). `gail_reward`: the form of the GAIL
+        reward (the context's if None, train's default if that is None too; "" for algos without one)."""
+        form = gail_reward_of(algo, gail_reward if gail_reward is not None else self.gail_reward)
+        return TrainJob(algo=algo, map=map_name, seed=seed, scale=self.scale, backend=self.backend, demo=demo,
+                        hp=self.merged_hp(algo, map_name, hp), tag=tag, gail_reward=form)
 
     def merged_hp(self, algo: str, map_name: str,
                   hp: dict | Iterable[tuple[str, object]] = ()) -> tuple[tuple[str, object], ...]:
@@ -359,11 +386,12 @@ class Context:
     def curve(self, figure: str, panel: str, key: str, label: str, algo: str, map_name: str,
               demo: Callable[[int], DemoJob] | None = None,
               hp: dict | Iterable[tuple[str, object]] = (), metric: str | None = None,
-              color: str = "") -> Curve:
+              color: str = "", gail_reward: str | None = None) -> Curve:
         """A curve of `algo` over this context's seeds; `demo(seed)` gives each seed's demo and
         `hp` the curve's own hyperparameters (merged with the context's, see `train`; the
-        demonstrations' expert runs do not get them); `metric` and `color` as in Curve."""
-        jobs = tuple(self.train(algo, map_name, seed, demo(seed) if demo else None, hp)
+        demonstrations' expert runs do not get them); `metric` and `color` as in Curve;
+        `gail_reward` the curve's GAIL reward form (None: the context's)."""
+        jobs = tuple(self.train(algo, map_name, seed, demo(seed) if demo else None, hp, gail_reward=gail_reward)
                      for seed in self.seeds)
         return Curve(figure=figure, panel=panel, key=key, label=label, map=map_name, jobs=jobs, metric=metric,
                      color=color)
@@ -379,6 +407,7 @@ class FigureDef:
     n_seeds: int | None = None   # seeds per curve when the user gives none (None: the preset's)
     needs_maps: bool = False     # its maps come from --maps (the task figure): not part of `all`
     ncols: int | None = None     # panels per row of the plot (None: up to 3)
+    gail_reward: str | None = None   # its learners' GAIL reward form (None: train's default, algos.DEFAULT_GAIL_REWARD)
 
 
 def figure_def(name: str) -> FigureDef:
@@ -467,7 +496,8 @@ def expand(figure: str, scale: str, n_seeds: int | None = None, maps: Iterable[s
         raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
     definition = figure_def(figure)
     seeds = seeds_for(n_seeds or definition.n_seeds or _settings(scale).n_seeds, scale)
-    context = Context(scale=scale, backend=backend, seeds=seeds, hp=tuple(sorted(hp)), maps=tuple(maps or ()))
+    context = Context(scale=scale, backend=backend, seeds=seeds, hp=tuple(sorted(hp)), maps=tuple(maps or ()),
+                      gail_reward=definition.gail_reward)
     chosen = select_curves(definition.build(context), maps, curves)
     for job in dependency_order(job for curve in chosen for job in curve.jobs):
         if isinstance(job, TrainJob):

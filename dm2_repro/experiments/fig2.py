@@ -6,7 +6,7 @@ Figure 4 is the same comparison on two more maps (`comparison_curves`).
 """
 from __future__ import annotations
 
-from dm2_repro.experiments import Context, Curve, FigureDef, format_steps
+from dm2_repro.experiments import Context, Curve, FigureDef, format_steps, PAPER_FIGURES_GAIL_REWARD
 
 
 def comparison_curves(figure: str, maps: tuple[str, ...], context: Context) -> list[Curve]:
@@ -34,4 +34,5 @@ FIGURE = FigureDef(
     name="fig2",
     title="DM² compared to IPPO, RMAPPO and QMIX",
     build=lambda context: comparison_curves("fig2", MAPS, context),
+    gail_reward=PAPER_FIGURES_GAIL_REWARD,
 )

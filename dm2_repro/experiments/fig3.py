@@ -7,7 +7,7 @@ left panel.
 """
 from __future__ import annotations
 
-from dm2_repro.experiments import Context, Curve, FigureDef, format_steps
+from dm2_repro.experiments import Context, Curve, FigureDef, format_steps, PAPER_FIGURES_GAIL_REWARD
 
 MAP = "5m_vs_6m"
 
@@ -32,4 +32,5 @@ def build(context: Context) -> list[Curve]:
     return curves
 
 
-FIGURE = FigureDef(name="fig3", title="Demonstration ablation on 5m_vs_6m", build=build)
+FIGURE = FigureDef(name="fig3", title="Demonstration ablation on 5m_vs_6m", build=build,
+                   gail_reward=PAPER_FIGURES_GAIL_REWARD)

@@ -5,7 +5,7 @@ paper does not name the maps of this figure; we use the two maps of Figure 6.
 """
 from __future__ import annotations
 
-from dm2_repro.experiments import Context, Curve, FigureDef, format_steps
+from dm2_repro.experiments import Context, Curve, FigureDef, format_steps, PAPER_FIGURES_GAIL_REWARD
 
 MAPS = ("5m_vs_6m", "3s_vs_4z")
 
@@ -26,4 +26,5 @@ def build(context: Context) -> list[Curve]:
 
 
 FIGURE = FigureDef(name="fig5", title="DM² with and without behavioural-cloning pretraining",
-                   build=build)
+                   build=build,
+                   gail_reward=PAPER_FIGURES_GAIL_REWARD)

@@ -2,7 +2,7 @@
 reward and DM² (environment + GAIL reward), with both IPPO demonstration qualities."""
 from __future__ import annotations
 
-from dm2_repro.experiments import Context, Curve, FigureDef, format_steps
+from dm2_repro.experiments import Context, Curve, FigureDef, format_steps, PAPER_FIGURES_GAIL_REWARD
 
 MAPS = ("5m_vs_6m", "3s_vs_4z")
 
@@ -25,4 +25,5 @@ def build(context: Context) -> list[Curve]:
     return curves
 
 
-FIGURE = FigureDef(name="fig6", title="GAIL reward only against IPPO and DM²", build=build)
+FIGURE = FigureDef(name="fig6", title="GAIL reward only against IPPO and DM²", build=build,
+                   gail_reward=PAPER_FIGURES_GAIL_REWARD)
