@@ -37,6 +37,14 @@ data" (with n per side); then:
   lies entirely outside +-0.1;
 - otherwise inconclusive.
 
+Beyond the paper, declared before their runs (2026-12-07): the reward-form figure (reward_forms) compares,
+per form of the GAIL reward, DM² with IPPO (auc, as C1) and GAIL-only's final greedy test episode length
+with its demonstrations' mean episode length ("imitates the length": per seed final / demonstrations - 1,
+paired by seed, one-sample t interval; holds if it lies inside +-0.25, does not hold if it lies entirely
+outside); the departure ablation (departures) compares each DM² arm with IPPO and with the cpu preset's DM²
+on the auc over the whole budget and over its first third ("early": the first third of the step range
+every run of both covers), "~" with the margin above.
+
 Figure 3 as a 2x2 design (C5: co-training matters, concurrent sampling does not): per panel
 (demonstration quality) and pooled over both, each learner seed with runs in every cell gives its
 main effect of co-training (co-trained - independent AUC, averaged over both sampling styles), of
@@ -68,14 +76,15 @@ from pathlib import Path
 
 import numpy as np
 
+from dm2_repro.algos import GAIL_REWARDS
 from dm2_repro.experiments import (BACKENDS, FIGURES, SCALES, demo_step, expand, format_steps,
                                    quality_sweep)
-from dm2_repro.experiments import fig2, fig3, fig4, fig5, fig6, fig7, fig8
+from dm2_repro.experiments import departures, fig2, fig3, fig4, fig5, fig6, fig7, fig8, reward_forms
 from dm2_repro import report, stats
 from dm2_repro.config import MAX_RETURN
 from dm2_repro.envs import METRICS, metric_of
-from dm2_repro.results import (CurveRuns, DamagedRun, curve_runs, damaged_lines, detect_scale, load_runs,
-                               range_problem, step_tolerance)
+from dm2_repro.results import (CurveRuns, DamagedRun, curve_runs, damaged_lines, demo_episode_length, detect_scale,
+                               load_runs, range_problem, step_tolerance)
 from dm2_repro.validate import (InputError, Parser, at_least, atomic_write_text, check_hp_pairs, check_maps,
                                 existing_dir, fail, first_line)
 
@@ -89,6 +98,8 @@ MIN_SEEDS = 5
 MIN_QUALITIES = 5   # Fig. 7 may be thinned to this many snapshots (issue 13), never below
 
 GREATER, EQUIVALENT, ABOVE_DEMO = "greater", "equivalent", "above_demo"
+DEMO_LENGTH = "demo_length"   # A's final test episode length matches its demonstrations' (reward_forms)
+EPISODE_LENGTH = "test_ep_length_mean"
 HOLDS, FAILS, INCONCLUSIVE, NO_DATA = "holds", "does not hold", "inconclusive", "not enough data"
 
 
@@ -104,15 +115,21 @@ class Comparison:
     statistic: str = "auc"
     paired: bool = False   # runs paired by design (same learner seed); ABOVE_DEMO always is
     metric: str = "win_rate"   # or "return" (test return / MAX_RETURN) on config.RETURN_STATISTIC_MAPS
+    window: float = 1.0    # the statistic on the first `window` of the common step range (1: all of it)
 
     @property
     def is_paired(self) -> bool:
-        return self.paired or self.test == ABOVE_DEMO
+        return self.paired or self.test in (ABOVE_DEMO, DEMO_LENGTH)
 
     @property
     def description(self) -> str:
         relation = {GREATER: ">", EQUIVALENT: "~"}.get(self.test)
         of = "" if self.metric == "win_rate" else f" of test return / {MAX_RETURN:g}"
+        if self.window < 1:
+            of += f", first {'third' if abs(self.window - 1 / 3) < 1e-9 else f'{self.window:.0%}'} of training"
+        if self.test == DEMO_LENGTH:
+            return (f"{self.figure} {self.map}: {self.a}'s final test episode length ~ its demonstrations' "
+                    f"(±{reward_forms.EPISODE_LENGTH_MARGIN:.0%})")
         if self.test == ABOVE_DEMO:
             what = "win rate" if self.metric == "win_rate" else f"test return / {MAX_RETURN:g}"
             return f"{self.figure} {self.map}: {self.a} > its demonstrations (final {what})"
@@ -196,12 +213,39 @@ def comparisons(scale: str) -> list[Comparison]:
                 "The benefit of BC pretraining vanishes",
                 "App. B, Fig. 5: the benefits of BC vanish as IPPO training proceeds",
                 "fig5", m, "bc_dm2", "dm2", EQUIVALENT, "final"))
+    found += beyond_the_paper(scale)
     found.append(Comparison(
         "QMIX is sensitive to its agent architecture",
         "App. C, Fig. 8: QMIX with the IPPO agent network performs significantly worse",
         "fig8", fig8.MAP, "qmix", "qmix_ippo_arch", GREATER))
     check_curve_keys(found, scale)
     return [replace(c, metric=metric_of(c.map, scale)) for c in found]
+
+
+def beyond_the_paper(scale: str) -> list[Comparison]:
+    """The reward-form figure's and the departure ablation's comparisons (declared in claims' doc)."""
+    found = []
+    for m in reward_forms.MAPS:
+        for form in GAIL_REWARDS:
+            found.append(Comparison(
+                f"DM² ({form} GAIL reward) learns faster than IPPO",
+                "Beyond the paper: C1 under each form of the GAIL reward", "reward_forms", m, f"dm2_{form}",
+                "ippo", GREATER))
+            found.append(Comparison(
+                f"GAIL-only ({form}) ends games as its demonstrations do",
+                "Beyond the paper: an imitator reproduces its demonstrators' episode lengths", "reward_forms", m,
+                f"gail_only_{form}", None, DEMO_LENGTH, "final"))
+    arms = [c.key for c in expand("departures", scale).curves if c.key.startswith("dm2")]
+    for window in (1.0, departures.EARLY_WINDOW):
+        for arm in arms:
+            found.append(Comparison(
+                "DM² learns faster than IPPO", "Beyond the paper: C1 with one departure of the cpu preset undone",
+                "departures", departures.MAP, arm, "ippo", GREATER, window=window))
+        for arm in arms[1:]:
+            found.append(Comparison(
+                "The departure does not matter", "Beyond the paper: the arm against the cpu preset's DM²",
+                "departures", departures.MAP, arm, "dm2", EQUIVALENT, window=window))
+    return found
 
 
 def check_curve_keys(found: list[Comparison], scale: str) -> None:
@@ -324,6 +368,10 @@ def evaluate(comparison: Comparison, a: CurveRuns, b: CurveRuns | None,
         run_ids[comparison.b] = sorted(r.run_id for r in b.runs.values())
     sides = [a] if b is None else [a, b]
     span = common_range(sides)
+    if span and comparison.window < 1:
+        span = (span[0], span[0] + comparison.window * (span[1] - span[0]))
+    if comparison.test == DEMO_LENGTH:
+        return demo_length_outcome(comparison, a, span, results_dir, run_ids)
     if comparison.test == ABOVE_DEMO:
         finals = seed_values(a, "final", *span, comparison.metric) if span else {}
         qualities = {seed: q / metric_scale(comparison.metric)
@@ -370,6 +418,31 @@ def evaluate(comparison: Comparison, a: CurveRuns, b: CurveRuns | None,
     name, estimate, low, high, bca = interval(left, right, comparison.is_paired)
     measured = f"{label} = {estimate:+.3f} {_ci(low, high)} ({name}); {bca} ({counts})"
     return Outcome(comparison, verdict(comparison.test, low, high), measured, run_ids, values)
+
+
+def demo_length_outcome(comparison: Comparison, a: CurveRuns, span, results_dir: Path,
+                        run_ids: dict) -> Outcome:
+    """A's final greedy test episode length against its demonstrations' mean episode length, per seed as
+    final / demonstrations - 1, one-sample t interval; "~" within +-EPISODE_LENGTH_MARGIN."""
+    finals = {seed: final_win_rate(s, span[1]) for seed, s in sorted(a.series(EPISODE_LENGTH).items())
+              if len(s)} if span else {}
+    demo = {job.seed: demo_episode_length(job.demo, a.runs.get(job.seed), results_dir) for job in a.curve.jobs
+            if job.demo and job.seed in finals}
+    seeds = [s for s in finals if demo.get(s)]
+    known = " ".join(f"{demo[s]:.1f}" if demo.get(s) else "?" for s in finals)
+    values = f"{comparison.a} final length: " + " ".join(f"{v:.1f}" for v in finals.values()) + \
+        f" | demo mean length: {known or 'none'}"
+    if len(seeds) < MIN_SEEDS:
+        return Outcome(comparison, NO_DATA, f"n={len(seeds)} with known demo length (needs {MIN_SEEDS})",
+                       run_ids, values)
+    ratio = np.array([finals[s] / demo[s] - 1.0 for s in seeds])
+    estimate, low, high, dof = stats.paired_t_interval(ratio, np.zeros_like(ratio), CONFIDENCE)
+    _, bca_low, bca_high = stats.bca_interval(ratio, confidence=CONFIDENCE, n_resamples=N_BCA, seed=BOOTSTRAP_SEED)
+    margin = reward_forms.EPISODE_LENGTH_MARGIN
+    held = HOLDS if -margin < low and high < margin else FAILS if low > margin or high < -margin else INCONCLUSIVE
+    measured = (f"final / demo - 1 = {estimate:+.3f} {_ci(low, high)} (t, df={dof:g}); {bca_text(bca_low, bca_high)} "
+                f"(n={len(seeds)} paired)")
+    return Outcome(comparison, held, measured, run_ids, values)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
     python -m dm2_repro.demos collect --runs RUN_DIR [RUN_DIR ...] --step ENVSTEP --style STYLE \
         --episodes E [--epsilon EPS] [--quality-episodes 128] [--seed 0] --out results/demos/NAME.npz
     python -m dm2_repro.demos show results/demos/NAME.npz      # verify and print the metadata
+    python -m dm2_repro.demos summarise results/demos/*.npz    # (re)write the sampled team's summary into NAME.json
 
 A demonstration file holds, for every agent k, its own E episodes (the styles below decide which
 joint episode agent k's e-th episode comes from; agent k's e-th episode and agent j's e-th episode
@@ -17,7 +18,10 @@ are the same joint episode only in the concurrent styles):
     team[E, K]         int16     which executed team (STYLES plan) the episode comes from
     episode[E, K]      int32     index of the joint episode within that team's sampled episodes
 
-NAME.json holds the metadata (map, sizes, sources, style, quality, sha256 of NAME.npz, ...).
+NAME.json holds the metadata (map, sizes, sources, style, sha256 of NAME.npz, ...): `quality` and
+`quality_return` are the GREEDY win rate and return of the source team (figures' dotted lines, the paper's
+demonstration quality); `demo_win_rate`, `demo_return_mean` and `demo_ep_length_mean` describe the SAMPLED
+episodes in the file, the ones DM² imitates (often far weaker than the greedy team).
 Plain arrays only: files are read with allow_pickle=False, so loading never runs code.
 
 Styles (the paper's Figure 3 ablation; K agents, E episodes per agent):
@@ -475,13 +479,33 @@ def collect_demo(runs: list[str | Path], step: int, style: str, episodes: int, o
         # quality = greedy win rate of the executed team(s); indep_nonconcurrent: mean over the K teams
         quality=float(np.mean(team_quality)), team_quality=team_quality, quality_episodes=int(quality_episodes),
         quality_return=float(np.mean(team_return)),   # the same greedy episodes' mean return
-        demo_win_rate=float(arrays["battle_won"].mean()), demo_return_mean=float(arrays["ep_return"].mean()),
+        **sampled_summary(arrays["battle_won"], arrays["ep_return"], arrays["length"]),
         seed=int(seed), n_envs=int(env.n_envs), code_version=code_version(),
     )
     return write_demo(out, arrays, meta)
 
 
 EPSILON_GREEDY_ALGOS = ("qmix", "qmix_ippo_arch")   # value-based sources: sampled epsilon-greedily
+
+
+def sampled_summary(battle_won, ep_return, length) -> dict:
+    """What the file's own (sampled) episodes achieve, over every agent's episodes ([E, K] arrays): win
+    rate, mean return, mean episode length (json keys; results.DEMO_LENGTH reads the last)."""
+    # numpy's own means (bool -> float64, float32 returns -> float32), as the files made before this helper
+    return dict(demo_win_rate=float((np.asarray(battle_won) > 0.5).mean()),
+                demo_return_mean=float(np.asarray(ep_return).mean()),
+                demo_ep_length_mean=float(np.asarray(length, dtype=np.float64).mean()))
+
+
+def summarise(path: str | Path) -> dict:
+    """Verify a demonstration file and add sampled_summary's keys its json lacks (files made before
+    2026-12-07 lack demo_ep_length_mean); recorded values stay as they are. Returns the summary."""
+    demo = load_demo(path)
+    summary = sampled_summary(demo.battle_won.numpy(), demo.ep_return.numpy(), demo.length.numpy())
+    json_path = Path(path).with_suffix(".json")
+    meta = json.loads(json_path.read_text())
+    atomic_write_text(json_path, json.dumps({**summary, **meta}, indent=2, sort_keys=True))
+    return summary
 
 
 def check_collect_args(args) -> None:
@@ -540,6 +564,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     c.add_argument("--out", required=True, help="output .npz (the .json is written next to it)")
     s = sub.add_parser("show", help="verify a demonstration file and print its metadata")
     s.add_argument("path", help="a demonstration .npz (its .json next to it)")
+    m = sub.add_parser("summarise", help="write the sampled episodes' win rate, return and episode length "
+                                         "into each file's json")
+    m.add_argument("paths", nargs="+", help="demonstration .npz files (each verified first)")
     return parser.parse_args(argv)
 
 
@@ -555,6 +582,10 @@ def main(argv: list[str] | None = None) -> None:
         meta = json.loads(path.with_suffix(".json").read_text())
         print(f"wrote {path}: {meta['n_episodes']} episodes per agent, quality {meta['quality']:.3f}, "
               f"sampled win rate {meta['demo_win_rate']:.3f}")
+    elif args.command == "summarise":
+        for path in args.paths:
+            summary = summarise(path)
+            print(f"{path}: " + ", ".join(f"{k} {v:.3f}" for k, v in summary.items()))
     else:
         demo = load_demo(args.path)
         print(json.dumps(demo.provenance(), indent=2, sort_keys=True))

@@ -50,8 +50,8 @@ from dm2_repro.experiments import BACKENDS, FIGURES, SCALES, Curve, expand, figu
 from dm2_repro import plotting
 from dm2_repro.config import make_hp
 from dm2_repro.envs import METRICS, metric_of
-from dm2_repro.results import (CurveRuns, align_seeds, curve_runs, damaged_lines, detect_scale, load_runs,
-                               seed_table, summarise_seeds)
+from dm2_repro.results import (CurveRuns, align_seeds, curve_runs, damaged_lines, demo_episode_length, detect_scale,
+                               load_runs, seed_table, summarise_seeds)
 from dm2_repro.validate import (InputError, Parser, at_least, atomic_copy, atomic_write, check_hp_pairs,
                                 check_maps, existing_dir, fail, not_a_file)
 
@@ -205,6 +205,9 @@ def report_missing(data: FigureData, results_dir: Path, n_seeds: int | None) -> 
 GAIL_DIAGNOSTICS = "gail_diagnostics"
 DM2_FAMILY = ("dm2", "dm2_state_action", "gail_only", "sil", "bc_dm2")   # learners with a GAIL term
 GAIL_METRICS = ("disc_expert_acc", "disc_agent_acc", "gail_env_ratio")
+# the incentive to end games (the GAIL-reward issue): the greedy test episode length beside the mean length of
+# the demonstrations the curve imitates (an imitator should end games as often as its demonstrators)
+LENGTH_METRIC, DEMO_LENGTH_KIND = "test_ep_length_mean", "demo_ep_length"
 # runs before 2026-12-04 divided by max(mean |r_env|, 1e-12), so an update without any env reward logged
 # ~1e10-1e12 instead of inf; no real ratio of the two reward terms comes near this
 UNDEFINED_RATIO = 1e9
@@ -331,6 +334,24 @@ class DiagnosticsData:
                   f"undefined (no env reward in the update) and left out")
 
 
+def episode_length_rows(label: str, c: CurveRuns, width: int, results_dir: Path) -> list[pd.DataFrame]:
+    """A curve's greedy test episode length per seed (kind LENGTH_METRIC) and the mean episode length of
+    each seed's demonstrations (kind DEMO_LENGTH_KIND, one row without a step: a horizontal line) where
+    recorded (results.demo_episode_length)."""
+    head = {"figure": GAIL_DIAGNOSTICS, "panel": c.curve.map, "curve": label}
+    parts = []
+    aligned = align_seeds({seed: binned(run.metric(LENGTH_METRIC), width) for seed, run in c.runs.items()
+                           if LENGTH_METRIC in run.metrics})
+    if not aligned.empty:
+        parts.append(seed_rows({**head, "kind": LENGTH_METRIC}, aligned))
+    lengths = {job.seed: demo_episode_length(job.demo, c.runs[job.seed], results_dir)
+               for job in c.curve.jobs if job.demo and job.seed in c.runs}
+    lengths = {seed: v for seed, v in lengths.items() if v is not None}
+    if lengths:
+        parts.append(seed_rows({**head, "kind": DEMO_LENGTH_KIND}, pd.DataFrame([lengths], index=[np.nan])))
+    return parts
+
+
 def compute_gail_diagnostics(results_dir: Path, band: str = "se", scale: str = "auto",
                              n_seeds: int | None = None, backend: str = "smax",
                              hp: tuple = (), maps=None, curves=None) -> DiagnosticsData:
@@ -351,11 +372,12 @@ def compute_gail_diagnostics(results_dir: Path, band: str = "se", scale: str = "
                 continue
             parts.append(seed_rows({"figure": GAIL_DIAGNOSTICS, "panel": c.curve.map,
                                     "curve": label, "kind": metric}, aligned))
+        parts += episode_length_rows(label, c, width, results_dir)
     seeds = seeds_frame(parts)
     table = summary(seeds, band)
     panels = list(dict.fromkeys(table["panel"]))
     shares = {(c.curve.map, label): undefined_share(c.runs.values()) for label, c in entries}
-    title = "GAIL discriminator accuracy and reward scale of the DM²-family runs"
+    title = "GAIL discriminator accuracy, reward scale and episode length of the DM²-family runs"
     return DiagnosticsData(GAIL_DIAGNOSTICS, title, scale, band, panels, entries, table,
                            list(runs.damaged), seeds, {k: v for k, v in shares.items() if v > 0})
 

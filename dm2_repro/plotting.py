@@ -134,6 +134,7 @@ NO_GAIL_RUNS = "no runs with GAIL diagnostics yet"
 ACCURACY_KINDS = {"disc_expert_acc": ("-", "on expert steps"),
                   "disc_agent_acc": ("--", "on agent steps")}
 RATIO_KIND = "gail_env_ratio"
+LENGTH_KIND, DEMO_LENGTH_KIND = "test_ep_length_mean", "demo_ep_length"   # figure.py's episode length rows
 
 
 def _band(ax, data, band, color, linestyle="-", positive=False) -> None:
@@ -153,19 +154,21 @@ def _note(ax, text: str) -> None:
 
 def draw_gail_diagnostics(table: pd.DataFrame, panels: list[str], legend: list[LegendEntry],
                           band: str, title: str) -> plt.Figure:
-    """Two axes per map (one row each): (a) discriminator accuracy on expert steps (solid) and on
+    """Three axes per map (one row each): (a) discriminator accuracy on expert steps (solid) and on
     the agents' own steps (dashed) with the chance line at 0.5, (b) |c r_gail| / |r_env| on a log
-    axis with the line where both terms are equally large. One colour per curve of a map. Without any
-    panel the figure is one empty row saying NO_GAIL_RUNS."""
+    axis with the line where both terms are equally large, (c) the greedy test episode length with the
+    mean episode length of the curve's demonstrations (dotted, same colour): an imitator should end games
+    as its demonstrators do. One colour per curve of a map. Without any panel the figure is one empty
+    row saying NO_GAIL_RUNS."""
     sns.set_theme(style="whitegrid", context="paper", rc=FONT_RC)
     rows_of_panels = panels or [None]
     # each row is as tall as its plots plus its legend (two columns of ~0.14 in per line), so a map with many
     # curves pushes the next row down instead of its legend running into it
     legend_lines = max([math.ceil((sum(e.panel == p for e in legend) + 3) / 2) for p in rows_of_panels])
-    fig, axes = plt.subplots(len(rows_of_panels), 2,
-                             figsize=(12.0, (3.4 + 0.14 * legend_lines) * len(rows_of_panels) + 0.6),
+    fig, axes = plt.subplots(len(rows_of_panels), 3,
+                             figsize=(17.0, (3.4 + 0.14 * legend_lines) * len(rows_of_panels) + 0.6),
                              squeeze=False, sharex="row")
-    for (ax_acc, ax_ratio), panel in zip(axes, rows_of_panels):
+    for (ax_acc, ax_ratio, ax_len), panel in zip(axes, rows_of_panels):
         rows = table[table["panel"] == panel] if panel is not None else table.iloc[:0]
         handles, ratio_handles = [], []   # (b) lists only the curves with ratio data
         mine_entries = [e for e in legend if e.panel == panel]
@@ -182,8 +185,16 @@ def draw_gail_diagnostics(table: pd.DataFrame, panels: list[str], legend: list[L
             if len(data):
                 _band(ax_ratio, data, band, color, positive=True)
                 ratio_handles.append(Line2D([], [], color=color, label=entry.text + entry.ratio_note))
+            data = mine[mine["kind"] == LENGTH_KIND].sort_values("step")
+            if len(data):
+                _band(ax_len, data, band, color)
+            demo = mine[mine["kind"] == DEMO_LENGTH_KIND]
+            if len(demo):
+                ax_len.axhline(float(demo["mean"].iloc[0]), color=color, linestyle=":", linewidth=1.3)
             handles.append(Line2D([], [], color=color, label=entry.text))
         has_acc = rows["kind"].isin(list(ACCURACY_KINDS)).any()
+        if panel is not None and not (rows["kind"] == LENGTH_KIND).any():
+            _note(ax_len, "no test episode lengths yet")
         has_ratio = ((rows["kind"] == RATIO_KIND) & (rows["mean"] > 0)).any()
         ax_acc.axhline(0.5, color="grey", linestyle=":", linewidth=1.0)
         ax_ratio.axhline(1.0, color="grey", linestyle=":", linewidth=1.0)
@@ -199,10 +210,16 @@ def draw_gail_diagnostics(table: pd.DataFrame, panels: list[str], legend: list[L
         name = panel or "no runs"
         ax_acc.set_title(f"{name}: (a) discriminator accuracy")
         ax_ratio.set_title(f"{name}: (b) |c r_gail| / |r_env|")
+        ax_len.set_title(f"{name}: (c) test episode length")
+        ax_len.set_ylabel("greedy test episode length (steps)")
+        ax_len.set_ylim(bottom=0)
+        ax_len.legend(handles=[Line2D([], [], color="grey", linestyle=":",
+                                      label="demonstrations' mean episode length (sampled team)")],
+                      fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.19), frameon=False)
         ax_acc.set_ylim(*WIN_RATE_LIMITS)
         ax_acc.set_ylabel("discriminator accuracy (mean over agents)")
         ax_ratio.set_ylabel("|c r_gail| / |r_env| (mean over agents, log)")
-        for ax in (ax_acc, ax_ratio):
+        for ax in (ax_acc, ax_ratio, ax_len):
             ax.set_xlabel("environment steps")
             ax.xaxis.set_major_formatter(FuncFormatter(_steps_label))
         styles = [Line2D([], [], color="black", linestyle=style, label=f"accuracy {text}")

@@ -17,8 +17,12 @@ from dm2_repro.experiments import figure_def
 START = "<!-- reproduction report: made by `python -m dm2_repro.claims --readme README.md`; do not edit by hand -->"
 END = "<!-- end of the reproduction report -->"
 # The paper's figures in the order the paper discusses them (main text, then the appendices).
-ORDER = ("fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8")
-BEYOND = ("c_sensitivity",)   # figures beyond the paper: their curves' values, no verdicts
+ORDER = ("fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8", "reward_forms", "departures")
+BEYOND = ("c_sensitivity",)
+DOTTED_LINES = ("Dotted lines: the GREEDY win rate (or return) of each curve's demonstration source team, the paper's "
+                "demonstration quality (json `quality`, `quality_return`). DM² imitates the SAMPLED episodes of that "
+                "team, often much weaker: their win rate, return and episode length are the json's `demo_win_rate`, "
+                "`demo_return_mean`, `demo_ep_length_mean`.")   # figures beyond the paper: their curves' values, no verdicts
 PAPER_ALGO = "ippo"   # the budget quoted per map is the one of this learner (every curve shares it)
 
 
@@ -68,8 +72,10 @@ def figure_section(name: str, outcomes: list, curves: dict, scale: str, results_
     lines = [f"### {name}: {fig.title}", ""]
     statements = list(dict.fromkeys(o.comparison.paper for o in mine))
     lines += [f"Paper: {'; '.join(statements)}." if statements else "Paper: no comparison is drawn from it.", "",
-              f"![{name}](figures/{name}.png)", "", "Runs (seeds with a completed run):", "",
-              *runs_table(curves), ""]
+              f"![{name}](figures/{name}.png)", ""]
+    if any(c.curve.demos for c in curves.values()):
+        lines += [DOTTED_LINES, ""]
+    lines += ["Runs (seeds with a completed run):", "", *runs_table(curves), ""]
     if not any(c.runs for c in curves.values()):
         lines += ["No runs yet: every comparison is \"not enough data\".", ""]
     else:

@@ -284,6 +284,22 @@ def demo_quality(demo_job, run: SacredRun | None, results_dir: str | Path,
     return value
 
 
+DEMO_LENGTH = "demo_ep_length_mean"   # a demonstration's mean episode length (json key and DM²'s metric)
+
+
+def demo_episode_length(demo_job, run: SacredRun | None, results_dir: str | Path) -> float | None:
+    """The mean episode length of a demonstration's (sampled) episodes: from the learner run's record of
+    the demonstration, else the demonstration's json, else the run's own log of it (DM²-family runs log
+    it since 2026-12-07). None where nothing records it (older demonstrations whose file is not here)."""
+    recorded = (run.info.get("demo") or {}) if run else {}
+    meta = _read_json(demo_job.path(results_dir).with_suffix(".json")) or {}
+    for value in (recorded.get(DEMO_LENGTH), meta.get(DEMO_LENGTH)):
+        if value is not None:
+            return float(value)
+    logged = run.metric(DEMO_LENGTH) if run is not None and DEMO_LENGTH in run.metrics else None
+    return float(logged.iloc[0]) if logged is not None and len(logged) else None
+
+
 def source_eval_return(meta: dict, results_dir: str | Path) -> float | None:
     """Mean over a demonstration's source runs of their first greedy test return at or after the
     snapshot's step: the snapshot's own policy where evaluations and snapshots share an interval

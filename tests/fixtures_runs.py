@@ -24,13 +24,16 @@ def _now() -> str:
 
 def write_run(results_dir, run_id, *, algo, map_name, seed, scale="cpu", backend="smax", demo="",
               tag="", hp=None, status="COMPLETED", metrics=None, info=None, heartbeat=None,
-              hostname=None, resume="") -> Path:
-    """A Sacred run dir. `metrics` maps a metric name to (steps, values)."""
+              hostname=None, resume="", gail_reward=None) -> Path:
+    """A Sacred run dir. `metrics` maps a metric name to (steps, values); `gail_reward` None: a run from
+    before the key (read as `logit`)."""
     path = Path(results_dir) / "runs" / str(run_id)
     path.mkdir(parents=True, exist_ok=True)
     config = {"algo": algo, "map": map_name, "seed": seed, "scale": scale, "backend": backend,
               "demo": str(demo), "tag": tag, "hp": hp or {}, "device": "cpu", "resume": resume,
               "results_dir": str(results_dir)}
+    if gail_reward is not None:
+        config["gail_reward"] = gail_reward
     run = {"status": status, "start_time": _now(), "heartbeat": heartbeat or _now(),
            "stop_time": None if status == "RUNNING" else _now(),
            "host": {"hostname": hostname or socket.gethostname()},
@@ -53,7 +56,7 @@ def write_job_run(results_dir, run_id, job, final=0.5, steps=None, **kwargs) -> 
     return write_run(results_dir, run_id, algo=job.algo, map_name=job.map, seed=job.seed,
                      scale=job.scale, backend=job.backend,
                      demo=job.demo.path(results_dir) if job.demo else "", tag=job.tag,
-                     hp=dict(job.hp), metrics=metrics, **kwargs)
+                     hp=dict(job.hp), metrics=metrics, gail_reward=job.gail_reward or None, **kwargs)
 
 
 def gail_metrics(steps, expert_acc, agent_acc, ratio=None, per_agent=True) -> dict:
@@ -123,6 +126,7 @@ def _fake_train(args: list[str]) -> None:
     write_run(results, next_id, info=info, algo=values["algo"], map_name=values["map"], seed=int(values["seed"]),
               scale=values["scale"], backend=values["backend"], demo=values.get("demo", ""),
               tag=values.get("tag", ""), hp=hp, resume=values.get("resume", ""),
+              gail_reward=values.get("gail_reward", "absorbing"),   # the real trainer records its default
               metrics={"test_battle_won_mean": win_curve(0.5)})
     print("fake train run", next_id, values)
 

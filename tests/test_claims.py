@@ -475,3 +475,50 @@ def test_setting_line_names_budget_statistic_and_batch_sizes_against_the_paper()
     assert line.startswith("5m_vs_6m: 150k steps (paper 10M)") and "statistic test return / 20" in line
     assert "16-episode PPO batches (paper 1024)" in line and "40 discriminator steps per update (paper 120)" in line
     assert "batches" not in setting_line(["5m_vs_6m"], "paper")
+
+
+def test_demo_length_claim_compares_final_test_length_with_the_demonstrations(tmp_path):
+    """reward_forms' GAIL-only claim: per seed final greedy test episode length / demonstrations' mean length - 1,
+    "~" within +-25%: holds near the demonstrations' length, does not hold far below it."""
+    w = Writer(tmp_path)
+    demo_lengths = [50.0, 60.0, 55.0, 45.0, 52.0]
+    for key, factor in (("gail_only_absorbing", 1.0), ("gail_only_logit", 0.2)):
+        for path, demo_length, jitter in zip(w.curve("reward_forms", key, [0.1] * 5, "3s_vs_4z"), demo_lengths,
+                                             [0.98, 1.02, 1.0, 0.99, 1.01]):
+            metrics = json.loads((path / "metrics.json").read_text())
+            final = factor * demo_length * jitter
+            metrics["test_ep_length_mean"] = {"steps": list(STEPS), "values": [10.0, 20.0, final, final, final]}
+            (path / "metrics.json").write_text(json.dumps(metrics))
+            (path / "info.json").write_text(json.dumps({"demo": {"demo_ep_length_mean": demo_length}}))
+    outcomes = evaluate(tmp_path)
+    near = outcome(outcomes, "reward_forms", "3s_vs_4z", "gail_only_absorbing", None)
+    far = outcome(outcomes, "reward_forms", "3s_vs_4z", "gail_only_logit", None)
+    assert near.verdict == claims.HOLDS and far.verdict == claims.FAILS
+    assert "final / demo - 1 = -0.800" in far.measured and "demo mean length: 50.0 60.0 55.0 45.0 52.0" in far.values
+    assert "n=0" in outcome(outcomes, "reward_forms", "3s_vs_4z", "gail_only_paper", None).measured
+
+
+def test_early_window_takes_the_first_third_of_the_common_range(tmp_path, monkeypatch):
+    """departures' early claims: the AUC over the first third of the step range only. An arm ahead early and
+    behind late is "greater" early and not over the whole budget (5m_vs_6m judged on return, as at cpu)."""
+    monkeypatch.setitem(RETURN_STATISTIC_MAPS, "smoke", ("5m_vs_6m",))
+    w = Writer(tmp_path)
+    steps = (0, 300, 600, 900, 1200, 1500, 1800)
+    w.curve("departures", "ippo", [0.0] * 5, steps=steps)
+    w.curve("departures", "dm2", [0.0] * 5, steps=steps)
+    for path, bump in zip(w.curve("departures", "dm2_c0.1", [0.0] * 5, steps=steps), [0.9, 1.0, 1.1, 0.95, 1.05]):
+        metrics = json.loads((path / "metrics.json").read_text())
+        # ahead in the first third (steps 0-600), far behind afterwards (as test return / 20)
+        metrics["test_return_mean"] = {"steps": list(steps), "values": [0.0, 10 * bump, 10 * bump, -20, -20, -20, -20]}
+        (path / "metrics.json").write_text(json.dumps(metrics))
+    for path in [*tmp_path.glob("runs/*")]:
+        metrics = json.loads((path / "metrics.json").read_text())
+        metrics.setdefault("test_return_mean", {"steps": list(steps), "values": [0.0] * len(steps)})
+        (path / "metrics.json").write_text(json.dumps(metrics))
+    by = {(o.comparison.a, o.comparison.b, o.comparison.window): o for o in evaluate(tmp_path)
+          if o.comparison.figure == "departures"}
+    early, full = by[("dm2_c0.1", "ippo", 1 / 3)], by[("dm2_c0.1", "ippo", 1.0)]
+    assert "first third" in early.comparison.description and "first third" not in full.comparison.description
+    assert early.verdict == claims.HOLDS and full.verdict == claims.FAILS
+    # the first third of 0-1800 is 0-600: the trapezoid of 0, 10b, 10b over it, / 20, mean over seeds 1.0 -> 0.375
+    assert early.measured.startswith("ΔAUC(return/20) = +0.375")

@@ -141,6 +141,17 @@ def test_round_trip(tmp_path):
         assert set(npz.files) >= {"obs", "actions", "length"}
 
 
+def test_summarise_adds_the_sampled_episodes_summary_and_keeps_recorded_values(tmp_path, capsys):
+    path, arrays = write_fake_demo(tmp_path / "d.npz", demo_return_mean=123.0)
+    main(["summarise", str(path)])
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["demo_ep_length_mean"] == pytest.approx(arrays["length"].mean())
+    assert meta["demo_win_rate"] == pytest.approx(arrays["battle_won"].mean())
+    assert meta["demo_return_mean"] == 123.0   # recorded before: kept
+    assert "demo_ep_length_mean" in capsys.readouterr().out
+    load_demo(path)   # still a valid file (sha256 of the npz untouched)
+
+
 def test_corrupted_files_are_rejected(tmp_path):
     path, _ = write_fake_demo(tmp_path / "d.npz")
     good = path.read_bytes()
@@ -230,6 +241,9 @@ def test_real_collection_from_smoke_run(smoke_ippo_run, spec, tmp_path, capsys):
     assert meta["sampling"] == "stochastic" and meta["epsilon"] is None
     assert 0.0 <= meta["quality"] <= 1.0 and meta["quality_episodes"] == 4
     assert meta["source_runs"] == [str(smoke_ippo_run)] and meta["code_version"]["dm2_repro"]
+    # the sampled episodes' own summary beside the greedy quality (what DM² imitates)
+    assert meta["demo_ep_length_mean"] == pytest.approx(demo.length.double().mean().item())
+    assert meta["demo_win_rate"] == pytest.approx(demo.battle_won.double().mean().item())
     # concurrent: every agent's e-th episode is the same joint episode -> same length and return
     assert (demo.length == demo.length[:, :1]).all() and (demo.ep_return == demo.ep_return[:, :1]).all()
     assert (demo.length >= 1).all() and demo.obs.abs().sum() > 0

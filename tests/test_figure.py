@@ -617,3 +617,34 @@ def test_a_snapshot_sweep_gets_ordered_colours_and_its_reference_curve_one_apart
     assert gap.min() > 0.5, gap
     few = ["ippo", "dm2", "qmix"]
     assert list(curve_colors(few).values()) == list(sns.color_palette("tab10", 3))  # up to ten: unchanged
+
+
+def test_gail_diagnostics_show_test_episode_length_beside_the_demonstrations(tmp_path):
+    """Panel (c): each curve's greedy test episode length per bin, and its demonstrations' mean episode length
+    as a dotted line in its colour: from the demonstration's json (seed 1) or, where the json lacks it, from
+    the run's own log (seed 2, DM²-family runs log demo_ep_length_mean since 2026-12-07)."""
+    import json
+
+    dm2 = next(c for c in expand("c_sensitivity", "smoke").curves if c.key == "dm2_c1")
+    lengths = {dm2.jobs[0].seed: [30.0, 20.0, 10.0, 5.0], dm2.jobs[1].seed: [40.0, 30.0, 20.0, 15.0]}
+    for i, job in enumerate(dm2.jobs):
+        metrics = {**gail_metrics(UPDATES, np.full((4, 3), 0.6), np.full((4, 3), 0.7)),
+                   "test_battle_won_mean": (STEPS, [0.0, 0.1, 0.2, 0.3]),
+                   "test_ep_length_mean": (STEPS, lengths[job.seed])}
+        if i == 1:
+            metrics["demo_ep_length_mean"] = (UPDATES, [50.0] * 4)
+        write_job_run(tmp_path, i + 1, job, metrics=metrics)
+    json_path = dm2.jobs[0].demo.path(tmp_path).with_suffix(".json")
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps({"demo_ep_length_mean": 60.0}))
+    data = figure.compute_gail_diagnostics(tmp_path, scale="smoke")
+    rows = data.table
+    length = rows[rows["kind"] == "test_ep_length_mean"].sort_values("step")
+    assert length["mean"].tolist() == pytest.approx([np.mean([l[i] for l in lengths.values()]) for i in range(4)])
+    demo = rows[rows["kind"] == "demo_ep_length"]
+    assert demo["mean"].tolist() == pytest.approx([55.0]) and demo["step"].isna().all()
+    fig = data.draw()
+    ax_len = fig.axes[2]
+    assert "episode length" in ax_len.get_title()
+    dotted = [line for line in ax_len.lines if line.get_linestyle() == ":"]
+    assert [line.get_ydata()[0] for line in dotted] == pytest.approx([55.0])
