@@ -139,12 +139,13 @@ def test_paired_by_design_uses_the_paired_interval(results):
     # DM² against IPPO is unpaired.
     unpaired = outcome(outcomes, "fig2", "5m_vs_6m", "dm2_ippo_early", "ippo")
     assert not unpaired.comparison.is_paired and "Welch t" in unpaired.measured
-    # Which comparisons are paired: demo quality (Fig. 2/4, 7), Fig. 3 styles, above-demo.
+    # Which comparisons are paired: demo quality (Fig. 2/4, 7), Fig. 3 styles, above-demo, and a learner's
+    # episode length against its own demonstrations' (reward_forms); departures' arms are separate runs.
     paired = {(c.figure, c.test) for c in claims.comparisons("smoke") if c.is_paired}
     assert paired == {("fig2", claims.EQUIVALENT), ("fig4", claims.EQUIVALENT),
                       ("fig7", claims.EQUIVALENT), ("fig3", claims.EQUIVALENT),
                       ("fig3", claims.GREATER), ("fig2", claims.ABOVE_DEMO),
-                      ("fig4", claims.ABOVE_DEMO)}
+                      ("fig4", claims.ABOVE_DEMO), ("reward_forms", claims.DEMO_LENGTH)}
 
 
 def test_above_demo_pairs_each_run_with_its_own_demonstrations(results):
