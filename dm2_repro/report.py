@@ -80,9 +80,10 @@ def figure_section(name: str, outcomes: list, curves: dict, scale: str, results_
         lines += ["No runs yet: every comparison is \"not enough data\".", ""]
     else:
         with_runs = [o for o in mine if any(o.run_ids.values())]
-        lines += ["| comparison | per-seed values (seed order) | measured (95%) | verdict |", "|---|---|---|---|"]
+        lines += ["| comparison | per-seed values (seed order) | measured (95%) | verdict | Holm |", "|---|---|---|---|---|"]
         for o in with_runs:
-            lines.append(f"| {o.comparison.description} | {cell(o.values)} | {cell(o.measured)} | **{o.verdict}** |")
+            lines.append(f"| {o.comparison.description} | {cell(o.values)} | {cell(o.measured)} | **{o.verdict}** | "
+                         f"{o.holm} |")
         idle = [o for o in mine if o not in with_runs]
         if idle:
             idle_maps = ", ".join(dict.fromkeys(o.comparison.map for o in idle))
@@ -109,14 +110,16 @@ def factorial_section(effects: list, scale: str) -> list[str]:
 
 def saturation_lines(curves: dict, scale: str, results_dir) -> list[str]:
     """Figure 7: each snapshot's curve against the last one (claims.saturation)."""
-    from dm2_repro.claims import EQUIVALENCE_MARGIN, format_values, saturation   # claims imports this module
+    from dm2_repro.claims import equivalence_margin, format_values, saturation   # claims imports this module
     from dm2_repro.experiments import fig7
 
     snapshots = [c for (m, key), c in curves.items() if key != "qmix"]
-    rows, finding = saturation(snapshots, results_dir, metric_of(fig7.MAP, scale))
+    metric = metric_of(fig7.MAP, scale)
+    margin = equivalence_margin(fig7.MAP, metric, scale)
+    rows, finding = saturation(snapshots, results_dir, metric, margin)
     lines = ["Where the curve saturates (C4): each snapshot's AUC against the last snapshot's, paired by seed.", "",
              f"| snapshot | demo quality (mean) | AUC per seed | ΔAUC to the last [95% paired t] | "
-             f"within ±{EQUIVALENCE_MARGIN:g} | differs (interval excludes 0) |",
+             f"within ±{margin:g} | differs (interval excludes 0) |",
              "|---|---|---|---|---|---|"]
     yes_no = lambda flag: "—" if flag is None else ("yes" if flag else "no")  # noqa: E731
     for row in rows:

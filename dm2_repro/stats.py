@@ -10,6 +10,9 @@ Per comparison (one map, two curves, one value per seed):
   paired on purpose (the same learner seed with different demonstrations).
 - `bca_interval`: a bias-corrected and accelerated bootstrap interval (`scipy.stats.bootstrap`,
   method="BCa"), reported beside the t interval.
+- `t_test_p`: the p-value of the same t test (Welch or paired) against a shifted null, one- or
+  two-sided: what a verdict's interval rule rejects, as a p-value for `holm`.
+- `holm`: Holm–Bonferroni step-down adjusted p-values over a family of comparisons.
 - `factorial_effects`: a 2x2 design's main effects and interaction per seed, from
   `cells[seeds, 2, 2]` (Figure 3: co-trained or independent experts x concurrent sampling or not);
   each effect is then one paired sample for the intervals above.
@@ -66,6 +69,30 @@ def paired_t_interval(a, b, confidence: float = 0.95) -> tuple[float, float, flo
     result = scipy.stats.ttest_rel(a, b)
     ci = result.confidence_interval(confidence_level=confidence)
     return float((a - b).mean()), float(ci.low), float(ci.high), float(result.df)
+
+
+def t_test_p(a, b, paired: bool, null: float = 0.0, alternative: str = "two-sided") -> float:
+    """p-value of Welch's t test (paired: the paired t test) of H0: mean(a) - mean(b) = null against
+    `alternative` ("two-sided", "greater": the difference exceeds null, "less"). The same t statistic
+    and degrees of freedom as welch_t_interval / paired_t_interval: the 95% interval excludes `null`
+    exactly when the two-sided p < 0.05, and lies above it when the "greater" p < 0.025."""
+    a, b = _sample(a) - null, _sample(b)
+    result = (scipy.stats.ttest_rel(a, b, alternative=alternative) if paired
+              else scipy.stats.ttest_ind(a, b, equal_var=False, alternative=alternative))
+    return float(result.pvalue)
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm–Bonferroni adjusted p-values, in the input's order: with p sorted ascending, the i-th
+    (0-based) of m becomes max over j <= i of min(1, (m - j) p_(j)). Rejecting where the adjusted p
+    < alpha controls the family-wise error rate at alpha (Holm 1979)."""
+    p = _sample(pvalues) if np.ndim(pvalues) else np.asarray([pvalues], dtype=float)
+    m = len(p)
+    order = np.argsort(p, kind="stable")
+    adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out = np.empty(m)
+    out[order] = adjusted
+    return out
 
 
 def mean_difference(a, b, axis=-1):

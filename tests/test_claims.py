@@ -523,3 +523,59 @@ def test_early_window_takes_the_first_third_of_the_common_range(tmp_path, monkey
     assert early.verdict == claims.HOLDS and full.verdict == claims.FAILS
     # the first third of 0-1800 is 0-600: the trapezoid of 0, 10b, 10b over it, / 20, mean over seeds 1.0 -> 0.375
     assert early.measured.startswith("ΔAUC(return/20) = +0.375")
+
+
+@pytest.mark.parametrize("test", [claims.GREATER, claims.EQUIVALENT])
+@pytest.mark.parametrize("paired", [False, True])
+def test_verdict_p_gives_the_interval_verdict(test, paired):
+    """p < 0.05 exactly where the 95% interval gives a verdict, and its direction is that verdict."""
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        a, b = rng.normal(rng.uniform(-0.3, 0.3), 0.1, 5), rng.normal(0.0, 0.1, 5)
+        _, _, low, high, _ = claims.interval(a, b, paired)
+        judged = claims.verdict(test, low, high, 0.08)
+        p, direction = claims.verdict_p(test, a, b, paired, 0.08)
+        assert (p < claims.ALPHA) == (judged != claims.INCONCLUSIVE), (judged, p)
+        if judged != claims.INCONCLUSIVE:
+            assert direction == judged
+
+
+def test_holm_column_keeps_only_verdicts_that_survive_the_family():
+    def fake(p, direction):
+        return claims.Outcome(None, direction if p < 0.05 else claims.INCONCLUSIVE, "", p_value=p, direction=direction)
+
+    outcomes = [fake(0.001, claims.HOLDS), fake(0.02, claims.FAILS), fake(0.3, claims.HOLDS),
+                claims.Outcome(None, claims.NO_DATA, "")]
+    claims.with_holm(outcomes)   # adjusted: 0.003, 0.04, 0.3 (no-data outcomes are not in the family)
+    assert [o.holm for o in outcomes] == [claims.HOLDS, claims.FAILS, claims.INCONCLUSIVE, claims.NO_DATA]
+    outcomes = [fake(0.001, claims.HOLDS), fake(0.02, claims.FAILS), fake(0.021, claims.HOLDS), fake(0.04, claims.HOLDS)]
+    claims.with_holm(outcomes)   # adjusted: 0.004, 0.06, 0.06, 0.06
+    assert [o.holm for o in outcomes] == [claims.HOLDS] + [claims.INCONCLUSIVE] * 3
+    assert [o.verdict for o in outcomes] == [claims.HOLDS, claims.FAILS, claims.HOLDS, claims.HOLDS]
+
+
+def test_declared_statistics_at_the_cpu_preset():
+    """Per-map margins, 3s_vs_5z's secondary return statistic, the early window of "learns faster"."""
+    found = claims.comparisons("cpu")
+    margins = {(c.map, c.metric): c.margin for c in found if c.test == claims.EQUIVALENT}
+    assert margins == {("5m_vs_6m", "return"): 0.028, ("3s_vs_4z", "win_rate"): 0.053,
+                       ("3s_vs_3z", "win_rate"): 0.078, ("3s_vs_5z", "win_rate"): 0.003,
+                       ("3s_vs_5z", "return"): 0.039, ("8m_vs_9m", "return"): 0.024}
+    on_5z = [c for c in found if c.map == "3s_vs_5z"]
+    assert {c.metric for c in on_5z if c.secondary} == {"return"} and {c.metric for c in on_5z if not c.secondary} == {
+        "win_rate"}
+    assert len([c for c in on_5z if c.secondary]) == len([c for c in on_5z if not c.secondary])
+    early = [c for c in found if c.window < 1 and c.figure == "fig2"]
+    assert {c.finding for c in early} == {"DM² learns faster than IPPO", "CTDE (QMIX, RMAPPO) learns faster than DM²"}
+    assert all("first third of training" in c.description for c in early)
+    # smoke keeps the single margin (no IPPO runs declare one there)
+    assert {c.margin for c in claims.comparisons("smoke") if c.test == claims.EQUIVALENT} == {claims.EQUIVALENCE_MARGIN}
+
+
+def test_above_floor_demonstrations_is_trivially_above(tmp_path):
+    w = Writer(tmp_path)
+    for path, quality in zip(w.curve("fig2", "dm2_ippo_early", ABOVE_FINALS, "3s_vs_4z"), [0.0, 0.05, 0.0, 0.02, 0.0]):
+        (path / "info.json").write_text(json.dumps({"demo": {"quality": quality}}))
+    above = outcome(evaluate(tmp_path), "fig2", "3s_vs_4z", "dm2_ippo_early", None)
+    assert above.verdict == claims.TRIVIAL and above.holm == claims.TRIVIAL
+    assert "demonstrations at the floor" in above.measured

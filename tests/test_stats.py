@@ -181,3 +181,23 @@ def test_stratified_bootstrap_ci_is_a_percentile_interval():
     draws = np.random.default_rng(0).choice(scores[:, 0], size=(20000, 5)).mean(axis=1)
     assert estimate == pytest.approx(0.45)
     assert (low, high) == pytest.approx(tuple(np.percentile(draws, [2.5, 97.5])), abs=0.02)
+
+
+def test_holm_by_hand():
+    # sorted: 0.005 x 4 = 0.02, 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 = 0.04 -> 0.06 (monotone)
+    np.testing.assert_allclose(stats.holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+    np.testing.assert_allclose(stats.holm([0.5, 0.9]), [1.0, 1.0])   # capped at 1
+    np.testing.assert_allclose(stats.holm([0.02]), [0.02])           # a family of one: unchanged
+
+
+@pytest.mark.parametrize("paired", [False, True])
+def test_t_test_p_rejects_exactly_where_the_interval_excludes_the_null(paired):
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        a, b = rng.normal(0.3, 1.0, 5), rng.normal(0.0, 1.0, 5)
+        interval = stats.paired_t_interval if paired else stats.welch_t_interval
+        _, low, high, _ = interval(a, b)
+        null = rng.uniform(-1, 1)
+        assert (stats.t_test_p(a, b, paired, null) < 0.05) == (not low <= null <= high)
+        assert (stats.t_test_p(a, b, paired, null, "greater") < 0.025) == (low > null)
+        assert (stats.t_test_p(a, b, paired, null, "less") < 0.025) == (high < null)

@@ -12,7 +12,7 @@ On 5m_vs_6m, with the default GAIL reward (absorbing), 5 seeds each:
 
 Declared before its runs (commit of 2026-12-07; claims.py reads these): each DM² arm against IPPO on the
 AUC of test return / 20 (5m_vs_6m's statistic at cpu) over the full budget and over the first
-EARLY_WINDOW of it (the first third: 0-50k of 150k steps, where the committed DM² runs led IPPO); and each
+experiments.EARLY_WINDOW of it (the first third: 0-50k of 150k steps, where the committed DM² runs led IPPO); and each
 arm against `dm2` on the same two AUCs, "~" within the equivalence margin the re-run issue declares
 for this map (until then the report's margin, 0.1).
 
@@ -26,7 +26,6 @@ from dm2_repro.experiments import Context, Curve, FigureDef, format_steps, snaps
 from dm2_repro.experiments.fig7 import EXPERT_TAG
 
 MAP = "5m_vs_6m"
-EARLY_WINDOW = 1 / 3          # the "learns faster" window: the first third of the budget
 DEMO_FRACTIONS = {"demo50": 0.5, "demo70": 0.7}   # the paper's 5M / 7M of 10M
 LOW_C = 0.1
 
