@@ -1,0 +1,715 @@
+"""Input checks of every command line, run before any heavy import (torch, JAX, Sacred) and before
+any run directory exists; and safe file writing.
+
+A bad input gives one line, naming the bad value and what would be valid, and a non-zero exit
+(2), never a traceback:
+
+    python -m dm2_repro.train with hp.n_envs=0
+    error: hp.n_envs=0: must be an integer >= 1
+
+What is checked for `python -m dm2_repro.train with KEY=VALUE ...` (`check_train_argv`, called at
+the top of dm2_repro/train.py when it runs as a program, and by `train.run` / `train.main`):
+- names: every KEY is a config key of the experiment; algo, map, scale, backend, reward and device
+  are known values; every hp.KEY is a field of dm2_repro.config.HP;
+- types and ranges: seed an integer >= 0, threads >= 1, tensorboard true/false; every hp value
+  of its field's type and within its range (HP_RULES: counts and budgets >= 1, probabilities in
+  [0, 1], rates > 0, all finite), on the merged values (paper -> preset -> overrides);
+- files: demo= exists, has its .json, its sha256 matches, and was made for this map, backend and
+  agent count, with enough episodes for hp.demo_episodes; resume= is a run dir with a readable
+  config.json and a checkpoint whose zip and pickle are intact (read without torch, see
+  `peek_torch_file`) and whose recorded algo/map are the run's; results is not a file;
+- tracking: mongo_url (or $DM2_MONGO_URL) is a MongoDB URL and pymongo is installed; tensorboard=True
+  and wandb_project= need their packages.
+`results_dir=` is the old name of `results=` (TRAIN_ALIASES); `python -m dm2_repro.train --help` prints
+`train_help()` (every key, its meaning and default) without loading torch, JAX or Sacred.
+
+The other CLIs (run, figure, claims, demos, bench) parse with `Parser` (argparse, but an error is
+one line) and check their values with the helpers here (`at_least`, `check_hp_pairs`,
+`existing_dir`).
+
+Writing: every file the package writes goes to a unique temporary name in the target's folder
+and is renamed over the target (`atomic_write`, `atomic_copy`): a kill mid-write leaves the old
+file or the new one, never half of one, and two writers never interleave.
+
+Reference: docs/troubleshooting.md.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import collections
+import contextlib
+import hashlib
+import io
+import json
+import math
+import os
+import pickle
+import re
+import sys
+import tempfile
+import zipfile
+from dataclasses import fields
+from pathlib import Path
+from typing import Callable
+
+from .algos import DEFAULT_GAIL_REWARD, LEGACY_GAIL_REWARD   # constants only: algos imports nothing back
+
+EXIT_BAD_INPUT = 2
+CHECKPOINT_FORMAT = 1   # version of the checkpoint / policy snapshot layout (train.py's `meta`)
+REWARDS = ("smac", "smax")
+JAX_BACKENDS = ("smax", "jaxmarl")   # the backends whose step can be traced into one program (rollout=jax)
+# what makes a run that run: fixed on resume
+RUN_KEYS = ("algo", "map", "seed", "scale", "backend", "reward", "demo", "tag", "hp", "rollout", "gail_reward")
+# the defaults of dm2_repro.train's Sacred config (a test keeps them equal)
+TRAIN_DEFAULTS = dict(algo="ippo", map="3s_vs_3z", seed=1, scale="cpu", backend="smax", reward="smac", demo="",
+                      tag="", hp={}, device="cpu", resume="", results="results", tensorboard=False,
+                      mongo_url="", wandb_project="", threads=1, rollout="python", gail_reward=DEFAULT_GAIL_REWARD)
+# the value a run recorded before a key existed used, where it is not the key's default
+PRE_KEY_VALUES = dict(gail_reward=LEGACY_GAIL_REWARD)
+# what each train key means (`python -m dm2_repro.train --help`; a test keeps the keys those of TRAIN_DEFAULTS)
+TRAIN_HELP = dict(
+    algo="learner (dm2_repro.algos.ALGOS)",
+    map="SMAC map name (dm2_repro.envs.maps.MAPS)",
+    seed="run seed: network init, training and test episodes derive from it",
+    scale="hyperparameter preset: smoke | cpu | paper",
+    backend="smax (SMAX in JAX, CPU) | sc2 (real StarCraft II)",
+    reward="smac: SMAC's reward (also on SMAX) | smax: SMAX's own x 10",
+    demo="demonstration .npz, for the algos that learn from one (python -m dm2_repro.demos collect)",
+    tag="free label, used by experiment definitions to tell runs apart",
+    hp="overrides of dm2_repro.config.HP fields, given as hp.FIELD=VALUE",
+    device="cpu | cuda | cuda:<index>",
+    resume="run dir to continue from its last checkpoint (its config is kept)",
+    results="results directory: the run is written to RESULTS/runs/<id>/ (old name: results_dir)",
+    tensorboard="also write TensorBoard event files to RUN/tb/<algo>/<map>/seed<seed>/",
+    mongo_url="also record to MongoDB (Omniboard), e.g. mongodb://localhost:27017/dm2 (database from the URL, "
+              "default sacred); or set $DM2_MONGO_URL; the password is never recorded",
+    wandb_project="also log to this Weights & Biases project (pip install 'dm2_repro[wandb]')",
+    threads="torch + XLA CPU threads of this run (1: safe when runs share the machine)",
+    rollout="python: the env stepped from Python (default; every committed run) | jax: whole episodes in one "
+            "jitted JAX program, SMAX and JaxMARL tasks only (same episodes, other action-sampling stream)",
+    gail_reward="form of the GAIL reward (algos with one: dm2, gail_only, sil, ...): absorbing (default: log-odds "
+                "+ absorbing state after a game's end) | paper (Algorithm 1: softplus of the log-odds) | logit "
+                "(log-odds on real steps only; every run before 2026-12-07): docs/dm2.md",
+)
+TRAIN_ALIASES = {"results_dir": "results"}   # old name -> name: older command lines and configs stay valid
+# written into config.json by the run (derived from the keys above), never set: dropped from a config
+# given back (`with RUN/config.json`, train.run(config)), an error as a command-line word
+RECORDED_KEYS = ("hp_resolved",)
+HELP_WORDS = ("-h", "--help", "help")
+DEVICE_RE = re.compile(r"^(cpu|cuda(:\d+)?)$")
+
+
+class InputError(ValueError):
+    """A bad input: its message is one line naming the value and what would be valid."""
+
+
+class MissingInput(InputError, FileNotFoundError):
+    """A file or directory an input names does not exist."""
+
+
+class DamagedFile(InputError):
+    """A file that exists but cannot be read: truncated, garbage, or of another kind."""
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT):
+    """Print `error: message` (one line) to stderr and exit."""
+    print(f"error: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+    raise SystemExit(code)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """--help keeps the module doc's layout and shows every option's default, except where there is
+    none to show (None, a flag's False) or the help already says it."""
+
+    def _get_help_string(self, action):
+        text, default = action.help or "", action.default
+        if (default is None or default is False or default in ("", argparse.SUPPRESS) or "default" in text
+                or not (action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE))):
+            return text
+        # a list reads as on the command line (1 2, not [1, 2]); the help is %-formatted afterwards
+        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})".lstrip()
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line (`prog: error: ...`, no usage block) and whose --help shows
+    the defaults (HelpFormatter)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+# ---------------------------------------------------------------------------------------------
+# Values
+# ---------------------------------------------------------------------------------------------
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def at_least(name: str, value, low, kind: str = "an integer") -> None:
+    """`name` must be `kind` (integer / number) >= low (argparse values of the other CLIs)."""
+    if value is None:
+        return
+    ok = _is_int(value) if kind == "an integer" else _is_number(value) and math.isfinite(value)
+    if not ok or value < low:
+        raise InputError(f"{name} {value!r}: must be {kind} >= {low}")
+
+
+def existing_dir(name: str, path, what: str = "results directory") -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise MissingInput(f"{name} {path}: no such {what}")
+    if not path.is_dir():
+        raise InputError(f"{name} {path}: is a file, not a {what}")
+    return path
+
+
+def check_maps(maps, option: str = "--maps") -> None:
+    """Every map of a --maps filter is a known map."""
+    from .envs.maps import MAPS
+
+    unknown = [m for m in maps or () if m not in MAPS]
+    if unknown:
+        raise InputError(f"{option} {' '.join(unknown)}: unknown map(s); valid maps: {', '.join(MAPS)}")
+
+
+def not_a_file(name: str, path) -> Path:
+    """A directory that may not exist yet (it is created), but must not be a file."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{name} {path}: is a file, not a directory")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Hyperparameters
+# ---------------------------------------------------------------------------------------------
+
+# field -> (low, high, low_inclusive): the valid range of every dm2_repro.config.HP field
+_COUNT, _COUNT0 = (1, None, True), (0, None, True)
+_POSITIVE, _NONNEG, _PROB = (0.0, None, False), (0.0, None, True), (0.0, 1.0, True)
+HP_RULES: dict[str, tuple] = dict(
+    n_envs=_COUNT, t_max=_COUNT, eval_every=_COUNT, log_every=_COUNT0, test_episodes=_COUNT,
+    save_policy_every=_COUNT, checkpoint_every=_COUNT, buffer_episodes=_COUNT, ppo_epochs=_COUNT,
+    clip=_NONNEG, hidden=_COUNT, lr=_POSITIVE, adam_eps=_POSITIVE, gamma=_PROB, gae_lambda=_PROB,
+    entropy_coef=_NONNEG, value_loss_coef=_NONNEG, huber_delta=_POSITIVE, max_grad_norm=_POSITIVE,
+    gail_coef=_NONNEG, gail_hidden=_COUNT, gail_lr=_POSITIVE, gail_epochs=_COUNT, gail_batch_episodes=_COUNT,
+    gail_buffer_episodes=_COUNT, demo_episodes=_COUNT, grad_penalty=_NONNEG, sil_store_episodes=_COUNT,
+    bc_epochs=_COUNT, bc_batch_episodes=_COUNT,
+    qmix_lr=_POSITIVE, qmix_optim_alpha=_PROB, qmix_optim_eps=_POSITIVE, qmix_batch_episodes=_COUNT,
+    qmix_buffer_episodes=_COUNT, epsilon_start=_PROB, epsilon_finish=_PROB, epsilon_anneal_steps=_COUNT0,
+    target_update_episodes=_COUNT, mixing_embed_dim=_COUNT, hypernet_embed=_COUNT,
+    rmappo_ppo_epochs=_COUNT, rmappo_clip=_NONNEG, rmappo_value_loss_coef=_NONNEG,
+    rmappo_buffer_episodes=_COUNT,
+)
+
+
+def _range_text(kind: str, rule: tuple) -> str:
+    low, high, inclusive = rule
+    if high is not None:
+        return f"{kind} in [{low:g}, {high:g}]"
+    return f"{kind} {'>=' if inclusive else '>'} {low:g}"
+
+
+def hp_value_problem(key: str, value, field_type: str) -> str | None:
+    """Why `value` is not valid for HP field `key` (None if it is)."""
+    rule = HP_RULES[key]
+    if field_type == "int":
+        if _is_number(value) and not _is_int(value) and float(value).is_integer():
+            value = int(value)
+        if not _is_int(value):
+            return f"must be {_range_text('an integer', rule)}"
+        kind = "an integer"
+    else:
+        if not _is_number(value) or not math.isfinite(value):
+            return f"must be {_range_text('a finite number', rule)}"
+        kind = "a number"
+    low, high, inclusive = rule
+    if value < low or (value == low and not inclusive) or (high is not None and value > high):
+        return f"must be {_range_text(kind, rule)}"
+    return None
+
+
+def hp_fields() -> dict[str, str]:
+    from .config import HP
+
+    return {f.name: f.type for f in fields(HP)}
+
+
+def check_hp(overrides, prefix: str = "hp.") -> dict:
+    """Names, types and ranges of hp overrides; returns them (an int given for a float is fine)."""
+    if overrides in (None, ""):
+        return {}
+    if not isinstance(overrides, dict):
+        raise InputError(f"hp={overrides!r}: must be overrides of named fields, e.g. {prefix}lr=0.001")
+    types = hp_fields()
+    unknown = sorted(set(overrides) - set(types))
+    if unknown:
+        raise InputError(f"unknown hp key(s) {unknown}; valid keys: {', '.join(sorted(types))}")
+    for key, value in overrides.items():
+        problem = hp_value_problem(key, value, types[key])
+        if problem:
+            raise InputError(f"{prefix}{key}={value!r}: {problem}")
+    return dict(overrides)
+
+
+def check_merged_hp(algo: str, map_name: str, scale: str, overrides: dict):
+    """The run's HP (paper -> preset -> overrides), every field in range."""
+    from .config import make_hp
+
+    try:
+        hp = make_hp(algo, map_name, scale, overrides)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    types = hp_fields()
+    for key in types:
+        problem = hp_value_problem(key, getattr(hp, key), types[key])
+        if problem:
+            raise InputError(f"hp.{key}={getattr(hp, key)!r} (from scale={scale}): {problem}")
+    return hp
+
+
+def check_hp_pairs(pairs, option: str = "--hp"):
+    """The KEY=VALUE words of `run`/`figure` --hp, parsed (experiments.parse_hp) and checked."""
+    from dm2_repro.experiments import parse_hp
+
+    import yaml
+
+    values = {}
+    for pair in pairs or ():
+        key, sep, text = pair.partition("=")
+        if not sep:
+            raise InputError(f"{option} {pair!r}: not KEY=VALUE, e.g. {option} n_envs=8")
+        for cast in (int, float, yaml.safe_load):   # as experiments.parse_hp reads it
+            try:
+                values[key] = cast(text)
+                break
+            except (ValueError, yaml.YAMLError):
+                continue
+        else:
+            values[key] = text
+    check_hp(values, prefix=f"{option} ")
+    try:
+        return parse_hp(pairs)
+    except ValueError as exc:
+        raise InputError(f"{option}: {exc}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Files written by the package, read without torch
+# ---------------------------------------------------------------------------------------------
+
+class _Stub:
+    """Stands for any torch object (tensor, storage, size) while peeking: holds nothing, runs nothing."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        pass
+
+
+class _NotPeekable(Exception):
+    pass
+
+
+class _PeekUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if module == "collections" and name == "OrderedDict":
+            return collections.OrderedDict
+        if module == "torch" or module.startswith("torch."):
+            return _Stub
+        raise _NotPeekable(f"{module}.{name}")
+
+    def persistent_load(self, pid):
+        return None
+
+
+def peek_torch_file(path) -> dict | None:
+    """The plain (non-tensor) content of a file written by torch.save, read with the standard
+    library only: the zip must be intact (every entry's CRC) and its pickle complete. Tensors come
+    back as stubs; nothing is executed (only torch names and OrderedDict resolve, to inert stubs).
+    Raises DamagedFile naming the file; returns None if the pickle holds other kinds of objects
+    (then only torch's own weights-only loader can tell)."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+            if bad is not None:
+                raise DamagedFile(f"{path}: damaged ({bad} fails its CRC check)")
+            names = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
+            if not names:
+                raise DamagedFile(f"{path}: not a torch checkpoint (no data.pkl in the zip)")
+            data = archive.read(names[0])
+    except DamagedFile:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+        raise DamagedFile(f"{path}: damaged or not a checkpoint ({first_line(exc)}); "
+                          "files are written to a temporary name and renamed, so this one was "
+                          "truncated or replaced by something else") from None
+    try:
+        return _PeekUnpickler(io.BytesIO(data)).load()
+    except _NotPeekable:
+        return None
+    except Exception as exc:   # a truncated or garbled pickle: any error, never code execution
+        raise DamagedFile(f"{path}: damaged (its pickle cannot be read: {first_line(exc)})") from None
+
+
+def check_checkpoint_meta(meta, path, algo: str, map_name: str, obs_dim=None, n_actions=None,
+                          n_agents=None) -> None:
+    """A checkpoint's / snapshot's recorded `meta` against the run it is loaded into."""
+    if not isinstance(meta, dict):
+        return   # written before checkpoints recorded their metadata: nothing to compare
+    version = meta.get("format_version")
+    if version != CHECKPOINT_FORMAT:
+        raise DamagedFile(f"{path}: checkpoint format version {version!r}, this code reads version "
+                          f"{CHECKPOINT_FORMAT}")
+    want = dict(algo=algo, map=map_name, obs_dim=obs_dim, n_actions=n_actions, n_agents=n_agents)
+    wrong = [f"{k} {meta.get(k)!r} (expected {v!r})" for k, v in want.items()
+             if v is not None and k in meta and meta[k] != v]
+    if wrong:
+        raise InputError(f"{path}: made for another run: {', '.join(wrong)}")
+
+
+def check_torch_file(path, what: str, algo: str, map_name: str) -> dict | None:
+    """A checkpoint or snapshot file: present, intact, of this algo and map (its recorded meta, or
+    for snapshots written before meta existed, its algo/map keys)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingInput(f"{what} {path} does not exist")
+    content = peek_torch_file(path)
+    if isinstance(content, dict):
+        meta = content.get("meta")
+        if meta is None and "algo" in content and "map" in content:   # an older snapshot
+            meta = dict(format_version=CHECKPOINT_FORMAT, algo=content["algo"], map=content["map"])
+        check_checkpoint_meta(meta, path, algo, map_name)
+    return content
+
+
+# ---------------------------------------------------------------------------------------------
+# Demonstration files
+# ---------------------------------------------------------------------------------------------
+
+def check_demo(demo, algo: str, map_name: str, backend: str, hp=None) -> None:
+    """demo=: required by the demonstration learners; present, complete (json + sha256), made for
+    this map, backend and agent count, with at least hp.demo_episodes episodes."""
+    from .algos import capabilities
+    from .demos import DemoError, verify_demo_metadata
+    from .envs.maps import MAPS
+
+    if not demo:
+        if capabilities(algo).needs_demo:
+            raise InputError(f"algo={algo} learns from demonstrations: pass demo=<path to .npz> "
+                             "(made by python -m dm2_repro.demos collect)")
+        return
+    if not isinstance(demo, str):
+        raise InputError(f"demo={demo!r}: must be the path of a .npz demonstration file")
+    path = Path(demo)
+    if path.suffix != ".npz":
+        raise InputError(f"demo={demo}: not a demonstration file (expected NAME.npz with NAME.json next to it)")
+    if not path.exists():
+        raise MissingInput(f"demo={demo}: file not found (make it with python -m dm2_repro.demos collect)")
+    try:
+        meta, _ = verify_demo_metadata(path)
+    except DemoError as exc:
+        raise DamagedFile(f"demo={demo}: {exc}") from None
+    n_agents = len(MAPS[map_name].allies)
+    wrong = [f"{k} {have!r} in the file, {want!r} for this run"
+             for k, have, want in (("map", meta.get("map"), map_name), ("n_agents", meta.get("n_agents"), n_agents),
+                                   ("backend", meta.get("backend", backend), backend))
+             if have != want]
+    if wrong:
+        raise InputError(f"demo={demo}: made for another environment: {'; '.join(wrong)}")
+    if hp is not None and capabilities(algo).needs_demo and int(meta["n_episodes"]) < hp.demo_episodes:
+        raise InputError(f"demo={demo}: has {meta['n_episodes']} episodes per agent, hp.demo_episodes="
+                         f"{hp.demo_episodes} asks for more: collect more or lower hp.demo_episodes")
+
+
+# ---------------------------------------------------------------------------------------------
+# dm2_repro.train
+# ---------------------------------------------------------------------------------------------
+
+def _sacred_value(text: str):
+    """A command-line value as Sacred reads it: a Python literal, else the string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
+
+
+def _config_file(path: Path) -> dict:
+    import yaml
+
+    try:
+        text = path.read_text()
+        loaded = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise DamagedFile(f"config file {path} cannot be read ({first_line(exc)})") from None
+    if not isinstance(loaded, dict):
+        raise InputError(f"config file {path}: must hold KEY: VALUE entries")
+    return loaded
+
+
+def help_requested(argv: list[str]) -> bool:
+    """`train --help`, `train -h` or `train help` (before any `with`)."""
+    words = argv[1:argv.index("with")] if "with" in argv else argv[1:]
+    return any(w in HELP_WORDS for w in words)
+
+
+def train_help() -> str:
+    """Every train config key with its meaning and default."""
+    width = max(map(len, TRAIN_HELP))
+    lines = ["usage: python -m dm2_repro.train [print_config] with KEY=VALUE ... [hp.FIELD=VALUE ...]",
+             "       python -m dm2_repro.train with resume=RESULTS/runs/<id>", "",
+             "One training run, recorded as a Sacred run in RESULTS/runs/<id>/ (docs/tracking.md).", "",
+             "keys:"]
+    for key, meaning in TRAIN_HELP.items():
+        lines.append(f"  {key:<{width}}  {meaning} (default: {TRAIN_DEFAULTS[key]!r})")
+    lines += ["", "`print_config with ...` shows a run's config, its resolved hyperparameters (hp_resolved) "
+              "included, without running it."]
+    return "\n".join(lines)
+
+
+def normalise_train_keys(updates: dict) -> dict:
+    """Old key names mapped to their names (results_dir -> results; both, differing, is an error),
+    and the recorded keys of a run's config.json dropped: the run makes them anew."""
+    updates = {k: v for k, v in updates.items() if k not in RECORDED_KEYS}
+    for old, new in TRAIN_ALIASES.items():
+        if old in updates:
+            value = updates.pop(old)
+            if new in updates and updates[new] != value:
+                raise InputError(f"{old}={value!r} and {new}={updates[new]!r} given together ({old} is the old "
+                                 f"name of {new}): give {new}= only")
+            updates[new] = value
+    return updates
+
+
+def train_words(argv: list[str]) -> dict:
+    """The `with KEY=VALUE ...` words of a train command line, as Sacred will read them (hp.X ->
+    hp[X]), old key names mapped (TRAIN_ALIASES); a word that is neither KEY=VALUE nor a config
+    file is an error."""
+    if "with" not in argv:
+        return {}
+    updates: dict = {}
+    for word in argv[argv.index("with") + 1:]:
+        if word == "" or word.startswith("-"):
+            continue
+        path, sep, value = word.partition("=")
+        if not sep:
+            if Path(word).suffix in (".json", ".yaml", ".yml") and Path(word).is_file():
+                for key, value in _config_file(Path(word)).items():   # a Sacred config file, in order
+                    if key == "hp" and isinstance(value, dict) and isinstance(updates.get("hp"), dict):
+                        updates["hp"].update(value)
+                    else:
+                        updates[key] = value
+                continue
+            raise InputError(f"{word!r} after 'with' is not KEY=VALUE (e.g. algo=dm2); valid keys: "
+                             f"{', '.join(TRAIN_DEFAULTS)}, hp.<field>")
+        path = path.strip()
+        parts = path.split(".")
+        if parts[0] in RECORDED_KEYS:
+            raise InputError(f"{path}= is recorded by the run (the resolved hp), not set: give hp.FIELD=VALUE")
+        if parts[0] != "hp" and len(parts) > 1:
+            raise InputError(f"unknown config key {path!r}; valid keys: {', '.join(TRAIN_DEFAULTS)}, hp.<field>")
+        if parts[0] == "hp" and len(parts) > 1:
+            key = ".".join(parts[1:])
+            hp = updates.setdefault("hp", {})
+            if not isinstance(hp, dict):
+                raise InputError(f"hp={hp!r} and {path}=... given together")
+            hp[key] = _sacred_value(value.strip())
+        else:
+            updates[path] = _sacred_value(value.strip())
+    return normalise_train_keys(updates)
+
+
+def _choice(key: str, value, valid) -> None:
+    if not isinstance(value, str) or value not in valid:
+        raise InputError(f"unknown {key} {value!r}; valid: {', '.join(valid)}")
+
+
+def check_train_keys(updates: dict) -> None:
+    """Names and types of the given config values (before a resume fills in the run's)."""
+    from .algos import ALGOS, GAIL_REWARDS
+    from .config import ROLLOUTS, SCALES
+    from .envs import BACKENDS
+    from .envs.maps import MAPS
+
+    unknown = sorted(set(updates) - set(TRAIN_DEFAULTS))
+    if unknown:
+        raise InputError(f"unknown config key(s) {unknown}; valid keys: {', '.join(TRAIN_DEFAULTS)}")
+    for key, valid in (("algo", ALGOS), ("map", MAPS), ("scale", SCALES), ("backend", BACKENDS),
+                       ("reward", REWARDS), ("rollout", ROLLOUTS), ("gail_reward", GAIL_REWARDS)):
+        if key in updates:
+            _choice(key, updates[key], list(valid))
+    for key in ("seed", "threads"):
+        if key in updates:
+            low = 0 if key == "seed" else 1
+            if not _is_int(updates[key]) or updates[key] < low:
+                raise InputError(f"{key}={updates[key]!r}: must be an integer >= {low}")
+    for key in ("demo", "tag", "resume", "results", "mongo_url", "wandb_project"):
+        if key in updates and not isinstance(updates[key], str):
+            raise InputError(f"{key}={updates[key]!r}: must be a string (quote it: {key}='\"...\"')")
+    if "device" in updates and not (isinstance(updates["device"], str) and DEVICE_RE.match(updates["device"])):
+        raise InputError(f"device={updates['device']!r}: valid devices: cpu, cuda, cuda:<index>")
+    if "tensorboard" in updates and not isinstance(updates["tensorboard"], bool):
+        raise InputError(f"tensorboard={updates['tensorboard']!r}: must be True or False")
+    check_tracking(updates)
+    if "results" in updates:
+        not_a_file("results=", updates["results"])
+    check_hp(updates.get("hp"))
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def check_tracking(updates: dict, environ=os.environ) -> None:
+    """mongo_url (else $DM2_MONGO_URL) a MongoDB URL, and the packages of the dashboards asked for."""
+    from .tracking import MONGO_ENV, is_mongo_url, redact_url
+
+    url = updates.get("mongo_url") or environ.get(MONGO_ENV, "")
+    name = "mongo_url" if updates.get("mongo_url") else f"${MONGO_ENV}"
+    if url and not is_mongo_url(url):
+        raise InputError(f"{name}={redact_url(url)!r}: must be a MongoDB URL, e.g. mongodb://localhost:27017/dm2")
+    needs = ((name, url, "pymongo", "mongo"), ("tensorboard", updates.get("tensorboard"), "tensorboard", "tensorboard"),
+             ("wandb_project", updates.get("wandb_project"), "wandb", "wandb"))
+    for key, asked, module, extra in needs:
+        if asked and not _installed(module):
+            raise InputError(f"{key}: needs {module}, which is not installed (pip install 'dm2_repro[{extra}]')")
+
+
+def _read_run_config(run_dir: Path) -> dict:
+    cfg_path = run_dir / "config.json"
+    if not run_dir.is_dir():
+        raise MissingInput(f"resume={run_dir}: no such run directory")
+    if not cfg_path.is_file():
+        raise MissingInput(f"resume={run_dir}: no run there ({cfg_path} does not exist)")
+    try:
+        old = json.loads(cfg_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DamagedFile(f"resume={run_dir}: {cfg_path} cannot be read ({first_line(exc)})") from None
+    if not isinstance(old, dict):
+        raise DamagedFile(f"resume={run_dir}: {cfg_path} is not a run config")
+    return old
+
+
+def resolve_resume(updates: dict) -> dict:
+    """A resumed run is the same run: its RUN_KEYS come from the old run's config.json, before Sacred
+    records the new run's config. A key given together with `resume=` must equal the old run's."""
+    if not updates.get("resume"):
+        return updates
+    old_dir = Path(updates["resume"])
+    old = {**PRE_KEY_VALUES, **_read_run_config(old_dir)}   # a run from before a key: what it used
+    given_hp = dict(updates.get("hp") or {})
+    for k in RUN_KEYS:
+        if k == "hp":
+            clash = {h: v for h, v in given_hp.items() if old.get("hp", {}).get(h) != v}
+            if clash:
+                raise InputError(f"resume={old_dir}: hp {clash} differs from the run's hp {old.get('hp', {})}; "
+                                 "a resumed run keeps its config")
+        elif k in updates and updates[k] != old.get(k, TRAIN_DEFAULTS[k]):  # runs from before a key: its default
+            raise InputError(f"resume={old_dir}: {k}={updates[k]!r} differs from the run's "
+                             f"{k}={old.get(k, TRAIN_DEFAULTS[k])!r}; a resumed run keeps its config (leave it out)")
+    return {**updates, **{k: old[k] for k in RUN_KEYS if k in old}}
+
+
+def check_resume_checkpoint(run_dir, algo: str, map_name: str) -> Path:
+    ckpt = Path(run_dir) / "checkpoints" / "last.pt"
+    if not ckpt.is_file():
+        raise MissingInput(f"cannot resume {run_dir}: no checkpoint at {ckpt} (the run stopped before its "
+                           "first checkpoint: start it afresh without resume=)")
+    try:
+        check_torch_file(ckpt, "checkpoint", algo, map_name)
+    except InputError as exc:
+        raise type(exc)(f"cannot resume {run_dir}: {exc}") from None
+    return ckpt
+
+
+def check_train_config(updates: dict) -> dict:
+    """Every check of a train config (see the module doc); returns it with a resume resolved.
+    Raises InputError (a ValueError; MissingInput is also a FileNotFoundError)."""
+    updates = normalise_train_keys(updates)
+    check_train_keys(updates)
+    resolved = resolve_resume(updates)
+    if resolved is not updates:
+        check_train_keys({k: resolved[k] for k in RUN_KEYS if k in resolved})   # the old run's own values
+    cfg = {**TRAIN_DEFAULTS, **resolved}
+    if cfg["backend"] == "sc2" and cfg["reward"] != "smac":
+        raise InputError(f"reward={cfg['reward']!r} is for the smax backend; valid rewards on sc2: smac")
+    from .envs import check_backend   # a task runs on its own backend (dm2_repro.envs.registry)
+    try:
+        check_backend(cfg["map"], cfg["backend"], cfg["reward"])
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    if cfg["rollout"] == "jax" and cfg["backend"] not in JAX_BACKENDS:
+        raise InputError(f"rollout=jax needs a JAX env (backends {', '.join(JAX_BACKENDS)}); backend "
+                         f"{cfg['backend']!r} steps on the host: use rollout=python")
+    hp = check_merged_hp(cfg["algo"], cfg["map"], cfg["scale"], dict(cfg["hp"] or {}))
+    check_demo(cfg["demo"], cfg["algo"], cfg["map"], cfg["backend"], hp)
+    if cfg["resume"]:
+        check_resume_checkpoint(cfg["resume"], cfg["algo"], cfg["map"])
+    return resolved
+
+
+def check_train_argv(argv: list[str]) -> dict:
+    """check_train_config on a command line; exits with one line on a bad input."""
+    try:
+        return check_train_config(train_words(argv))
+    except InputError as exc:
+        fail(exc)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing files
+# ---------------------------------------------------------------------------------------------
+
+def atomic_write(path, write: Callable[[Path], None]) -> Path:
+    """Write `path` via `write(tmp)` to a unique temporary file next to it, then rename it over
+    `path` (atomic on POSIX). The temporary file is removed if writing fails."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path, text: str) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def atomic_copy(src, dst) -> Path:
+    import shutil
+
+    return atomic_write(dst, lambda tmp: shutil.copy2(src, tmp))
+
+
+def sha256_file(path) -> str:
+    """The file's sha256 (hex), read in chunks (demonstration files are large)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
