@@ -643,6 +643,18 @@ def check_resume_checkpoint(run_dir, algo: str, map_name: str) -> Path:
     return ckpt
 
 
+def check_sc2_game(map_name: str) -> None:
+    """backend=sc2 needs the game (pysc2, SMAC, SC2PATH with the binary and maps): InputError, one line
+    naming everything missing, before any run dir exists (not a traceback inside the Sacred run)."""
+    from .envs.sc2 import check_sc2_available   # imports neither pysc2 nor SMAC itself
+
+    try:
+        check_sc2_available(map_name)
+    except (RuntimeError, ValueError) as exc:
+        lines = [line.strip().lstrip("- ").strip() for line in str(exc).splitlines() if line.strip()]
+        raise InputError("backend=sc2: " + " ".join(lines[:1]) + " " + "; ".join(lines[1:])) from None
+
+
 def check_train_config(updates: dict) -> dict:
     """Every check of a train config (see the module doc); returns it with a resume resolved.
     Raises InputError (a ValueError; MissingInput is also a FileNotFoundError)."""
@@ -664,6 +676,8 @@ def check_train_config(updates: dict) -> dict:
                          f"{cfg['backend']!r} steps on the host: use rollout=python")
     hp = check_merged_hp(cfg["algo"], cfg["map"], cfg["scale"], dict(cfg["hp"] or {}))
     check_demo(cfg["demo"], cfg["algo"], cfg["map"], cfg["backend"], hp)
+    if cfg["backend"] == "sc2":   # last: the other inputs' errors name the input itself
+        check_sc2_game(cfg["map"])
     if cfg["resume"]:
         check_resume_checkpoint(cfg["resume"], cfg["algo"], cfg["map"])
     return resolved

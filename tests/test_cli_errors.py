@@ -68,6 +68,9 @@ def cases(f, results):
         (train + ["threads=0"], "threads=0"),
         (train + ["rollout=gpu"], "rollout 'gpu'"),
         (train + ["backend=sc2", "rollout=jax"], "rollout=jax needs a JAX env"),
+        # no pysc2 / SMAC / SC2PATH here: named before any run dir exists, not a traceback inside the run
+        (train + ["backend=sc2"], "backend=sc2: The StarCraft II backend is not available: pysc2 is not installed"),
+        (train + ["gail_reward=softplus"], "gail_reward 'softplus'"),
         (train + ["tensorboard=maybe"], "tensorboard='maybe'"),
         (train + ["foo=1"], "foo"),
         (train + ["banana"], "banana"),
