@@ -84,10 +84,12 @@ from dm2_repro.experiments import (BACKENDS, EARLY_WINDOW, FIGURES, SCALES, demo
                                    quality_sweep)
 from dm2_repro.experiments import departures, fig2, fig3, fig4, fig5, fig6, fig7, fig8, reward_forms
 from dm2_repro import report, stats
+from dm2_repro.curve_values import (FINAL_EVALS, common_range, final_win_rate, format_values,  # noqa: F401
+                                    in_range, metric_scale, normalised_auc, seed_values)   # (re-exported)
 from dm2_repro.config import MAX_RETURN, SECONDARY_RETURN_MAPS
-from dm2_repro.envs import METRICS, metric_of
+from dm2_repro.envs import metric_of
 from dm2_repro.results import (CurveRuns, DamagedRun, curve_runs, damaged_lines, demo_episode_length, detect_scale,
-                               load_runs, range_problem, step_tolerance)
+                               load_runs, range_problem)
 from dm2_repro.validate import (InputError, Parser, at_least, atomic_write_text, check_hp_pairs, check_maps,
                                 existing_dir, fail, first_line)
 
@@ -105,7 +107,6 @@ EQUIVALENCE_MARGINS = {"cpu": {("5m_vs_6m", "return"): 0.028, ("3s_vs_4z", "win_
                                ("3s_vs_5z", "return"): 0.039, ("8m_vs_9m", "return"): 0.024}}
 FLOOR_WIN_RATE = 0.05   # demonstrations whose greedy win rate is at most this are at the floor
 ALPHA = 1 - 0.95        # the verdicts' level (two-sided), before and after Holm's adjustment
-FINAL_EVALS = 3
 MIN_SEEDS = 5
 MIN_QUALITIES = 5   # Fig. 7 may be thinned to this many snapshots (issue 13), never below
 
@@ -305,57 +306,8 @@ def check_curve_keys(found: list[Comparison], scale: str) -> None:
 # Per-seed values
 # ---------------------------------------------------------------------------------------------
 
-def common_range(curves: list[CurveRuns]) -> tuple[float, float] | None:
-    """The step range every run of these curves covers (None if no run has an evaluation)."""
-    series = [s for c in curves for s in c.series().values() if len(s)]
-    if not series:
-        return None
-    return max(s.index[0] for s in series), min(s.index[-1] for s in series)
-
-
-def in_range(series, lo: float, hi: float):
-    """The evaluations of `series` in [lo, hi], give or take half its median eval spacing. Training
-    evaluates at the first update past each `eval_every` boundary, so a run's k-th evaluation lands up
-    to one rollout after k * eval_every and runs' last evaluations differ by that jitter (100,005 vs
-    100,946 steps); with a strict cut, a run compared with one that ended a few hundred steps earlier
-    would lose its last evaluation, and its AUC would depend on what it is compared with. The
-    tolerance is the nearest-step rule `results.align_seeds` uses to put seeds on one grid."""
-    steps = series.index.to_numpy(dtype=float)
-    tolerance = step_tolerance(steps)
-    return series[(steps >= lo - tolerance) & (steps <= hi + tolerance)]
-
-
-def normalised_auc(series, lo: float, hi: float) -> float:
-    part = in_range(series, lo, hi)
-    steps = part.index.to_numpy(dtype=float)
-    return float(np.trapezoid(part.to_numpy(), steps) / (steps[-1] - steps[0]))
-
-
-def final_win_rate(series, hi: float) -> float:
-    return float(in_range(series, -math.inf, hi).iloc[-FINAL_EVALS:].mean())
-
-
-def metric_scale(metric: str) -> float:
-    """What a metric is divided by for the statistics: 1 for win rates, MAX_RETURN for returns."""
-    return 1.0 if metric == "win_rate" else MAX_RETURN
-
-
-def seed_values(curve: CurveRuns, statistic: str, lo: float, hi: float,
-                metric: str = "win_rate") -> dict[int, float]:
-    """Seed -> the curve's statistic ("auc" or "final") in [lo, hi] of its test win rate or (metric
-    "return") its test return / MAX_RETURN, seeds in order."""
-    values = {}
-    for seed, series in sorted(curve.series(METRICS[metric]).items()):
-        series = series / metric_scale(metric)
-        if len(series):
-            values[seed] = (normalised_auc(series, lo, hi) if statistic == "auc"
-                            else final_win_rate(series, hi))
-    return values
-
-
-def format_values(values) -> str:
-    values = list(values)
-    return " ".join(f"{v:.3f}" for v in values) if values else "none"
+# common_range, in_range, normalised_auc, final_win_rate, metric_scale, seed_values, format_values:
+# dm2_repro/curve_values.py (report.py uses them too), imported above
 
 
 def _ci(low: float, high: float) -> str:
@@ -670,6 +622,44 @@ def factorial_lines(rows: list[EffectRow], metric: str = "win_rate") -> list[str
     return lines
 
 
+def factorial_section(effects: list, scale: str) -> list[str]:
+    """Figure 3 as a 2x2 design (C5): both factors' main effects and their interaction, the rows
+    claims.factorial made for results/claims.md."""
+    return ["Both factors at once (C5): a 2x2 design per panel and pooled over both panels, each effect's "
+            "per-seed values and one-sample t interval.", "",
+            *factorial_lines(effects, metric_of(fig3.MAP, scale)), ""]
+
+
+def saturation_section(curves: dict, scale: str, results_dir) -> list[str]:
+    """Figure 7: each snapshot's curve against the last one (claims.saturation)."""
+    snapshots = [c for (m, key), c in curves.items() if key != "qmix"]
+    metric = metric_of(fig7.MAP, scale)
+    margin = equivalence_margin(fig7.MAP, metric, scale)
+    rows, finding = saturation(snapshots, results_dir, metric, margin)
+    lines = ["Where the curve saturates (C4): each snapshot's AUC against the last snapshot's, paired by seed.", "",
+             f"| snapshot | demo quality (mean) | AUC per seed | ΔAUC to the last [95% paired t] | "
+             f"within ±{margin:g} | differs (interval excludes 0) |",
+             "|---|---|---|---|---|---|"]
+    yes_no = lambda flag: "—" if flag is None else ("yes" if flag else "no")  # noqa: E731
+    for row in rows:
+        quality = "—" if row.quality is None else f"{row.quality:.3f}"
+        delta = "—" if row.delta is None else f"{row.delta[0]:+.3f} [{row.delta[1]:+.3f}, {row.delta[2]:+.3f}]"
+        lines.append(f"| {row.key} | {quality} | {format_values(row.auc.values())} | {delta} | "
+                     f"{yes_no(row.equivalent)} | {yes_no(row.differs)} |")
+    return lines + ["", f"Finding: {finding}.", ""]
+
+
+def report_extras(curves: dict, scale: str, results_dir: Path, effects) -> dict[str, list[str]]:
+    """The report's lines that come from the claims beyond the comparison table: Figure 3 as a 2x2
+    design (when `effects`, claims.factorial's rows), Figure 7's saturation (report.block's `extra`)."""
+    extra = {}
+    if effects is not None:
+        extra["fig3"] = factorial_section(effects, scale)
+    if "fig7" in curves:
+        extra["fig7"] = saturation_section(curves["fig7"], scale, results_dir)
+    return extra
+
+
 # ---------------------------------------------------------------------------------------------
 # Aggregate across maps (rliable-style)
 # ---------------------------------------------------------------------------------------------
@@ -931,8 +921,8 @@ def main(argv=None) -> int:
     if readme:
         beyond = load_curves(results_dir, scale, args.backend, args.seeds, figures=list(report.BEYOND), runs=runs,
                              **selection)
-        readme_text = report.replace_block(readme.read_text(), report.block(outcomes, {**curves, **beyond}, scale, results_dir,
-                                                                            effects),
+        extra = report_extras(curves, scale, results_dir, effects)
+        readme_text = report.replace_block(readme.read_text(), report.block(outcomes, {**curves, **beyond}, scale, extra),
                                            str(readme))
     if args.check:
         stale = [path for path, new in ((out, text), (readme, readme_text))

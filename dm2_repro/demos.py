@@ -47,8 +47,9 @@ from pathlib import Path
 import numpy as np
 
 from .snapshots import snapshot_path, snapshot_steps
-from .validate import (DamagedFile, InputError, MissingInput, Parser, at_least, atomic_write, atomic_write_text,
-                       check_torch_file, fail, first_line, peek_torch_file, sha256_file)
+from .cli_io import (DamagedFile, InputError, MissingInput, Parser, at_least, atomic_write, atomic_write_text, fail,
+                     first_line, sha256_file)
+from .snapshots import check_torch_file, peek_torch_file
 
 # torch is imported where it is used: `python -m dm2_repro.demos` checks its arguments without it
 STYLES = ("co_concurrent", "co_nonconcurrent", "indep_concurrent", "indep_nonconcurrent")
@@ -513,7 +514,7 @@ def check_collect_args(args) -> None:
     source runs (config and an intact snapshot of --step of the run's algo and map), that they
     agree, and that their number fits the style. Raises InputError (a ValueError)."""
     from .envs.maps import MAPS
-    from .validate import DEVICE_RE
+    from .cli_io import DEVICE_RE
 
     for name, value, low in (("--episodes", args.episodes, 1), ("--quality-episodes", args.quality_episodes, 1),
                              ("--seed", args.seed, 0), ("--n-envs", args.n_envs, 1), ("--step", args.step, 0)):
@@ -545,7 +546,11 @@ def check_collect_args(args) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = Parser(prog="python -m dm2_repro.demos", description=__doc__.split("\n\n")[0])
+    # the module doc's usage lines name the defaults; each command's --help lists every option with its default
+    parser = Parser(prog="python -m dm2_repro.demos", description="\n\n".join(__doc__.split("\n\n")[:1]),
+                    epilog="every option of a command, with its default: python -m dm2_repro.demos COMMAND --help "
+                           "(collect: --style co_concurrent, --quality-episodes 128, --seed 0, --device cpu, "
+                           "--n-envs the source run's, --epsilon the map's from paper_tables.yaml)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     c = sub.add_parser("collect", help="sample a demonstration file from expert run snapshots")
     c.add_argument("--runs", nargs="+", required=True, help="source run dirs (one per agent for indep_* styles)")

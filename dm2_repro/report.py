@@ -11,6 +11,7 @@ Reference: docs/figures.md.
 from __future__ import annotations
 
 from dm2_repro.config import MAX_RETURN, make_hp, paper_tables
+from dm2_repro.curve_values import common_range, format_values, seed_values
 from dm2_repro.envs import metric_of
 from dm2_repro.experiments import figure_def
 
@@ -65,7 +66,9 @@ def runs_table(curves: dict) -> list[str]:
     return lines
 
 
-def figure_section(name: str, outcomes: list, curves: dict, scale: str, results_dir, effects=None) -> list[str]:
+def figure_section(name: str, outcomes: list, curves: dict, scale: str, extra: list[str] = ()) -> list[str]:
+    """One figure's section; `extra`: lines the claims made for it (Figure 3's 2x2, Figure 7's saturation),
+    shown where the figure has runs."""
     fig = figure_def(name)
     mine = [o for o in outcomes if o.comparison.figure == name]
     maps = list(dict.fromkeys(m for m, _ in curves))
@@ -89,51 +92,14 @@ def figure_section(name: str, outcomes: list, curves: dict, scale: str, results_
             idle_maps = ", ".join(dict.fromkeys(o.comparison.map for o in idle))
             lines += ["", f"{len(idle)} more comparisons ({idle_maps}) have no runs on either side yet."]
         lines.append("")
-    if name == "fig3" and effects is not None and any(c.runs for c in curves.values()):
-        lines += factorial_section(effects, scale)
-    if name == "fig7" and any(c.runs for c in curves.values()):
-        lines += saturation_lines(curves, scale, results_dir)
+    if extra and any(c.runs for c in curves.values()):
+        lines += list(extra)
     lines += [f"Setting here: SMAX, the `{scale}` preset; {setting_line(maps, scale)}.", ""]
     return lines
 
 
-def factorial_section(effects: list, scale: str) -> list[str]:
-    """Figure 3 as a 2x2 design (C5): both factors' main effects and their interaction, the rows
-    claims.factorial made for results/claims.md."""
-    from dm2_repro.claims import factorial_lines   # claims imports this module
-    from dm2_repro.experiments import fig3
-
-    return ["Both factors at once (C5): a 2x2 design per panel and pooled over both panels, each effect's "
-            "per-seed values and one-sample t interval.", "",
-            *factorial_lines(effects, metric_of(fig3.MAP, scale)), ""]
-
-
-def saturation_lines(curves: dict, scale: str, results_dir) -> list[str]:
-    """Figure 7: each snapshot's curve against the last one (claims.saturation)."""
-    from dm2_repro.claims import equivalence_margin, format_values, saturation   # claims imports this module
-    from dm2_repro.experiments import fig7
-
-    snapshots = [c for (m, key), c in curves.items() if key != "qmix"]
-    metric = metric_of(fig7.MAP, scale)
-    margin = equivalence_margin(fig7.MAP, metric, scale)
-    rows, finding = saturation(snapshots, results_dir, metric, margin)
-    lines = ["Where the curve saturates (C4): each snapshot's AUC against the last snapshot's, paired by seed.", "",
-             f"| snapshot | demo quality (mean) | AUC per seed | ΔAUC to the last [95% paired t] | "
-             f"within ±{margin:g} | differs (interval excludes 0) |",
-             "|---|---|---|---|---|---|"]
-    yes_no = lambda flag: "—" if flag is None else ("yes" if flag else "no")  # noqa: E731
-    for row in rows:
-        quality = "—" if row.quality is None else f"{row.quality:.3f}"
-        delta = "—" if row.delta is None else f"{row.delta[0]:+.3f} [{row.delta[1]:+.3f}, {row.delta[2]:+.3f}]"
-        lines.append(f"| {row.key} | {quality} | {format_values(row.auc.values())} | {delta} | "
-                     f"{yes_no(row.equivalent)} | {yes_no(row.differs)} |")
-    return lines + ["", f"Finding: {finding}.", ""]
-
-
 def values_section(name: str, curves: dict, scale: str) -> list[str]:
     """A figure beyond the paper (no claim to judge): each curve's per-seed AUC and final value."""
-    from dm2_repro.claims import common_range, format_values, seed_values   # claims imports this module
-
     fig = figure_def(name)
     maps = list(dict.fromkeys(m for m, _ in curves))
     lines = [f"### {name}: {fig.title}", "", f"![{name}](figures/{name}.png)", ""]
@@ -155,13 +121,13 @@ def cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def block(outcomes: list, curves: dict, scale: str, results_dir, effects=None) -> str:
+def block(outcomes: list, curves: dict, scale: str, extra: dict[str, list[str]] | None = None) -> str:
     """The report between START and END. `curves`: claims.load_curves' figure -> (map, key) -> runs;
-    `effects`: claims.factorial's rows for Figure 3 (None: no 2x2 section)."""
+    `extra`: figure -> lines the claims made for it (claims.report_extras)."""
     lines = [START, ""]
     for name in ORDER:
         if name in curves:
-            lines += figure_section(name, outcomes, curves[name], scale, results_dir, effects)
+            lines += figure_section(name, outcomes, curves[name], scale, (extra or {}).get(name, ()))
     for name in BEYOND:
         if name in curves:
             lines += values_section(name, curves[name], scale)

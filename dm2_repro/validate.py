@@ -27,36 +27,27 @@ The other CLIs (run, figure, claims, demos, bench) parse with `Parser` (argparse
 one line) and check their values with the helpers here (`at_least`, `check_hp_pairs`,
 `existing_dir`).
 
-Writing: every file the package writes goes to a unique temporary name in the target's folder
-and is renamed over the target (`atomic_write`, `atomic_copy`): a kill mid-write leaves the old
-file or the new one, never half of one, and two writers never interleave.
+The helpers every CLI and writer shares (one-line errors, `Parser`, `at_least`, atomic writes) are in
+dm2_repro/cli_io.py, which imports nothing of the package; they are re-exported here.
 
 Reference: docs/troubleshooting.md.
 """
 from __future__ import annotations
 
-import argparse
 import ast
-import collections
-import contextlib
-import hashlib
-import io
 import json
 import math
 import os
-import pickle
-import re
-import sys
-import tempfile
-import zipfile
 from dataclasses import fields
 from pathlib import Path
-from typing import Callable
 
 from .algos import DEFAULT_GAIL_REWARD, LEGACY_GAIL_REWARD   # constants only: algos imports nothing back
+from .cli_io import (DEVICE_RE, EXIT_BAD_INPUT, DamagedFile, HelpFormatter, InputError,  # noqa: F401  (re-exported)
+                     MissingInput, Parser, _is_int, _is_number, at_least, atomic_copy, atomic_write, atomic_write_text,
+                     existing_dir, fail, first_line, not_a_file, sha256_file)
+from .snapshots import (CHECKPOINT_FORMAT, check_checkpoint_meta, check_torch_file,  # noqa: F401  (re-exported)
+                        peek_torch_file)
 
-EXIT_BAD_INPUT = 2
-CHECKPOINT_FORMAT = 1   # version of the checkpoint / policy snapshot layout (train.py's `meta`)
 REWARDS = ("smac", "smax")
 JAX_BACKENDS = ("smax", "jaxmarl")   # the backends whose step can be traced into one program (rollout=jax)
 # what makes a run that run: fixed on resume
@@ -97,88 +88,11 @@ TRAIN_ALIASES = {"results_dir": "results"}   # old name -> name: older command l
 # given back (`with RUN/config.json`, train.run(config)), an error as a command-line word
 RECORDED_KEYS = ("hp_resolved",)
 HELP_WORDS = ("-h", "--help", "help")
-DEVICE_RE = re.compile(r"^(cpu|cuda(:\d+)?)$")
-
-
-class InputError(ValueError):
-    """A bad input: its message is one line naming the value and what would be valid."""
-
-
-class MissingInput(InputError, FileNotFoundError):
-    """A file or directory an input names does not exist."""
-
-
-class DamagedFile(InputError):
-    """A file that exists but cannot be read: truncated, garbage, or of another kind."""
-
-
-def fail(message: str, code: int = EXIT_BAD_INPUT):
-    """Print `error: message` (one line) to stderr and exit."""
-    print(f"error: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
-    raise SystemExit(code)
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """--help keeps the module doc's layout and shows every option's default, except where there is
-    none to show (None, a flag's False) or the help already says it."""
-
-    def _get_help_string(self, action):
-        text, default = action.help or "", action.default
-        if (default is None or default is False or default in ("", argparse.SUPPRESS) or "default" in text
-                or not (action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE))):
-            return text
-        # a list reads as on the command line (1 2, not [1, 2]); the help is %-formatted afterwards
-        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
-        return f"{text} (default: {shown.replace('%', '%%')})".lstrip()
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse whose errors are one line (`prog: error: ...`, no usage block) and whose --help shows
-    the defaults (HelpFormatter)."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("formatter_class", HelpFormatter)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message):
-        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr, flush=True)
-        raise SystemExit(EXIT_BAD_INPUT)
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 # ---------------------------------------------------------------------------------------------
 # Values
 # ---------------------------------------------------------------------------------------------
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v) -> bool:
-    return (isinstance(v, (int, float)) and not isinstance(v, bool))
-
-
-def at_least(name: str, value, low, kind: str = "an integer") -> None:
-    """`name` must be `kind` (integer / number) >= low (argparse values of the other CLIs)."""
-    if value is None:
-        return
-    ok = _is_int(value) if kind == "an integer" else _is_number(value) and math.isfinite(value)
-    if not ok or value < low:
-        raise InputError(f"{name} {value!r}: must be {kind} >= {low}")
-
-
-def existing_dir(name: str, path, what: str = "results directory") -> Path:
-    path = Path(path)
-    if not path.exists():
-        raise MissingInput(f"{name} {path}: no such {what}")
-    if not path.is_dir():
-        raise InputError(f"{name} {path}: is a file, not a {what}")
-    return path
-
 
 def check_maps(maps, option: str = "--maps") -> None:
     """Every map of a --maps filter is a known map."""
@@ -187,14 +101,6 @@ def check_maps(maps, option: str = "--maps") -> None:
     unknown = [m for m in maps or () if m not in MAPS]
     if unknown:
         raise InputError(f"{option} {' '.join(unknown)}: unknown map(s); valid maps: {', '.join(MAPS)}")
-
-
-def not_a_file(name: str, path) -> Path:
-    """A directory that may not exist yet (it is created), but must not be a file."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise InputError(f"{name} {path}: is a file, not a directory")
-    return path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -309,97 +215,6 @@ def check_hp_pairs(pairs, option: str = "--hp"):
         return parse_hp(pairs)
     except ValueError as exc:
         raise InputError(f"{option}: {exc}") from None
-
-
-# ---------------------------------------------------------------------------------------------
-# Files written by the package, read without torch
-# ---------------------------------------------------------------------------------------------
-
-class _Stub:
-    """Stands for any torch object (tensor, storage, size) while peeking: holds nothing, runs nothing."""
-
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def __setstate__(self, state):
-        pass
-
-
-class _NotPeekable(Exception):
-    pass
-
-
-class _PeekUnpickler(pickle.Unpickler):
-    def find_class(self, module, name):
-        if module == "collections" and name == "OrderedDict":
-            return collections.OrderedDict
-        if module == "torch" or module.startswith("torch."):
-            return _Stub
-        raise _NotPeekable(f"{module}.{name}")
-
-    def persistent_load(self, pid):
-        return None
-
-
-def peek_torch_file(path) -> dict | None:
-    """The plain (non-tensor) content of a file written by torch.save, read with the standard
-    library only: the zip must be intact (every entry's CRC) and its pickle complete. Tensors come
-    back as stubs; nothing is executed (only torch names and OrderedDict resolve, to inert stubs).
-    Raises DamagedFile naming the file; returns None if the pickle holds other kinds of objects
-    (then only torch's own weights-only loader can tell)."""
-    path = Path(path)
-    try:
-        with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
-            if bad is not None:
-                raise DamagedFile(f"{path}: damaged ({bad} fails its CRC check)")
-            names = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
-            if not names:
-                raise DamagedFile(f"{path}: not a torch checkpoint (no data.pkl in the zip)")
-            data = archive.read(names[0])
-    except DamagedFile:
-        raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
-        raise DamagedFile(f"{path}: damaged or not a checkpoint ({first_line(exc)}); "
-                          "files are written to a temporary name and renamed, so this one was "
-                          "truncated or replaced by something else") from None
-    try:
-        return _PeekUnpickler(io.BytesIO(data)).load()
-    except _NotPeekable:
-        return None
-    except Exception as exc:   # a truncated or garbled pickle: any error, never code execution
-        raise DamagedFile(f"{path}: damaged (its pickle cannot be read: {first_line(exc)})") from None
-
-
-def check_checkpoint_meta(meta, path, algo: str, map_name: str, obs_dim=None, n_actions=None,
-                          n_agents=None) -> None:
-    """A checkpoint's / snapshot's recorded `meta` against the run it is loaded into."""
-    if not isinstance(meta, dict):
-        return   # written before checkpoints recorded their metadata: nothing to compare
-    version = meta.get("format_version")
-    if version != CHECKPOINT_FORMAT:
-        raise DamagedFile(f"{path}: checkpoint format version {version!r}, this code reads version "
-                          f"{CHECKPOINT_FORMAT}")
-    want = dict(algo=algo, map=map_name, obs_dim=obs_dim, n_actions=n_actions, n_agents=n_agents)
-    wrong = [f"{k} {meta.get(k)!r} (expected {v!r})" for k, v in want.items()
-             if v is not None and k in meta and meta[k] != v]
-    if wrong:
-        raise InputError(f"{path}: made for another run: {', '.join(wrong)}")
-
-
-def check_torch_file(path, what: str, algo: str, map_name: str) -> dict | None:
-    """A checkpoint or snapshot file: present, intact, of this algo and map (its recorded meta, or
-    for snapshots written before meta existed, its algo/map keys)."""
-    path = Path(path)
-    if not path.is_file():
-        raise MissingInput(f"{what} {path} does not exist")
-    content = peek_torch_file(path)
-    if isinstance(content, dict):
-        meta = content.get("meta")
-        if meta is None and "algo" in content and "map" in content:   # an older snapshot
-            meta = dict(format_version=CHECKPOINT_FORMAT, algo=content["algo"], map=content["map"])
-        check_checkpoint_meta(meta, path, algo, map_name)
-    return content
 
 
 # ---------------------------------------------------------------------------------------------
@@ -689,41 +504,3 @@ def check_train_argv(argv: list[str]) -> dict:
         return check_train_config(train_words(argv))
     except InputError as exc:
         fail(exc)
-
-
-# ---------------------------------------------------------------------------------------------
-# Writing files
-# ---------------------------------------------------------------------------------------------
-
-def atomic_write(path, write: Callable[[Path], None]) -> Path:
-    """Write `path` via `write(tmp)` to a unique temporary file next to it, then rename it over
-    `path` (atomic on POSIX). The temporary file is removed if writing fails."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def atomic_write_text(path, text: str) -> Path:
-    return atomic_write(path, lambda tmp: tmp.write_text(text))
-
-
-def atomic_copy(src, dst) -> Path:
-    import shutil
-
-    return atomic_write(dst, lambda tmp: shutil.copy2(src, tmp))
-
-
-def sha256_file(path) -> str:
-    """The file's sha256 (hex), read in chunks (demonstration files are large)."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()

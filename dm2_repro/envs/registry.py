@@ -33,9 +33,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from ..config import RETURN_STATISTIC_MAPS
 from .base import BatchedEnv
-from .maps import SMAC_MAPS, MapInfo
+from .maps import RETURN_STATISTIC_MAPS, SMAC_MAPS, MapInfo, set_task_lookup
 
 METRICS = {"win_rate": "test_battle_won_mean", "return": "test_return_mean"}   # metric -> logged name
 TASK_BACKENDS = ("toy", "pettingzoo", "jaxmarl", "custom")
@@ -87,7 +86,7 @@ def _check_defaults(name: str, defaults: Mapping) -> tuple[dict, dict]:
     """(task-level settings, HP values) of `defaults`; ValueError naming a bad key or value."""
     from dataclasses import fields
 
-    from ..config import HP, SCALES   # here, not at the top: config imports this module's lookups
+    from ..hp import HP, SCALES
 
     hp_names = {f.name for f in fields(HP)}
     unknown = sorted(set(defaults) - hp_names - set(TASK_KEYS))
@@ -158,6 +157,9 @@ def tasks() -> dict[str, Task]:
     return _TASKS
 
 
+set_task_lookup(tasks)   # envs.maps.MAPS lists the registered tasks through this
+
+
 def find_task(name: str) -> Task | None:
     return None if name in SMAC_MAPS else tasks().get(name)
 
@@ -165,7 +167,7 @@ def find_task(name: str) -> Task | None:
 def metric_of(map_name: str, scale: str | None = None) -> str:
     """What a map's figures plot and its claims test: the task's metric on a task; on a SMAC map
     "win_rate", or "return" where `scale`'s budget leaves the win rate at the floor
-    (config.RETURN_STATISTIC_MAPS)."""
+    (maps.RETURN_STATISTIC_MAPS)."""
     task = find_task(map_name)
     if task:
         return task.metric
