@@ -89,7 +89,8 @@ class FigureData:
             n = len(c.runs)
             partial = f" (n={n}/{c.n_expected})" if n < c.n_expected else ""
             entries.append(plotting.LegendEntry(c.curve.panel, c.curve.label,
-                                                c.curve.label + partial, c.curve.color_key))
+                                                c.curve.label + partial, c.curve.color_key,
+                                                linestyle=c.curve.linestyle))
         return entries
 
 

@@ -44,6 +44,7 @@ class LegendEntry:
     text: str        # what the legend says (with n=k/N where seeds are missing)
     color_key: str   # curves with the same key share a colour across panels
     ratio_note: str = ""   # what the GAIL diagnostics' ratio legend adds (updates left out)
+    linestyle: str = "-"
 
 
 SWEEP_KEY = re.compile(r"^(?P<family>.+)_(?P<step>\d+(\.\d+)?[kM]?)$")  # e.g. dm2_ippo_15k: one snapshot of a sweep
@@ -95,10 +96,10 @@ def draw(table: pd.DataFrame, panels: list[str], legend: list[LegendEntry], band
             color = colors[(panel, entry.curve)]
             data = rows[(rows["curve"] == entry.curve) & (rows["kind"] == "curve")]
             if len(data):
-                ax.plot(data["step"], data["mean"], color=color, linewidth=1.5)
+                ax.plot(data["step"], data["mean"], color=color, linewidth=1.5, linestyle=entry.linestyle)
                 ax.fill_between(data["step"], data["mean"] - data[band], data["mean"] + data[band],
                                 color=color, alpha=0.2, linewidth=0)
-            handles.append(Line2D([], [], color=color, label=entry.text))
+            handles.append(Line2D([], [], color=color, linestyle=entry.linestyle, label=entry.text))
         for _, demo in rows[rows["kind"] == "demo_quality"].iterrows():
             ax.axhline(demo["mean"], color=colors[(panel, demo["curve"])], linestyle=":",
                        linewidth=1.6)

@@ -88,15 +88,16 @@ def test_fig3_styles_and_independent_experts():
 
 @pytest.mark.parametrize("figure", FIGURES)
 def test_a_curve_keeps_its_colour_across_panels(figure):
-    """Figures compare panels by colour: one colour per legend name, one legend name per colour
-    within a panel (fig3's styles once had a different colour in each quality panel)."""
+    """Figures compare panels by colour: one colour per legend name, one legend name per colour and
+    line style within a panel (fig3's styles once had a different colour in each quality panel;
+    reward_forms gives a form one colour, DM² solid and GAIL-only dashed)."""
     curves = expand(figure, "cpu").curves
     by_label = {}
     for c in curves:
         by_label.setdefault(c.label, set()).add(c.color_key)
     assert all(len(keys) == 1 for keys in by_label.values()), by_label
     for panel in {c.panel for c in curves}:
-        keys = [c.color_key for c in curves if c.panel == panel]
+        keys = [(c.color_key, c.linestyle) for c in curves if c.panel == panel]
         assert len(keys) == len(set(keys)), (panel, keys)
 
 

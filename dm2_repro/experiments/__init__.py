@@ -298,6 +298,7 @@ class Curve:
     metric: str | None = None    # what it plots: "win_rate" or "return"; None: the map's statistic at the
                                  # scale (envs.metric_of)
     color: str = ""              # curves with the same colour key share a colour across panels ("": key)
+    linestyle: str = "-"         # matplotlib line style: curves of one colour in a panel differ by it
 
     @property
     def color_key(self) -> str:
@@ -389,15 +390,15 @@ class Context:
     def curve(self, figure: str, panel: str, key: str, label: str, algo: str, map_name: str,
               demo: Callable[[int], DemoJob] | None = None,
               hp: dict | Iterable[tuple[str, object]] = (), metric: str | None = None,
-              color: str = "", gail_reward: str | None = None) -> Curve:
+              color: str = "", gail_reward: str | None = None, linestyle: str = "-") -> Curve:
         """A curve of `algo` over this context's seeds; `demo(seed)` gives each seed's demo and
         `hp` the curve's own hyperparameters (merged with the context's, see `train`; the
         demonstrations' expert runs do not get them); `metric` and `color` as in Curve;
-        `gail_reward` the curve's GAIL reward form (None: the context's)."""
+        `gail_reward` the curve's GAIL reward form (None: the context's); `linestyle` as in Curve."""
         jobs = tuple(self.train(algo, map_name, seed, demo(seed) if demo else None, hp, gail_reward=gail_reward)
                      for seed in self.seeds)
         return Curve(figure=figure, panel=panel, key=key, label=label, map=map_name, jobs=jobs, metric=metric,
-                     color=color)
+                     color=color, linestyle=linestyle)
 
 
 @dataclass(frozen=True)

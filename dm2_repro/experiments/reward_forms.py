@@ -22,7 +22,7 @@ from dm2_repro.algos import GAIL_REWARDS
 from dm2_repro.experiments import Context, Curve, FigureDef, format_steps
 
 MAPS = ("5m_vs_6m", "3s_vs_4z")
-ALGOS = {"dm2": "DM²", "gail_only": "GAIL only"}
+ALGOS = {"dm2": ("DM²", "-"), "gail_only": ("GAIL only", "--")}   # one colour per form, a line style per algo
 # "imitates its demonstrations' episode length": within +-25% of their mean length (declared before the runs)
 EPISODE_LENGTH_MARGIN = 0.25
 
@@ -35,11 +35,11 @@ def build(context: Context) -> list[Curve]:
         def demo(seed, m=map_name, s=step):
             return context.ippo_demo(m, seed, s)
 
-        for algo, name in ALGOS.items():
+        for algo, (name, linestyle) in ALGOS.items():
             for form in GAIL_REWARDS:
                 curves.append(context.curve(
                     "reward_forms", map_name, f"{algo}_{form}", f"{name}, {form} (IPPO demo, {format_steps(step)})",
-                    algo, map_name, demo, gail_reward=form))
+                    algo, map_name, demo, gail_reward=form, color=f"form_{form}", linestyle=linestyle))
         curves.append(context.curve("reward_forms", map_name, "ippo", "IPPO", "ippo", map_name))
     return curves
 
