@@ -115,6 +115,27 @@ def not_a_file(name: str, path) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
+# Paths recorded in files
+# ---------------------------------------------------------------------------------------------
+# Files the package writes into a results directory (a run's config.json `demo`, a demonstration's json
+# `source_runs`) record paths relative to that directory, so that they mean the same in
+# any clone or copy of it (RESULTS/demos/NAME.npz is recorded as demos/NAME.npz).
+
+def relative_to_results(path, results_dir) -> str:
+    """`path` as recorded in a file under `results_dir`: relative to it (POSIX separators)."""
+    return Path(os.path.relpath(Path(path).resolve(), Path(results_dir).resolve())).as_posix()
+
+
+def resolve_in_results(path, results_dir) -> Path:
+    """A recorded or given path: absolute as it is; relative, from the working directory where it exists
+    there (a path typed on a command line), else from `results_dir` (a path recorded in a file)."""
+    path = Path(path)
+    if path.is_absolute() or path.exists():
+        return path
+    return Path(results_dir) / path
+
+
+# ---------------------------------------------------------------------------------------------
 # Writing files
 # ---------------------------------------------------------------------------------------------
 

@@ -48,7 +48,7 @@ import numpy as np
 
 from .snapshots import snapshot_path, snapshot_steps
 from .cli_io import (DamagedFile, InputError, MissingInput, Parser, at_least, atomic_write, atomic_write_text, fail,
-                     first_line, sha256_file)
+                     first_line, relative_to_results, sha256_file)
 from .snapshots import check_torch_file, peek_torch_file
 
 # torch is imported where it is used: `python -m dm2_repro.demos` checks its arguments without it
@@ -474,7 +474,9 @@ def collect_demo(runs: list[str | Path], step: int, style: str, episodes: int, o
     arrays = finalize_demo_arrays(arrays)
     meta = dict(
         map=map_name, backend=backend, style=style, source_algo=algo,
-        source_runs=[str(r) for r in run_dirs], source_seeds=[int(s["seed"]) for s in snapshots],
+        # relative to the results directory the file is written into (RESULTS/demos/NAME.npz)
+        source_runs=[relative_to_results(r, Path(out).resolve().parent.parent) for r in run_dirs],
+        source_seeds=[int(s["seed"]) for s in snapshots],
         checkpoint_step=int(step), teams=[list(c) for c in plan.teams],
         sampling=sampling, epsilon=epsilon,
         # quality = greedy win rate of the executed team(s); indep_nonconcurrent: mean over the K teams

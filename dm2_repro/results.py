@@ -36,7 +36,7 @@ import pandas as pd
 
 from dm2_repro.envs import METRICS
 from dm2_repro.experiments import expand
-from dm2_repro.validate import sha256_file
+from dm2_repro.cli_io import atomic_write_text, sha256_file
 
 WIN_RATE, RETURN = METRICS["win_rate"], METRICS["return"]   # the logged names
 
@@ -300,13 +300,45 @@ def demo_episode_length(demo_job, run: SacredRun | None, results_dir: str | Path
     return float(logged.iloc[0]) if logged is not None and len(logged) else None
 
 
+def relative_recorded_paths(results_dir: str | Path) -> list[Path]:
+    """Rewrite the paths older code recorded absolute (or relative to where it ran) into the results
+    directory's own files as paths relative to it: each run's config.json `demo` ("demos/NAME.npz") and
+    each demonstration json's `source_runs` ("runs/<id>"). Only paths into the results layout (a demos/ or
+    runs/ folder) are rewritten; everything else is kept. Returns the files rewritten."""
+    results_dir = Path(results_dir)
+    changed = []
+
+    def rewrite(path: Path, update) -> None:
+        data = _read_json(path)
+        if isinstance(data, dict) and update(data):
+            atomic_write_text(path, json.dumps(data, sort_keys=True, indent=2))
+            changed.append(path)
+
+    def run_config(config: dict) -> bool:
+        demo = config.get("demo") or ""
+        new = f"demos/{Path(demo).name}" if demo and Path(demo).parent.name == "demos" else demo
+        config["demo"] = new
+        return new != demo
+
+    def demo_json(meta: dict) -> bool:
+        old = list(meta.get("source_runs") or [])
+        meta["source_runs"] = [f"runs/{Path(r).name}" if Path(r).parent.name == "runs" else r for r in old]
+        return meta["source_runs"] != old
+
+    for config in sorted((results_dir / "runs").glob("*/config.json")):
+        rewrite(config, run_config)
+    for meta in sorted((results_dir / "demos").glob("*.json")):
+        rewrite(meta, demo_json)
+    return changed
+
+
 def source_eval_return(meta: dict, results_dir: str | Path) -> float | None:
     """Mean over a demonstration's source runs of their first greedy test return at or after the
     snapshot's step: the snapshot's own policy where evaluations and snapshots share an interval
     (every preset), as train.py evaluates before the next update. None if a source is not here."""
     returns = []
     for recorded in meta.get("source_runs") or []:
-        path = Path(recorded)
+        path = Path(recorded) if Path(recorded).is_absolute() else Path(results_dir) / recorded   # relative: to it
         if not path.is_dir():   # recorded on another machine: the same run id under this results dir
             path = Path(results_dir) / "runs" / path.name
         metrics = _read_json(path / "metrics.json") or {}

@@ -58,7 +58,7 @@ from . import tracking  # noqa: E402
 from .snapshots import snapshot_path, snapshot_steps  # noqa: E402
 from .validate import (  # noqa: E402,F401  (RUN_KEYS and resolve_resume are part of this module's API)
     CHECKPOINT_FORMAT, RUN_KEYS, DamagedFile, InputError, atomic_copy, atomic_write, atomic_write_text,
-    check_checkpoint_meta, check_train_argv, check_train_config, fail, first_line, help_requested,
+    check_checkpoint_meta, check_train_argv, check_train_config, fail, first_line, help_requested, resolve_in_results,
     not_a_file, peek_torch_file, resolve_resume, train_help)
 
 SETTINGS.CAPTURE_MODE = "sys"  # fd capture breaks progress bars and subprocess use
@@ -211,7 +211,7 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
     if cfg["demo"]:
         from .demos import load_demo
 
-        demo = load_demo(cfg["demo"], env.spec)
+        demo = load_demo(resolve_in_results(cfg["demo"], cfg["results"]), env.spec)   # recorded: relative to results
         _run.info["demo"] = demo.provenance()
     learner = make_learner(cfg["algo"], env.spec, hp, device, demo=demo, gail_reward=cfg["gail_reward"])
     gen = torch.Generator().manual_seed(streams["sampling"])

@@ -44,7 +44,8 @@ from pathlib import Path
 from .algos import DEFAULT_GAIL_REWARD, LEGACY_GAIL_REWARD   # constants only: algos imports nothing back
 from .cli_io import (DEVICE_RE, EXIT_BAD_INPUT, DamagedFile, HelpFormatter, InputError,  # noqa: F401  (re-exported)
                      MissingInput, Parser, _is_int, _is_number, at_least, atomic_copy, atomic_write, atomic_write_text,
-                     existing_dir, fail, first_line, not_a_file, sha256_file)
+                     existing_dir, fail, first_line, not_a_file, relative_to_results, resolve_in_results,
+                     sha256_file)
 from .snapshots import (CHECKPOINT_FORMAT, check_checkpoint_meta, check_torch_file,  # noqa: F401  (re-exported)
                         peek_torch_file)
 
@@ -490,7 +491,8 @@ def check_train_config(updates: dict) -> dict:
         raise InputError(f"rollout=jax needs a JAX env (backends {', '.join(JAX_BACKENDS)}); backend "
                          f"{cfg['backend']!r} steps on the host: use rollout=python")
     hp = check_merged_hp(cfg["algo"], cfg["map"], cfg["scale"], dict(cfg["hp"] or {}))
-    check_demo(cfg["demo"], cfg["algo"], cfg["map"], cfg["backend"], hp)
+    demo = str(resolve_in_results(cfg["demo"], cfg["results"])) if cfg["demo"] else cfg["demo"]
+    check_demo(demo, cfg["algo"], cfg["map"], cfg["backend"], hp)
     if cfg["backend"] == "sc2":   # last: the other inputs' errors name the input itself
         check_sc2_game(cfg["map"])
     if cfg["resume"]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 import numpy as np
 import pytest
@@ -240,7 +241,9 @@ def test_real_collection_from_smoke_run(smoke_ippo_run, spec, tmp_path, capsys):
     assert meta["n_episodes"] == 2 and meta["checkpoint_step"] == 400 and meta["source_algo"] == "ippo"
     assert meta["sampling"] == "stochastic" and meta["epsilon"] is None
     assert 0.0 <= meta["quality"] <= 1.0 and meta["quality_episodes"] == 4
-    assert meta["source_runs"] == [str(smoke_ippo_run)] and meta["code_version"]["dm2_repro"]
+    # recorded relative to the results dir the file is written into (tmp_path/demos/d.npz -> tmp_path)
+    assert meta["source_runs"] == [os.path.relpath(smoke_ippo_run.resolve(), tmp_path.resolve())]
+    assert meta["code_version"]["dm2_repro"]
     # the sampled episodes' own summary beside the greedy quality (what DM² imitates)
     assert meta["demo_ep_length_mean"] == pytest.approx(demo.length.double().mean().item())
     assert meta["demo_win_rate"] == pytest.approx(demo.battle_won.double().mean().item())

@@ -164,7 +164,7 @@ def test_train_command_and_config_matching():
     argv = job.argv(["python", "-m", "dm2_repro.train"], "results")
     assert argv[:4] == ["python", "-m", "dm2_repro.train", "with"]
     assert {"algo=bc_dm2", f"map={job.map}", f"seed={job.seed}", "scale=cpu", "backend=smax",
-            "results=results", f"demo=results/demos/{job.demo.name}.npz"} <= set(argv)
+            "results=results", f"demo=demos/{job.demo.name}.npz"} <= set(argv)
     config = {"algo": "bc_dm2", "map": job.map, "seed": job.seed, "scale": "cpu",
               "backend": "smax", "demo": str(Path("/abs/elsewhere/demos") / f"{job.demo.name}.npz"),
               "tag": "", "hp": {}, "resume": "results/runs/3", "results_dir": "other"}

@@ -131,7 +131,8 @@ def test_runs_in_dependency_order_then_skips_everything(tmp_path):
     # Each learner started after its demonstration existed, which started after its expert.
     for r in runs:
         if r.config["demo"]:
-            demo = Path(r.config["demo"])
+            assert not Path(r.config["demo"]).is_absolute()   # recorded relative to the results dir
+            demo = tmp_path / r.config["demo"]
             assert demo.exists() and demo.stat().st_mtime <= (r.path / "run.json").stat().st_mtime
     code, out = run_cli(["fig5", "fig8", "--scale", "smoke", "--maps", "5m_vs_6m"], tmp_path)
     assert code == 0 and "$ " not in out and "12 done" in out

@@ -184,8 +184,8 @@ class TrainJob:
         words that do not make the job (device, threads, tracking: see dm2_repro.run)."""
         args = [*prefix, "with", f"algo={self.algo}", f"map={self.map}", f"seed={self.seed}",
                 f"scale={self.scale}", f"backend={self.backend}", f"results={results_dir}"]
-        if self.demo:
-            args.append(f"demo={self.demo.path(results_dir)}")
+        if self.demo:   # relative to the results dir, as config.json records it (train resolves it there)
+            args.append(f"demo={self.demo.path('').as_posix()}")
         if self.tag:
             args.append(f"tag={self.tag}")
         if self.gail_reward:
