@@ -29,6 +29,10 @@ def test_train_command_is_the_cpu_preset_cut_short():
     assert {"algo=dm2", "map=3s_vs_3z", "seed=3", "scale=cpu", "hp.t_max=30000", "threads=1", "results=out",
             "demo=d.npz"} <= set(argv)
     assert not any(w.startswith("demo=") for w in quickstart.train_argv("ippo", 3, 30_000, "out", None))
+    # DM² learns from the GAIL reward form of the committed fig2 runs it is compared with
+    from dm2_repro.experiments import expand
+    committed = expand("fig2", "cpu", maps=["3s_vs_3z"], curves=["dm2_ippo_late"]).curves[0].jobs[0].gail_reward
+    assert f"gail_reward={committed}" in argv and committed
 
 
 @pytest.mark.parametrize("args, message", [(["--steps", "10"], "--steps"), (["--seed", "0"], "--seed")])
