@@ -263,3 +263,35 @@ def test_no_figure3_style_shares_a_random_stream_with_its_learners():
     # the independent styles really mix experts of several seeds
     indep = next(c for c in plan.curves if c.key.endswith("indep_concurrent"))
     assert len({e.seed for e in indep.jobs[0].demo.sources}) == 5   # one expert seed per agent of 5m_vs_6m
+
+
+def test_the_rerun_switch_gives_dm2_family_jobs_the_default_form_and_the_paper_discriminator_rate(monkeypatch):
+    """The re-run of the paper figures: their DM²-family jobs learn from the default GAIL reward with the paper's
+    discriminator steps per collected episode as an explicit override (2 per 16-episode update at cpu), so no
+    committed `logit` run, nor a run of the preset's 40 steps, is taken for one; IPPO/QMIX jobs stay the same."""
+    import dataclasses
+
+    import dm2_repro.experiments as E
+    from dm2_repro.algos import DEFAULT_GAIL_REWARD
+
+    before = expand("fig2", "cpu", maps=["5m_vs_6m"]).curves
+    original = E.figure_def
+    monkeypatch.setattr(E, "figure_def", lambda name: dataclasses.replace(
+        original(name), gail_reward=DEFAULT_GAIL_REWARD, paper_rate=True))
+    after = expand("fig2", "cpu", maps=["5m_vs_6m"]).curves
+    assert E.paper_rate_gail_epochs("cpu", "5m_vs_6m") == 2 and E.paper_rate_gail_epochs("paper", "5m_vs_6m") == 120
+    for old, new in zip(before, after):
+        if new.jobs[0].algo in ("dm2", "sil"):
+            assert all(j.gail_reward == DEFAULT_GAIL_REWARD and dict(j.hp) == {"gail_epochs": 2} for j in new.jobs)
+            assert old.jobs[0].gail_reward == "logit" and old.jobs[0].hp == ()
+            logit_run = {"algo": old.jobs[0].algo, "map": "5m_vs_6m", "seed": old.jobs[0].seed, "scale": "cpu",
+                         "backend": "smax", "tag": "", "hp": {},
+                         "demo": old.jobs[0].demo.path("").as_posix() if old.jobs[0].demo else ""}
+            assert old.jobs[0].matches(logit_run) and not new.jobs[0].matches(logit_run)
+        else:
+            assert old.jobs == new.jobs
+    # departures' paper-rate arm is the re-run's DM² with the later demonstrations: the same jobs, run once
+    rerun_late = next(c for c in after if c.key == "dm2_ippo_late")
+    monkeypatch.setattr(E, "figure_def", original)
+    disc_rate = next(c for c in expand("departures", "cpu").curves if c.key == "dm2_disc_rate")
+    assert rerun_late.jobs == disc_rate.jobs

@@ -44,6 +44,10 @@ FIGURES = ("fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8",
 # absorbing state, algos.DEFAULT_GAIL_REWARD) lands; then this becomes that default. The reward-form and
 # departure figures set their forms per curve; a user's task takes train's default.
 PAPER_FIGURES_GAIL_REWARD = LEGACY_GAIL_REWARD
+# The re-run of those curves (docs/figures.md's declaration) also gives every DM²-family job of the paper figures
+# the paper's discriminator steps per collected episode (paper_rate_gail_epochs) as an explicit override: set this
+# True together with PAPER_FIGURES_GAIL_REWARD = algos.DEFAULT_GAIL_REWARD when the re-run starts.
+PAPER_FIGURES_PAPER_RATE = False
 # the "learns faster" window of the claims: the first third of the step range both curves cover (declared
 # 2026-12-07, before the runs it judges: the departure ablation and the re-run of every DM²-family curve)
 EARLY_WINDOW = 1 / 3
@@ -114,6 +118,13 @@ def quality_sweep(map_name: str, scale: str) -> tuple[int, ...]:
     if len(grid) <= n:
         return grid
     return tuple(dict.fromkeys(_snap(grid, grid[-1] * k / n) for k in range(1, n + 1)))
+
+
+def paper_rate_gail_epochs(scale: str, map_name: str) -> int:
+    """Discriminator steps per PPO update at `scale` that give the paper's discriminator steps per collected
+    episode on `map_name` (120 per 1024-episode update): round(120 * buffer_episodes / 1024), at least 1."""
+    paper, hp = make_hp("dm2", map_name, "paper"), make_hp("dm2", map_name, scale)
+    return max(1, round(paper.gail_epochs * hp.buffer_episodes / paper.buffer_episodes))
 
 
 def seeds_for(n: int, scale: str = "paper") -> tuple[int, ...]:
@@ -318,6 +329,7 @@ class Context:
     hp: tuple[tuple[str, object], ...] = ()  # user overrides given to every training job (e.g. n_envs)
     maps: tuple[str, ...] = ()  # the maps the user asked for (--maps); figures without fixed maps use them
     gail_reward: str | None = None  # the GAIL reward form of its jobs (None: train's default; FigureDef's)
+    paper_rate: bool = False   # its DM²-family jobs get paper_rate_gail_epochs as an override (FigureDef's)
 
     def train(self, algo: str, map_name: str, seed: int, demo: DemoJob | None = None,
               hp: dict | Iterable[tuple[str, object]] = (), tag: str = "",
@@ -330,6 +342,8 @@ class Context:
         the same configuration (e.g. Figure 7's own expert runs). `gail_reward`: the form of the GAIL
         reward (the context's if None, train's default if that is None too; "" for algos without one)."""
         form = gail_reward_of(algo, gail_reward if gail_reward is not None else self.gail_reward)
+        if self.paper_rate and form:   # the curve's own hp win over it
+            hp = {"gail_epochs": paper_rate_gail_epochs(self.scale, map_name), **dict(hp)}
         return TrainJob(algo=algo, map=map_name, seed=seed, scale=self.scale, backend=self.backend, demo=demo,
                         hp=self.merged_hp(algo, map_name, hp), tag=tag, gail_reward=form)
 
@@ -412,6 +426,7 @@ class FigureDef:
     needs_maps: bool = False     # its maps come from --maps (the task figure): not part of `all`
     ncols: int | None = None     # panels per row of the plot (None: up to 3)
     gail_reward: str | None = None   # its learners' GAIL reward form (None: train's default, algos.DEFAULT_GAIL_REWARD)
+    paper_rate: bool = False         # its DM²-family jobs at the paper's discriminator rate (Context.paper_rate)
 
 
 def figure_def(name: str) -> FigureDef:
@@ -501,7 +516,7 @@ def expand(figure: str, scale: str, n_seeds: int | None = None, maps: Iterable[s
     definition = figure_def(figure)
     seeds = seeds_for(n_seeds or definition.n_seeds or _settings(scale).n_seeds, scale)
     context = Context(scale=scale, backend=backend, seeds=seeds, hp=tuple(sorted(hp)), maps=tuple(maps or ()),
-                      gail_reward=definition.gail_reward)
+                      gail_reward=definition.gail_reward, paper_rate=definition.paper_rate)
     chosen = select_curves(definition.build(context), maps, curves)
     for job in dependency_order(job for curve in chosen for job in curve.jobs):
         if isinstance(job, TrainJob):

@@ -11,7 +11,8 @@ so that curve is Figure 2's DM² (IPPO demo, late) curve and shares its runs.
 """
 from __future__ import annotations
 
-from dm2_repro.experiments import Context, Curve, FigureDef, format_steps, PAPER_FIGURES_GAIL_REWARD
+from dm2_repro.experiments import (PAPER_FIGURES_GAIL_REWARD, PAPER_FIGURES_PAPER_RATE, Context, Curve, FigureDef,
+                                   format_steps)
 from dm2_repro.config import make_hp
 
 MAP = "3s_vs_3z"
@@ -37,4 +38,5 @@ def build(context: Context) -> list[Curve]:
 
 FIGURE = FigureDef(name="c_sensitivity",
                    title="DM² over the GAIL reward coefficient c (beyond the paper)", build=build,
-                   gail_reward=PAPER_FIGURES_GAIL_REWARD)
+                   gail_reward=PAPER_FIGURES_GAIL_REWARD,
+                   paper_rate=PAPER_FIGURES_PAPER_RATE)

@@ -4,7 +4,7 @@ On 5m_vs_6m, with the default GAIL reward (absorbing), 5 seeds each:
 - dm2:          DM² at the cpu preset as is (the later, 25% demonstrations of Figure 2; the same jobs as
                 reward_forms' dm2_absorbing on this map);
 - dm2_disc_rate: the paper's discriminator steps per collected episode (120 per 1024-episode update:
-                round(120 * 16 / 1024) = 2 steps per 16-episode update, PAPER_RATE_GAIL_EPOCHS) instead of 40;
+                round(120 * 16 / 1024) = 2 steps per 16-episode update, experiments.paper_rate_gail_epochs) instead of 40;
 - dm2_c0.1:     c = 0.1 instead of Table 2's 0.3;
 - dm2_demo50, dm2_demo70: demonstrations from the experts' 50% and 70% snapshots (the paper's 5M and
                 7M of 10M) instead of 15% / 25%: Figure 7's experts (tag fig7), whose every snapshot is kept;
@@ -21,19 +21,12 @@ for this map (until then the report's margin, 0.1).
 """
 from __future__ import annotations
 
-from dm2_repro.config import make_hp
-from dm2_repro.experiments import Context, Curve, FigureDef, format_steps, snapshot_grid
+from dm2_repro.experiments import Context, Curve, FigureDef, format_steps, paper_rate_gail_epochs, snapshot_grid
 from dm2_repro.experiments.fig7 import EXPERT_TAG
 
 MAP = "5m_vs_6m"
 DEMO_FRACTIONS = {"demo50": 0.5, "demo70": 0.7}   # the paper's 5M / 7M of 10M
 LOW_C = 0.1
-
-
-def paper_rate_gail_epochs(scale: str, map_name: str = MAP) -> int:
-    """Discriminator steps per update at `scale` that give the paper's steps per collected episode."""
-    paper, hp = make_hp("dm2", map_name, "paper"), make_hp("dm2", map_name, scale)
-    return max(1, round(paper.gail_epochs * hp.buffer_episodes / paper.buffer_episodes))
 
 
 def build(context: Context) -> list[Curve]:
@@ -43,7 +36,7 @@ def build(context: Context) -> list[Curve]:
         return context.ippo_demo(MAP, seed, late)
 
     grid = snapshot_grid(MAP, context.scale)
-    rate = paper_rate_gail_epochs(context.scale)
+    rate = paper_rate_gail_epochs(context.scale, MAP)
     curves = [
         context.curve("departures", MAP, "dm2", f"DM², cpu preset (IPPO demo, {format_steps(late)})", "dm2", MAP,
                       late_demo),

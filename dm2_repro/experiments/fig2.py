@@ -6,7 +6,8 @@ Figure 4 is the same comparison on two more maps (`comparison_curves`).
 """
 from __future__ import annotations
 
-from dm2_repro.experiments import Context, Curve, FigureDef, format_steps, PAPER_FIGURES_GAIL_REWARD
+from dm2_repro.experiments import (PAPER_FIGURES_GAIL_REWARD, PAPER_FIGURES_PAPER_RATE, Context, Curve, FigureDef,
+                                   format_steps)
 
 
 def comparison_curves(figure: str, maps: tuple[str, ...], context: Context) -> list[Curve]:
@@ -35,4 +36,5 @@ FIGURE = FigureDef(
     title="DM² compared to IPPO, RMAPPO and QMIX",
     build=lambda context: comparison_curves("fig2", MAPS, context),
     gail_reward=PAPER_FIGURES_GAIL_REWARD,
+    paper_rate=PAPER_FIGURES_PAPER_RATE,
 )

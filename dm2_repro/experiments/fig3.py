@@ -7,7 +7,8 @@ left panel.
 """
 from __future__ import annotations
 
-from dm2_repro.experiments import Context, Curve, FigureDef, format_steps, PAPER_FIGURES_GAIL_REWARD
+from dm2_repro.experiments import (PAPER_FIGURES_GAIL_REWARD, PAPER_FIGURES_PAPER_RATE, Context, Curve, FigureDef,
+                                   format_steps)
 
 MAP = "5m_vs_6m"
 
@@ -33,4 +34,5 @@ def build(context: Context) -> list[Curve]:
 
 
 FIGURE = FigureDef(name="fig3", title="Demonstration ablation on 5m_vs_6m", build=build,
-                   gail_reward=PAPER_FIGURES_GAIL_REWARD)
+                   gail_reward=PAPER_FIGURES_GAIL_REWARD,
+                   paper_rate=PAPER_FIGURES_PAPER_RATE)

@@ -5,7 +5,8 @@ paper does not name the maps of this figure; we use the two maps of Figure 6.
 """
 from __future__ import annotations
 
-from dm2_repro.experiments import Context, Curve, FigureDef, format_steps, PAPER_FIGURES_GAIL_REWARD
+from dm2_repro.experiments import (PAPER_FIGURES_GAIL_REWARD, PAPER_FIGURES_PAPER_RATE, Context, Curve, FigureDef,
+                                   format_steps)
 
 MAPS = ("5m_vs_6m", "3s_vs_4z")
 
@@ -27,4 +28,5 @@ def build(context: Context) -> list[Curve]:
 
 FIGURE = FigureDef(name="fig5", title="DM² with and without behavioural-cloning pretraining",
                    build=build,
-                   gail_reward=PAPER_FIGURES_GAIL_REWARD)
+                   gail_reward=PAPER_FIGURES_GAIL_REWARD,
+                   paper_rate=PAPER_FIGURES_PAPER_RATE)

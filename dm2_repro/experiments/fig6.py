@@ -2,7 +2,8 @@
 reward and DM² (environment + GAIL reward), with both IPPO demonstration qualities."""
 from __future__ import annotations
 
-from dm2_repro.experiments import Context, Curve, FigureDef, format_steps, PAPER_FIGURES_GAIL_REWARD
+from dm2_repro.experiments import (PAPER_FIGURES_GAIL_REWARD, PAPER_FIGURES_PAPER_RATE, Context, Curve, FigureDef,
+                                   format_steps)
 
 MAPS = ("5m_vs_6m", "3s_vs_4z")
 
@@ -26,4 +27,5 @@ def build(context: Context) -> list[Curve]:
 
 
 FIGURE = FigureDef(name="fig6", title="GAIL reward only against IPPO and DM²", build=build,
-                   gail_reward=PAPER_FIGURES_GAIL_REWARD)
+                   gail_reward=PAPER_FIGURES_GAIL_REWARD,
+                   paper_rate=PAPER_FIGURES_PAPER_RATE)

@@ -13,7 +13,8 @@ keeps the two sets of experts apart in the job graph and in the demonstration fi
 """
 from __future__ import annotations
 
-from dm2_repro.experiments import Context, Curve, FigureDef, format_steps, PAPER_FIGURES_GAIL_REWARD
+from dm2_repro.experiments import (PAPER_FIGURES_GAIL_REWARD, PAPER_FIGURES_PAPER_RATE, Context, Curve, FigureDef,
+                                   format_steps)
 
 MAP = "5m_vs_6m"
 EXPERT_TAG = "fig7"
@@ -31,4 +32,5 @@ def build(context: Context) -> list[Curve]:
 
 FIGURE = FigureDef(name="fig7", title="DM² with demonstrations of every expert snapshot",
                    build=build,
-                   gail_reward=PAPER_FIGURES_GAIL_REWARD)
+                   gail_reward=PAPER_FIGURES_GAIL_REWARD,
+                   paper_rate=PAPER_FIGURES_PAPER_RATE)
