@@ -47,7 +47,9 @@ from pathlib import Path
 import psutil
 
 from dm2_repro.experiments import BACKENDS, FIGURES, SCALES, DemoJob, Job, TrainJob, dependency_order, expand
+from dm2_repro import tracking
 from dm2_repro.snapshots import snapshot_steps
+from dm2_repro.sweeps import record_sweep, sweep_jobs
 from dm2_repro.results import SacredRun, completed_run, damaged_lines, demo_metadata, load_runs, runs_of
 from dm2_repro.validate import DEVICE_RE, InputError, Parser, at_least, check_hp_pairs, not_a_file
 
@@ -917,8 +919,17 @@ def main(argv=None, commands: Commands = Commands(), out=None) -> int:
 
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
+    # the sweep is a Sacred run of its own in RESULTS/sweeps: the plan as config, the runs it resolved to as info
+    plan = dict(figures=figures, scale=args.scale, backend=args.backend, seeds=args.seeds, maps=args.maps,
+                curves=args.curves, hp=dict(hp), launcher=args.launcher, jobs_at_once=runner.max_parallel)
+
+    def job_table() -> list[dict]:
+        runner.refresh()
+        return sweep_jobs(runner.plan_data(), args.results)
+
     try:
-        return runner.execute(launcher)
+        return record_sweep(args.results, plan, lambda: runner.execute(launcher), job_table,
+                            tracking.mongo_url(args.mongo_url or ""))
     except KeyboardInterrupt:
         print("interrupted: the stopped jobs resume on the next call", file=out or sys.stderr)
         return 130

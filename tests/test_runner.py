@@ -361,3 +361,24 @@ def test_a_runner_killed_mid_plan_is_finished_by_the_next_without_duplicates(tmp
     jobs = expand("fig8", "smoke").learner_jobs
     assert sorted(len([r for r in runs if j.matches(r.config)]) for j in jobs) == [1, 1, 1, 1]
     assert all(r.status == "COMPLETED" for r in runs)
+
+
+def test_a_sweep_is_a_sacred_run_of_its_own(tmp_path):
+    """`run` records the sweep in RESULTS/sweeps: the plan as config, every job with the run it resolved to
+    (relative to RESULTS) as info; a second call is a second sweep; a dry run records nothing; figures and
+    claims read RESULTS/runs only (the sweep is no training run)."""
+    code, _ = run_cli(["fig8", "--scale", "smoke", "--maps", "5m_vs_6m"], tmp_path)
+    assert code == 0
+    sweep = tmp_path / "sweeps" / "1"
+    config = json.loads((sweep / "config.json").read_text())
+    assert config["figures"] == ["fig8"] and config["scale"] == "smoke" and config["maps"] == ["5m_vs_6m"]
+    assert json.loads((sweep / "run.json").read_text())["status"] == "COMPLETED"
+    info = json.loads((sweep / "info.json").read_text())
+    jobs = info["jobs"]
+    assert len(jobs) == len(expand("fig8", "smoke", maps=["5m_vs_6m"]).jobs) and all(j["state"] == "done" for j in jobs)
+    assert {j["run"] for j in jobs} == {f"runs/{r.path.name}" for r in load_runs(tmp_path)}
+    assert "git" in info
+    run_cli(["fig8", "--scale", "smoke", "--maps", "5m_vs_6m"], tmp_path)   # all done: still a sweep of its own
+    run_cli(["fig8", "--scale", "smoke", "--maps", "5m_vs_6m", "--dry-run"], tmp_path)
+    assert sorted(p.name for p in (tmp_path / "sweeps").iterdir() if p.name.isdigit()) == ["1", "2"]
+    assert len(load_runs(tmp_path)) == len(jobs)
