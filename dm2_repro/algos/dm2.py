@@ -220,13 +220,23 @@ def discriminator_loss(D: Discriminators, expert: RealSteps, agent: RealSteps, g
     gp = gradient_penalty(D, x_hat)
     loss = bce_E + bce_A + grad_penalty * gp
     with torch.no_grad():
+        # accuracies over real steps only (the absorbing row left out), comparable across the reward's forms
         stats = dict(disc_loss=loss, disc_bce=bce_E + bce_A, disc_grad_penalty=gp,
-                     disc_expert_acc=stack_mean((z_E > 0).float(), m_E),
-                     disc_agent_acc=stack_mean((z_A < 0).float(), m_A),
+                     disc_expert_acc=stack_mean((z_E > 0).float(), _real_rows(expert)),
+                     disc_agent_acc=stack_mean((z_A < 0).float(), _real_rows(agent)),
                      # the absorbing row's share of each data set (0 without it): rows past the real steps
                      disc_expert_absorbing_share=_absorbing_share(expert),
                      disc_agent_absorbing_share=_absorbing_share(agent))
     return loss, stats
+
+
+def _real_rows(steps: RealSteps):
+    """[K, R] weights of the real steps only: the absorbing row (the last, where there is one) at 0."""
+    if steps.absorbing_weight is None:
+        return steps.valid
+    real = steps.valid.clone()
+    real[:, -1] = 0.0
+    return real
 
 
 def _absorbing_share(steps: RealSteps):
