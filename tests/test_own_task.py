@@ -54,9 +54,9 @@ def test_ippo_and_dm2_on_a_registered_pettingzoo_env_and_the_toy_game(tmp_path):
     assert set(by_job) == {(m, a) for m in ("my_spread", "climbing4") for a in ("ippo", "dm2")}
     assert {c["backend"] for c in configs.values() if c["map"] == "my_spread"} == {"pettingzoo"}
     for m in ("my_spread", "climbing4"):   # DM² learned from demonstrations of that map's IPPO expert
-        demo = Path(configs[by_job[(m, "dm2")]]["demo"])
+        demo = results / configs[by_job[(m, "dm2")]]["demo"]   # recorded relative to the results dir
         meta = json.loads(demo.with_suffix(".json").read_text())
-        assert meta["map"] == m and meta["source_runs"] == [str(by_job[(m, "ippo")])]
+        assert meta["map"] == m and meta["source_runs"] == [f"runs/{by_job[(m, 'ippo')].name}"]
     spread_info = json.loads((by_job[("my_spread", "ippo")] / "info.json").read_text())
     assert (spread_info["hp"]["t_max"], spread_info["hp"]["test_episodes"]) == (400, 8)   # the task's own
 
@@ -75,7 +75,7 @@ def test_ippo_and_dm2_on_a_registered_pettingzoo_env_and_the_toy_game(tmp_path):
     assert (curves[curves["panel"] == "my_spread"]["mean"] < 0).all()   # MPE returns: negative distances
     # the demonstration line of a return panel is the demonstrations' greedy return
     demo_rows = table[(table["panel"] == "my_spread") & (table["kind"] == "demo_quality")]
-    spread_demo = json.loads(Path(configs[by_job[("my_spread", "dm2")]]["demo"]).with_suffix(".json").read_text())
+    spread_demo = json.loads((results / configs[by_job[("my_spread", "dm2")]]["demo"]).with_suffix(".json").read_text())
     assert demo_rows["mean"].tolist() == pytest.approx([spread_demo["quality_return"]])
 
 
