@@ -304,7 +304,9 @@ def relative_recorded_paths(results_dir: str | Path) -> list[Path]:
     """Rewrite the paths older code recorded absolute (or relative to where it ran) into the results
     directory's own files as paths relative to it: each run's config.json `demo` ("demos/NAME.npz") and
     each demonstration json's `source_runs` ("runs/<id>"). Only paths into the results layout (a demos/ or
-    runs/ folder) are rewritten; everything else is kept. Returns the files rewritten."""
+    runs/ folder) are rewritten; everything else is kept. A run whose status is RUNNING (live, or killed and waiting
+    for its resume=) keeps its config: the code that started it compares its recorded demo with the one it is
+    given on resume, and older code compares the paths as written. Returns the files rewritten."""
     results_dir = Path(results_dir)
     changed = []
 
@@ -326,7 +328,8 @@ def relative_recorded_paths(results_dir: str | Path) -> list[Path]:
         return meta["source_runs"] != old
 
     for config in sorted((results_dir / "runs").glob("*/config.json")):
-        rewrite(config, run_config)
+        if (_read_json(config.parent / "run.json") or {}).get("status") != "RUNNING":
+            rewrite(config, run_config)
     for meta in sorted((results_dir / "demos").glob("*.json")):
         rewrite(meta, demo_json)
     return changed

@@ -13,7 +13,8 @@ RESULTS = Path(__file__).resolve().parent.parent / "results"
 
 def test_every_committed_json_records_paths_relative_to_the_results_dir():
     demos = sorted((RESULTS / "demos").glob("*.json"))
-    configs = sorted((RESULTS / "runs").glob("*/config.json"))
+    configs = [p for p in sorted((RESULTS / "runs").glob("*/config.json"))   # a RUNNING run keeps its own
+               if json.loads((p.parent / "run.json").read_text()).get("status") != "RUNNING"]
     assert len(demos) > 100 and len(configs) > 300
     absolute = [f"{p.name}: {r}" for p in demos for r in json.loads(p.read_text()).get("source_runs") or []
                 if Path(r).is_absolute()]
@@ -39,10 +40,14 @@ def test_older_records_are_rewritten_relative(tmp_path):
     config = {"algo": "dm2", "demo": "/somewhere/results/demos/x.npz", "hp": {}}
     (tmp_path / "runs" / "3" / "config.json").write_text(json.dumps(config))
     (tmp_path / "runs" / "3" / "other.json").write_text(json.dumps({"demo": "/abs/demos/x.npz"}))
+    (tmp_path / "runs" / "4").mkdir()   # a live (or killed, resumable) run keeps what its code compares on resume
+    (tmp_path / "runs" / "4" / "config.json").write_text(json.dumps(config))
+    (tmp_path / "runs" / "4" / "run.json").write_text(json.dumps({"status": "RUNNING"}))
     meta = {"source_runs": ["/m/results/runs/2", "elsewhere/run"], "quality": 0.5}
     (tmp_path / "demos" / "x.json").write_text(json.dumps(meta))
     changed = relative_recorded_paths(tmp_path)
     assert sorted(p.name for p in changed) == ["config.json", "x.json"]
     assert json.loads((tmp_path / "runs" / "3" / "config.json").read_text()) == {**config, "demo": "demos/x.npz"}
     assert json.loads((tmp_path / "demos" / "x.json").read_text())["source_runs"] == ["runs/2", "elsewhere/run"]
+    assert json.loads((tmp_path / "runs" / "4" / "config.json").read_text()) == config
     assert relative_recorded_paths(tmp_path) == []   # idempotent
