@@ -31,7 +31,7 @@ Declared 2026-12-07, before the re-run of the DM²-family curves under the absor
   maps (every curve's AUC there lies within 0.24-0.31); other scales keep 0.1 until their own IPPO
   runs declare theirs.
 - "Learns faster" findings (DM² > IPPO, CTDE > DM²) are judged on the AUC over the whole common step
-  range and, as a second row, over its first third (experiments.EARLY_WINDOW, "first third of
+  range and, as a second row, over its first third (sweeps.plan.EARLY_WINDOW, "first third of
   training"): DM² can lead early and fall behind later, which a full-budget AUC mixes.
 - "Above its demonstrations" against demonstrations at the floor (greedy win rate <= 0.05 on every
   seed, win-rate statistic) is reported as "trivially above", never "holds".
@@ -80,9 +80,9 @@ from pathlib import Path
 import numpy as np
 
 from dm2_repro.algos import GAIL_REWARDS
-from dm2_repro.experiments import (BACKENDS, EARLY_WINDOW, FIGURES, SCALES, demo_step, expand, format_steps,
+from dm2_repro.sweeps.plan import (BACKENDS, EARLY_WINDOW, FIGURES, SCALES, demo_step, expand, format_steps,
                                    quality_sweep)
-from dm2_repro.experiments import departures, fig2, fig3, fig4, fig5, fig6, fig7, fig8, reward_forms
+from dm2_repro.sweeps.plan import definition
 from dm2_repro import report, stats
 from dm2_repro.curve_values import (FINAL_EVALS, common_range, final_win_rate, format_values,  # noqa: F401
                                     in_range, metric_scale, normalised_auc, seed_values)   # (re-exported)
@@ -92,6 +92,9 @@ from dm2_repro.results import (CurveRuns, DamagedRun, curve_runs, damaged_lines,
                                load_runs, range_problem)
 from dm2_repro.validate import (InputError, Parser, at_least, atomic_write_text, check_hp_pairs, check_maps,
                                 existing_dir, fail, first_line)
+# the definitions whose maps and settings the paper's claims name (experiments/*.py)
+fig2, fig3, fig4, fig5, fig6, fig7, fig8, reward_forms, departures = map(
+    definition, ("fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8", "reward_forms", "departures"))
 
 CONFIDENCE = 0.95
 N_BCA = 9_999

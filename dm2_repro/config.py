@@ -30,8 +30,8 @@ TABLES_PATH = Path(__file__).resolve().parent.parent / "paper_tables.yaml"
 ROLLOUTS = ("python", "jax")
 # YAML keys read by code other than make_hp (so not HP fields), and by whom
 NOT_HP_KEYS = {
-    "seeds": "experiments.seeds_for (the paper-scale seed list)",
-    "maps.*.qmix_demo_epsilon": "experiments.Context.qmix_demo and demos.collect_demo (QMIX demo sampling)",
+    "seeds": "sweeps.plan.seeds_for (the paper-scale seed list)",
+    "maps.*.qmix_demo_epsilon": "sweeps.plan.Context.qmix_demo and demos.collect_demo (QMIX demo sampling)",
 }
 PER_MAP = "maps"   # the YAML section of per-map settings: maps.<map>.<key>
 

@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dm2_repro.experiments import BACKENDS, FIGURES, SCALES, Curve, expand, figure_def
+from dm2_repro.sweeps.plan import BACKENDS, FIGURES, SCALES, Curve, expand, figure_def
 from dm2_repro import plotting
 from dm2_repro.config import make_hp
 from dm2_repro.envs import METRICS, metric_of

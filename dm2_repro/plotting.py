@@ -21,7 +21,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from dm2_repro.experiments import format_steps  # noqa: E402
+from dm2_repro.sweeps.plan import format_steps  # noqa: E402
 
 WIN_RATE_LIMITS = (-0.05, 1.05)
 # TrueType (Type 42) fonts in PDF/PS: journals reject Type 3 fonts, and the text stays editable

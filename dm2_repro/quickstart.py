@@ -47,7 +47,7 @@ def parse_args(argv=None):
 
 def demo_file(committed: Path, seed: int) -> Path:
     """The committed demonstration of fig2's DM² (IPPO demo, late) curve for `seed`."""
-    from .experiments import expand
+    from .sweeps.plan import expand
 
     plan = expand("fig2", SCALE, maps=[MAP], curves=[f"dm2_ippo_{LEVEL}"])
     jobs = [job for job in plan.curves[0].jobs if job.seed == seed]
@@ -60,9 +60,9 @@ def demo_file(committed: Path, seed: int) -> Path:
 
 
 def reference_gail_reward() -> str:
-    """The GAIL reward form of fig2's committed DM² curve (experiments.PAPER_FIGURES_GAIL_REWARD): the quick
+    """The GAIL reward form of fig2's committed DM² curve (sweeps.plan.PAPER_FIGURES_GAIL_REWARD): the quick
     start's DM² learns from the same one, so it is the committed run of its seed, cut short."""
-    from .experiments import expand
+    from .sweeps.plan import expand
 
     return expand("fig2", SCALE, maps=[MAP], curves=[f"dm2_ippo_{LEVEL}"]).curves[0].jobs[0].gail_reward
 
@@ -125,7 +125,7 @@ def curves(args, demo: Path):
 
     import pandas as pd
 
-    from .experiments import expand
+    from .sweeps.plan import expand
     from .results import completed_run, load_runs
 
     mine = {}

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dm2_repro.config import MAX_RETURN, make_hp, paper_tables
 from dm2_repro.curve_values import common_range, format_values, seed_values
 from dm2_repro.envs import metric_of
-from dm2_repro.experiments import figure_def
+from dm2_repro.sweeps.plan import figure_def
 
 START = "<!-- reproduction report: made by `python -m dm2_repro.claims --readme README.md`; do not edit by hand -->"
 END = "<!-- end of the reproduction report -->"

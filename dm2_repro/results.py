@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from dm2_repro.envs import METRICS
-from dm2_repro.experiments import expand
+from dm2_repro.sweeps.plan import expand
 from dm2_repro.cli_io import atomic_write_text, sha256_file
 
 WIN_RATE, RETURN = METRICS["win_rate"], METRICS["return"]   # the logged names
@@ -357,7 +357,7 @@ def source_eval_return(meta: dict, results_dir: str | Path) -> float | None:
 @dataclass
 class CurveRuns:
     """A curve of an experiment definition and its COMPLETED runs, seed by seed."""
-    curve: object               # experiments.Curve
+    curve: object               # sweeps.plan.Curve
     runs: dict[int, SacredRun]  # seed -> newest COMPLETED run; seeds without one are missing
 
     @property

@@ -193,8 +193,8 @@ def check_merged_hp(algo: str, map_name: str, scale: str, overrides: dict):
 
 
 def check_hp_pairs(pairs, option: str = "--hp"):
-    """The KEY=VALUE words of `run`/`figure` --hp, parsed (experiments.parse_hp) and checked."""
-    from dm2_repro.experiments import parse_hp
+    """The KEY=VALUE words of `run`/`figure` --hp, parsed (sweeps.plan.parse_hp) and checked."""
+    from dm2_repro.sweeps.plan import parse_hp
 
     import yaml
 
@@ -203,7 +203,7 @@ def check_hp_pairs(pairs, option: str = "--hp"):
         key, sep, text = pair.partition("=")
         if not sep:
             raise InputError(f"{option} {pair!r}: not KEY=VALUE, e.g. {option} n_envs=8")
-        for cast in (int, float, yaml.safe_load):   # as experiments.parse_hp reads it
+        for cast in (int, float, yaml.safe_load):   # as sweeps.plan.parse_hp reads it
             try:
                 values[key] = cast(text)
                 break

@@ -8,7 +8,7 @@ import pytest
 
 from dm2_repro import claims, stats
 from dm2_repro.results import load_runs
-from dm2_repro.experiments import expand
+from dm2_repro.sweeps.plan import expand
 from dm2_repro.config import MAX_RETURN, RETURN_STATISTIC_MAPS
 from tests.fixtures_runs import win_curve, write_job_run
 

@@ -99,7 +99,8 @@ def test_unknown_map_and_scale_are_one_line_errors():
 
 
 def test_backends_have_one_home():
-    from dm2_repro import envs, experiments
+    from dm2_repro import envs
+    from dm2_repro.sweeps import plan as experiments
 
     assert experiments.BACKENDS is envs.BACKENDS
     assert envs.BACKENDS[:2] == ("smax", "sc2")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from dm2_repro.config import make_hp, paper_tables
-from dm2_repro.experiments import (FIGURES, SCALES, DemoJob, TrainJob, demo_step, expand, figure_def,
+from dm2_repro.sweeps.plan import (FIGURES, SCALES, DemoJob, TrainJob, demo_step, expand, figure_def,
                          format_steps, quality_sweep, seeds_for)
 
 
@@ -176,7 +176,7 @@ def test_train_command_and_config_matching():
 
 
 def test_hp_overrides_reach_every_training_job_and_are_checked():
-    from dm2_repro.experiments import TrainJob, expand, parse_hp
+    from dm2_repro.sweeps.plan import TrainJob, expand, parse_hp
 
     hp = parse_hp(["n_envs=8", "lr=1e-3"])
     assert hp == (("lr", 0.001), ("n_envs", 8))
@@ -222,7 +222,7 @@ def test_c_sensitivity_is_dm2_over_c_with_fig2s_late_demos():
 
 
 def test_curve_hp_is_merged_with_the_context_hp():
-    from dm2_repro.experiments import Context
+    from dm2_repro.sweeps.plan import Context
 
     context = Context(scale="cpu", backend="smax", seeds=(1, 2), hp=(("lr", 0.001), ("n_envs", 8)))
     job = context.train("dm2", "3s_vs_3z", 1, hp={"gail_coef": 3.0, "n_envs": 4})
@@ -271,7 +271,7 @@ def test_the_rerun_switch_gives_dm2_family_jobs_the_default_form_and_the_paper_d
     committed `logit` run, nor a run of the preset's 40 steps, is taken for one; IPPO/QMIX jobs stay the same."""
     import dataclasses
 
-    import dm2_repro.experiments as E
+    import dm2_repro.sweeps.plan as E
     from dm2_repro.algos import DEFAULT_GAIL_REWARD
 
     before = expand("fig2", "cpu", maps=["5m_vs_6m"]).curves

@@ -12,7 +12,7 @@ import pytest
 
 from dm2_repro import figure, plotting
 from dm2_repro.results import align_seeds
-from dm2_repro.experiments import expand
+from dm2_repro.sweeps.plan import expand
 from tests.fixtures_runs import gail_metrics, write_demo, write_job_run, write_run
 
 STEPS = (0, 400, 800, 1200)

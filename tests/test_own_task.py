@@ -98,7 +98,7 @@ def test_the_task_figure_needs_maps(capsys, tmp_path):
 
 
 def test_the_task_figure_uses_each_tasks_backend():
-    from dm2_repro.experiments import expand
+    from dm2_repro.sweeps.plan import expand
 
     plan = expand("task", "smoke", maps=["climbing4", "2s3z"])
     backends = {(job.map, job.backend) for job in plan.jobs if hasattr(job, "algo")}

@@ -30,7 +30,7 @@ def test_train_command_is_the_cpu_preset_cut_short():
             "demo=d.npz"} <= set(argv)
     assert not any(w.startswith("demo=") for w in quickstart.train_argv("ippo", 3, 30_000, "out", None))
     # DM² learns from the GAIL reward form of the committed fig2 runs it is compared with
-    from dm2_repro.experiments import expand
+    from dm2_repro.sweeps.plan import expand
     committed = expand("fig2", "cpu", maps=["3s_vs_3z"], curves=["dm2_ippo_late"]).curves[0].jobs[0].gail_reward
     assert f"gail_reward={committed}" in argv and committed
 

@@ -15,13 +15,15 @@ from pathlib import Path
 
 import pytest
 
+from dm2_repro.sweeps import launchers, status as states
+from dm2_repro.sweeps import runner as scheduler
 from dm2_repro import run
 from dm2_repro.results import load_runs
-from dm2_repro.experiments import DemoJob, expand
+from dm2_repro.sweeps.plan import DemoJob, expand
 from tests.fixtures_runs import write_demo, write_job_run
 
 FAKE = str(Path(__file__).with_name("fixtures_runs.py"))
-FAKE_COMMANDS = run.Commands(train=(sys.executable, FAKE, "train"),
+FAKE_COMMANDS = states.Commands(train=(sys.executable, FAKE, "train"),
                              demos=(sys.executable, FAKE, "demos"))
 
 
@@ -36,7 +38,7 @@ def dead_pid() -> int:
 
 
 def status_of(job, results):
-    return run.job_status(job, load_runs(results), results, dt.datetime.utcnow(), 300)
+    return states.job_status(job, load_runs(results), results, dt.datetime.utcnow(), 300)
 
 
 @pytest.fixture
@@ -48,19 +50,19 @@ def test_completed_run_is_done(tmp_path, job):
     write_job_run(tmp_path, 1, job, status="INTERRUPTED")
     write_job_run(tmp_path, 2, job, status="COMPLETED")
     status = status_of(job, tmp_path)
-    assert status.state == run.DONE and status.run.run_id == "2"
+    assert status.state == states.DONE and status.run.run_id == "2"
 
 
 def test_other_config_is_not_done(tmp_path, job):
     other = expand("fig8", "cpu").learner_jobs[0]   # same algo/map/seed, other scale
     write_job_run(tmp_path, 1, other)
-    assert status_of(job, tmp_path).state == run.TODO
+    assert status_of(job, tmp_path).state == states.TODO
 
 
 def test_live_run_is_not_duplicated(tmp_path, job):
     write_job_run(tmp_path, 1, job, status="RUNNING", heartbeat=ago(5),
                   info={"pid": os.getpid()}, hostname=socket.gethostname())
-    assert status_of(job, tmp_path).state == run.RUNNING
+    assert status_of(job, tmp_path).state == states.RUNNING
 
 
 def test_stale_or_dead_run_with_checkpoint_is_resumed(tmp_path, job):
@@ -71,14 +73,14 @@ def test_stale_or_dead_run_with_checkpoint_is_resumed(tmp_path, job):
     write_job_run(tmp_path, 1, job, status="RUNNING", heartbeat=ago(1200),
                   info={"checkpoint": str(ckpt)})
     status = status_of(job, tmp_path)
-    assert status.state == run.RESUMABLE and status.run.run_id == "1"
-    argv = run.command(job, status, load_runs(tmp_path), tmp_path, run.Commands())
+    assert status.state == states.RESUMABLE and status.run.run_id == "1"
+    argv = states.command(job, status, load_runs(tmp_path), tmp_path, states.Commands())
     assert argv[-1] == f"resume={tmp_path / 'runs' / '1'}"
     # Fresh heartbeat, but its pid (recorded on this host) is gone: dead too.
     write_job_run(tmp_path, 1, job, status="RUNNING", heartbeat=ago(1),
                   info={"checkpoint": str(ckpt), "pid": dead_pid()},
                   hostname=socket.gethostname())
-    assert status_of(job, tmp_path).state == run.RESUMABLE
+    assert status_of(job, tmp_path).state == states.RESUMABLE
 
 
 def test_newest_interrupted_run_is_resumed(tmp_path, job):
@@ -93,18 +95,18 @@ def test_newest_interrupted_run_is_resumed(tmp_path, job):
 
 def test_unfinished_run_without_checkpoint_starts_over(tmp_path, job):
     write_job_run(tmp_path, 1, job, status="FAILED", info={"checkpoint": "/nowhere/last.pt"})
-    assert status_of(job, tmp_path).state == run.TODO
+    assert status_of(job, tmp_path).state == states.TODO
 
 
 def test_demo_done_only_with_json_and_matching_sha(tmp_path):
     demo = next(j for j in expand("fig5", "smoke").jobs if isinstance(j, DemoJob))
-    assert status_of(demo, tmp_path).state == run.TODO
+    assert status_of(demo, tmp_path).state == states.TODO
     write_demo(demo.path(tmp_path), corrupt=True)
-    assert status_of(demo, tmp_path).state == run.TODO
+    assert status_of(demo, tmp_path).state == states.TODO
     write_demo(demo.path(tmp_path))
-    assert status_of(demo, tmp_path).state == run.DONE
+    assert status_of(demo, tmp_path).state == states.DONE
     demo.path(tmp_path).with_suffix(".json").unlink()
-    assert status_of(demo, tmp_path).state == run.TODO
+    assert status_of(demo, tmp_path).state == states.TODO
 
 
 def run_cli(args, results, commands=FAKE_COMMANDS):
@@ -177,7 +179,7 @@ def test_interrupted_run_is_resumed_not_restarted(tmp_path):
 
 
 def test_failure_blocks_dependents_and_exits_nonzero(tmp_path):
-    failing = run.Commands(train=(sys.executable, "-c", "import sys; sys.exit(3)"),
+    failing = states.Commands(train=(sys.executable, "-c", "import sys; sys.exit(3)"),
                            demos=FAKE_COMMANDS.demos)
     code, out = run_cli(["fig5", "--scale", "smoke", "--maps", "5m_vs_6m", "--seeds", "1"],
                         tmp_path, failing)
@@ -199,7 +201,7 @@ def test_ray_launcher_runs_the_same_commands(tmp_path):
 def test_ray_missing_gives_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)   # import ray -> ImportError
     with pytest.raises(SystemExit, match=r'pip install -e "\.\[ray\]"'):
-        run.RayLauncher(None, 2)
+        launchers.RayLauncher(None, 2)
 
 
 def test_waits_for_a_run_elsewhere_and_takes_over_when_it_dies(tmp_path):
@@ -231,7 +233,7 @@ HOLD_LOCK = ("import fcntl, os, sys, time\n"
 
 def hold_lock(results, job, seconds):
     """Another runner (a process) holding the job's lock for `seconds`."""
-    path = run.JobLocks(results).path(job.key)
+    path = scheduler.JobLocks(results).path(job.key)
     path.parent.mkdir(parents=True, exist_ok=True)
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(path), str(seconds)], stdout=subprocess.PIPE,
                               text=True)
@@ -266,7 +268,7 @@ def test_stop_interrupts_children_with_sigint(tmp_path):
     ready = tmp_path / "ready"
     child = ("import sys, time\nopen(sys.argv[2], 'w').close()\ntry:\n    time.sleep(60)\n"
              "except KeyboardInterrupt:\n    open(sys.argv[1], 'w').write('INTERRUPTED')\n")
-    launcher = run.LocalLauncher(grace_seconds=20)
+    launcher = launchers.LocalLauncher(grace_seconds=20)
     launcher.start("job", [sys.executable, "-c", child, str(marker), str(ready)], tmp_path / "job.log", {})
     deadline = dt.datetime.now() + dt.timedelta(seconds=20)
     while not ready.exists() and dt.datetime.now() < deadline:
@@ -281,8 +283,8 @@ def test_sigterm_stops_the_runner_and_interrupts_its_jobs(tmp_path):
     slow_train = (f"import pathlib, sys, time\npathlib.Path({str(ready)!r}).touch()\n"
                   "try:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n"
                   f"    pathlib.Path({str(marker)!r}).write_text('INTERRUPTED')\n    sys.exit(1)\n")
-    script = ("import sys\nfrom dm2_repro import run\n"
-              f"commands = run.Commands(train=(sys.executable, '-c', {slow_train!r}), demos=())\n"
+    script = ("import sys\nfrom dm2_repro import run\nfrom dm2_repro.sweeps import status as states\n"
+              f"commands = states.Commands(train=(sys.executable, '-c', {slow_train!r}), demos=())\n"
               f"sys.exit(run.main(['fig8', '--scale', 'smoke', '--seeds', '1', '--curves', 'qmix', '--results', "
               f"{str(tmp_path)!r}, '--poll', '0.1'], commands))\n")
     runner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -336,11 +338,11 @@ def test_a_runner_killed_mid_plan_is_finished_by_the_next_without_duplicates(tmp
             f"import os, pathlib, runpy, sys, time\npathlib.Path({str(up)!r}, str(os.getpid())).touch()\n"
             "time.sleep(1.5)\nsys.argv = sys.argv[1:]\nrunpy.run_path(sys.argv[0], run_name='__main__')\n",
             FAKE, "train")
-    commands = run.Commands(train=slow, demos=FAKE_COMMANDS.demos)
+    commands = states.Commands(train=slow, demos=FAKE_COMMANDS.demos)
     args = ["fig8", "--scale", "smoke", "--jobs", "2"]
-    script = ("import sys\nfrom dm2_repro import run\n"
+    script = ("import sys\nfrom dm2_repro import run\nfrom dm2_repro.sweeps import status as states\n"
               f"sys.exit(run.main({args + ['--results', str(tmp_path), '--poll', '0.1']!r}, "
-              f"run.Commands(train={slow!r}, demos=())))\n")
+              f"states.Commands(train={slow!r}, demos=())))\n")
     first = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
                              cwd=Path(__file__).resolve().parent.parent)
     started = []

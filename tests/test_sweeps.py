@@ -15,8 +15,10 @@ import time
 
 import pytest
 
+from dm2_repro.sweeps import launchers, status as states
+from dm2_repro.sweeps import runner as scheduler
 from dm2_repro import claims, figure, run
-from dm2_repro.experiments import DemoJob, TrainJob, expand
+from dm2_repro.sweeps.plan import DemoJob, TrainJob, expand
 from dm2_repro.results import load_runs
 from dm2_repro.validate import train_words
 from tests.fixtures_runs import write_job_run
@@ -60,7 +62,7 @@ def test_dry_run_json_is_the_plan_in_dependency_order(tmp_path):
     write_job_run(tmp_path, 1, expert)
     by_key = {j["key"]: j for j in plan_json(["fig5", "--scale", "smoke", "--maps", "5m_vs_6m", "--seeds", "1"],
                                              tmp_path)["jobs"]}
-    assert by_key[expert.key]["state"] == run.DONE and by_key[expert.key]["argv"] is None
+    assert by_key[expert.key]["state"] == states.DONE and by_key[expert.key]["argv"] is None
     assert by_key[expert.key]["run"] == str(tmp_path / "runs" / "1")
 
 
@@ -73,7 +75,7 @@ def test_pass_through_options_reach_every_training_job_but_not_its_identity(tmp_
     write_job_run(tmp_path, 1, done)   # made without any of the options
     by_key = {j["key"]: j for j in plan_json(["fig8", "--scale", "smoke", "--seeds", "1", *PASS_THROUGH],
                                              tmp_path)["jobs"]}
-    assert by_key[done.key]["state"] == run.DONE
+    assert by_key[done.key]["state"] == states.DONE
     argv = by_key[todo.key]["argv"]
     words = argv[argv.index("with"):]
     # Sacred reads them back as given: the project name 123 stays a string
@@ -85,7 +87,7 @@ def test_pass_through_options_reach_every_training_job_but_not_its_identity(tmp_
 
 
 def test_unset_options_leave_trains_defaults_and_gpus_mean_cuda():
-    assert run.pass_through_words() == ()
+    assert states.pass_through_words() == ()
     args = run.parse_args(["fig8", "--launcher", "ray", "--gpus-per-job", "0.5"])
     assert run.train_extra(args) == ("device=cuda",)
     args = run.parse_args(["fig8", "--launcher", "ray", "--gpus-per-job", "1", "--device", "cuda:1"])
@@ -100,9 +102,9 @@ def test_progress_bar_counts_jobs_with_an_eta_and_the_job_lines_stay(tmp_path):
     jobs = expand("fig8", "smoke").learner_jobs   # 4 jobs
     write_job_run(tmp_path, 1, jobs[0])
     out, bar = io.StringIO(), io.StringIO()
-    runner = run.Runner(jobs, tmp_path, FAKE_COMMANDS, max_parallel=2, poll_seconds=0.1, out=out,
+    runner = scheduler.Runner(jobs, tmp_path, FAKE_COMMANDS, max_parallel=2, poll_seconds=0.1, out=out,
                         progress=True, progress_stream=bar)
-    assert runner.execute(run.LocalLauncher()) == 0
+    assert runner.execute(launchers.LocalLauncher()) == 0
     frames = re.split(r"[\r\n]", bar.getvalue())
     assert any(re.search(r"\b1/4 \[", f) for f in frames)   # starts from the job already done
     last = [f for f in frames if "/4 [" in f][-1]
@@ -115,9 +117,9 @@ def test_progress_bar_counts_jobs_with_an_eta_and_the_job_lines_stay(tmp_path):
 
 def test_no_bar_where_stderr_is_not_a_terminal(tmp_path):
     bar = io.StringIO()   # not a tty
-    runner = run.Runner(expand("fig8", "smoke", n_seeds=1).learner_jobs, tmp_path, FAKE_COMMANDS, poll_seconds=0.1,
+    runner = scheduler.Runner(expand("fig8", "smoke", n_seeds=1).learner_jobs, tmp_path, FAKE_COMMANDS, poll_seconds=0.1,
                         out=io.StringIO(), progress_stream=bar)
-    assert runner.execute(run.LocalLauncher()) == 0 and bar.getvalue() == ""
+    assert runner.execute(launchers.LocalLauncher()) == 0 and bar.getvalue() == ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,20 +169,20 @@ def test_slurm_route_runs_the_plan_through_submitit(tmp_path):
 
 def test_slurm_job_failure_is_reported_with_its_exit_code(tmp_path):
     pytest.importorskip("submitit")
-    failing = run.Commands(train=(sys.executable, "-c", "import sys; sys.exit(3)"), demos=FAKE_COMMANDS.demos)
+    failing = states.Commands(train=(sys.executable, "-c", "import sys; sys.exit(3)"), demos=FAKE_COMMANDS.demos)
     code, out = run_cli(["fig8", "--scale", "smoke", "--seeds", "1", "--curves", "qmix", "--launcher", "slurm",
                          "--slurm-executor", "local"], tmp_path, failing)
     assert code == 1 and "(exit code 3)" in out
 
 
 def test_slurm_parameters():
-    params = run.slurm_parameters(partition="gpu", minutes=90, cpus_per_job=4, gpus_per_job=1.0, mem_gb=16,
+    params = launchers.slurm_parameters(partition="gpu", minutes=90, cpus_per_job=4, gpus_per_job=1.0, mem_gb=16,
                                   extra={"account": "proj"})
     assert params == dict(name="dm2_repro", timeout_min=90, cpus_per_task=4, nodes=1, tasks_per_node=1,
                           mem_gb=16, slurm_partition="gpu", slurm_additional_parameters={"account": "proj"},
                           gpus_per_node=1)
-    default = run.slurm_parameters()
-    assert default["timeout_min"] == run.SLURM_MINUTES and "gpus_per_node" not in default
+    default = launchers.slurm_parameters()
+    assert default["timeout_min"] == launchers.SLURM_MINUTES and "gpus_per_node" not in default
     assert "slurm_partition" not in default   # the cluster's default partition
 
 
@@ -189,22 +191,22 @@ def test_slurm_parameters():
 # ---------------------------------------------------------------------------------------------
 
 def test_pid_liveness():
-    assert run._pid_alive(os.getpid())
+    assert states._pid_alive(os.getpid())
     finished = subprocess.Popen([sys.executable, "-c", "pass"])
     finished.wait()
-    assert not run._pid_alive(finished.pid)
+    assert not states._pid_alive(finished.pid)
     zombie = subprocess.Popen([sys.executable, "-c", "pass"])   # exited, not reaped
     try:
         deadline = time.monotonic() + 30
-        while run._pid_alive(zombie.pid) and time.monotonic() < deadline:
+        while states._pid_alive(zombie.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not run._pid_alive(zombie.pid)
+        assert not states._pid_alive(zombie.pid)
     finally:
         zombie.wait()
     # a process that started after the run did is another one reusing the pid
     now = dt.datetime.utcnow()
-    assert run._pid_alive(os.getpid(), started=now)
-    assert not run._pid_alive(os.getpid(), started=now - dt.timedelta(days=365 * 30))
+    assert states._pid_alive(os.getpid(), started=now)
+    assert not states._pid_alive(os.getpid(), started=now - dt.timedelta(days=365 * 30))
 
 
 # ---------------------------------------------------------------------------------------------

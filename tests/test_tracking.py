@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from dm2_repro import tracking, validate
-from dm2_repro.experiments import TrainJob
+from dm2_repro.sweeps.plan import TrainJob
 
 from .conftest import TEST_MAP
 

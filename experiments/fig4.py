@@ -1,8 +1,9 @@
 """Figure 4 (Appendix B): the Figure 2 comparison on 3s_vs_5z and 8m_vs_9m."""
 from __future__ import annotations
 
-from dm2_repro.experiments import FigureDef, PAPER_FIGURES_GAIL_REWARD, PAPER_FIGURES_PAPER_RATE
-from dm2_repro.experiments.fig2 import comparison_curves
+from dm2_repro.sweeps.plan import PAPER_FIGURES_GAIL_REWARD, PAPER_FIGURES_PAPER_RATE, FigureDef, definition
+
+comparison_curves = definition("fig2").comparison_curves
 
 MAPS = ("3s_vs_5z", "8m_vs_9m")
 
@@ -13,3 +14,9 @@ FIGURE = FigureDef(
     gail_reward=PAPER_FIGURES_GAIL_REWARD,
     paper_rate=PAPER_FIGURES_PAPER_RATE,
 )
+
+
+if __name__ == "__main__":   # python experiments/fig4.py with scale=cpu jobs=2: the sweep as a Sacred run
+    from dm2_repro.sweeps.command_line import main
+
+    main("fig4")

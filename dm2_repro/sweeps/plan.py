@@ -20,7 +20,9 @@ Reference: docs/figures.md.
 from __future__ import annotations
 
 import fnmatch
-import importlib
+import importlib.util
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Union
@@ -31,12 +33,42 @@ from dm2_repro.config import SCALES, make_hp, paper_tables
 from dm2_repro.envs import BACKENDS, check_backend
 from dm2_repro.envs.maps import MAPS, map_info
 
-FIGURES = ("fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8",
-           "c_sensitivity",   # beyond the paper: DM²'s GAIL reward coefficient c
-           "reward_forms",    # beyond the paper: the three forms of the GAIL reward (train's gail_reward)
-           "departures",      # beyond the paper: which departure of the cpu preset moves DM²
-           "budget_pilot",    # beyond the paper: the runs that set each map's cpu budget
-           "task")            # your own task(s): IPPO and DM² on the maps given by --maps
+# The figure definitions: one file per figure in the repository's top-level experiments/ folder (beside
+# paper_tables.yaml), not an importable package, so no name of ours shadows a user's own `experiments`. A file
+# added there is a figure of its own (docs/figures.md). DM2_REPRO_EXPERIMENTS adds folders (os.pathsep-separated)
+# searched after it, for definitions kept outside the repository.
+EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
+# the order of `all` and of --help: the paper's figures, then what this package adds beyond it
+FIGURE_ORDER = ("fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8",
+                "c_sensitivity",   # beyond the paper: DM²'s GAIL reward coefficient c
+                "reward_forms",    # beyond the paper: the three forms of the GAIL reward (train's gail_reward)
+                "departures",      # beyond the paper: which departure of the cpu preset moves DM²
+                "budget_pilot",    # beyond the paper: the runs that set each map's cpu budget
+                "task")            # your own task(s): IPPO and DM² on the maps given by --maps
+
+
+def definition_files() -> dict[str, Path]:
+    """name -> file of every definition: experiments/*.py, then $DM2_REPRO_EXPERIMENTS' folders (the first file
+    of a name wins). A file whose name starts with `_` is a helper, not a figure."""
+    if not EXPERIMENTS_DIR.is_dir():
+        raise FileNotFoundError(f"no experiments folder at {EXPERIMENTS_DIR}: the package reads its figure "
+                                "definitions from the repository it was installed from (`pip install -e .`)")
+    extra = [Path(p) for p in os.environ.get("DM2_REPRO_EXPERIMENTS", "").split(os.pathsep) if p]
+    files: dict[str, Path] = {}
+    for folder in (EXPERIMENTS_DIR, *extra):
+        for path in sorted(folder.glob("*.py")):
+            if not path.name.startswith("_") and path.stem.isidentifier():
+                files.setdefault(path.stem, path)
+    return files
+
+
+def figure_names() -> tuple[str, ...]:
+    """Every definition's name: FIGURE_ORDER first, then the others by name."""
+    found = set(definition_files())
+    return (*(n for n in FIGURE_ORDER if n in found), *sorted(found - set(FIGURE_ORDER)))
+
+
+FIGURES = figure_names()
 
 
 # The GAIL reward form of the paper figures' DM²-family curves (Figures 2-7, c_sensitivity): `logit`, the
@@ -429,10 +461,30 @@ class FigureDef:
     paper_rate: bool = False         # its DM²-family jobs at the paper's discriminator rate (Context.paper_rate)
 
 
-def figure_def(name: str) -> FigureDef:
+def definition(name: str):
+    """The module of experiments/<name>.py (loaded once, as `dm2_repro_experiments.<name>`): its FIGURE and
+    whatever else it defines (a definition may use another's: fig4 draws fig2's comparison on more maps)."""
+    module_name = f"dm2_repro_experiments.{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
     if name not in FIGURES:
         raise ValueError(f"unknown figure {name!r}; valid figures: {', '.join(FIGURES)}")
-    return importlib.import_module(f"dm2_repro.experiments.{name}").FIGURE
+    spec = importlib.util.spec_from_file_location(module_name, definition_files()[name])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    if not isinstance(getattr(module, "FIGURE", None), FigureDef) or module.FIGURE.name != name:
+        del sys.modules[module_name]
+        raise ValueError(f"experiments/{name}.py must define FIGURE = FigureDef(name={name!r}, ...)")
+    return module
+
+
+def figure_def(name: str) -> FigureDef:
+    return definition(name).FIGURE
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ left panel.
 """
 from __future__ import annotations
 
-from dm2_repro.experiments import (PAPER_FIGURES_GAIL_REWARD, PAPER_FIGURES_PAPER_RATE, Context, Curve, FigureDef,
+from dm2_repro.sweeps.plan import (PAPER_FIGURES_GAIL_REWARD, PAPER_FIGURES_PAPER_RATE, Context, Curve, FigureDef,
                                    format_steps)
 
 MAP = "5m_vs_6m"
@@ -36,3 +36,9 @@ def build(context: Context) -> list[Curve]:
 FIGURE = FigureDef(name="fig3", title="Demonstration ablation on 5m_vs_6m", build=build,
                    gail_reward=PAPER_FIGURES_GAIL_REWARD,
                    paper_rate=PAPER_FIGURES_PAPER_RATE)
+
+
+if __name__ == "__main__":   # python experiments/fig3.py with scale=cpu jobs=2: the sweep as a Sacred run
+    from dm2_repro.sweeps.command_line import main
+
+    main("fig3")

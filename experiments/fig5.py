@@ -5,7 +5,7 @@ paper does not name the maps of this figure; we use the two maps of Figure 6.
 """
 from __future__ import annotations
 
-from dm2_repro.experiments import (PAPER_FIGURES_GAIL_REWARD, PAPER_FIGURES_PAPER_RATE, Context, Curve, FigureDef,
+from dm2_repro.sweeps.plan import (PAPER_FIGURES_GAIL_REWARD, PAPER_FIGURES_PAPER_RATE, Context, Curve, FigureDef,
                                    format_steps)
 
 MAPS = ("5m_vs_6m", "3s_vs_4z")
@@ -30,3 +30,9 @@ FIGURE = FigureDef(name="fig5", title="DM² with and without behavioural-cloning
                    build=build,
                    gail_reward=PAPER_FIGURES_GAIL_REWARD,
                    paper_rate=PAPER_FIGURES_PAPER_RATE)
+
+
+if __name__ == "__main__":   # python experiments/fig5.py with scale=cpu jobs=2: the sweep as a Sacred run
+    from dm2_repro.sweeps.command_line import main
+
+    main("fig5")

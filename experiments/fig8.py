@@ -2,7 +2,7 @@
 GRU) against QMIX with the IPPO agent network (two), on 5m_vs_6m."""
 from __future__ import annotations
 
-from dm2_repro.experiments import Context, Curve, FigureDef
+from dm2_repro.sweeps.plan import Context, Curve, FigureDef
 
 MAP = "5m_vs_6m"
 
@@ -14,3 +14,9 @@ def build(context: Context) -> list[Curve]:
 
 
 FIGURE = FigureDef(name="fig8", title="QMIX's sensitivity to the agent architecture", build=build)
+
+
+if __name__ == "__main__":   # python experiments/fig8.py with scale=cpu jobs=2: the sweep as a Sacred run
+    from dm2_repro.sweeps.command_line import main
+
+    main("fig8")

@@ -11,7 +11,7 @@ so that curve is Figure 2's DM² (IPPO demo, late) curve and shares its runs.
 """
 from __future__ import annotations
 
-from dm2_repro.experiments import (PAPER_FIGURES_GAIL_REWARD, PAPER_FIGURES_PAPER_RATE, Context, Curve, FigureDef,
+from dm2_repro.sweeps.plan import (PAPER_FIGURES_GAIL_REWARD, PAPER_FIGURES_PAPER_RATE, Context, Curve, FigureDef,
                                    format_steps)
 from dm2_repro.config import make_hp
 
@@ -40,3 +40,9 @@ FIGURE = FigureDef(name="c_sensitivity",
                    title="DM² over the GAIL reward coefficient c (beyond the paper)", build=build,
                    gail_reward=PAPER_FIGURES_GAIL_REWARD,
                    paper_rate=PAPER_FIGURES_PAPER_RATE)
+
+
+if __name__ == "__main__":   # python experiments/c_sensitivity.py with scale=cpu jobs=2: the sweep as a Sacred run
+    from dm2_repro.sweeps.command_line import main
+
+    main("c_sensitivity")

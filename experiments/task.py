@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from dm2_repro.envs import find_task
-from dm2_repro.experiments import Context, Curve, FigureDef, format_steps
+from dm2_repro.sweeps.plan import Context, Curve, FigureDef, format_steps
 
 
 def task_context(context: Context, map_name: str) -> Context:
@@ -39,3 +39,9 @@ FIGURE = FigureDef(
     build=lambda context: task_curves("task", context),
     needs_maps=True,
 )
+
+
+if __name__ == "__main__":   # python experiments/task.py with scale=cpu jobs=2: the sweep as a Sacred run
+    from dm2_repro.sweeps.command_line import main
+
+    main("task")

@@ -13,7 +13,7 @@ keeps the two sets of experts apart in the job graph and in the demonstration fi
 """
 from __future__ import annotations
 
-from dm2_repro.experiments import (PAPER_FIGURES_GAIL_REWARD, PAPER_FIGURES_PAPER_RATE, Context, Curve, FigureDef,
+from dm2_repro.sweeps.plan import (PAPER_FIGURES_GAIL_REWARD, PAPER_FIGURES_PAPER_RATE, Context, Curve, FigureDef,
                                    format_steps)
 
 MAP = "5m_vs_6m"
@@ -34,3 +34,9 @@ FIGURE = FigureDef(name="fig7", title="DM² with demonstrations of every expert 
                    build=build,
                    gail_reward=PAPER_FIGURES_GAIL_REWARD,
                    paper_rate=PAPER_FIGURES_PAPER_RATE)
+
+
+if __name__ == "__main__":   # python experiments/fig7.py with scale=cpu jobs=2: the sweep as a Sacred run
+    from dm2_repro.sweeps.command_line import main
+
+    main("fig7")

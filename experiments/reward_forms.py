@@ -19,7 +19,7 @@ against IPPO. Declared before its runs (commit of 2026-12-07; claims.py reads th
 from __future__ import annotations
 
 from dm2_repro.algos import GAIL_REWARDS
-from dm2_repro.experiments import Context, Curve, FigureDef, format_steps
+from dm2_repro.sweeps.plan import Context, Curve, FigureDef, format_steps
 
 MAPS = ("5m_vs_6m", "3s_vs_4z")
 ALGOS = {"dm2": ("DM²", "-"), "gail_only": ("GAIL only", "--")}   # one colour per form, a line style per algo
@@ -46,3 +46,9 @@ def build(context: Context) -> list[Curve]:
 
 FIGURE = FigureDef(name="reward_forms", title="The GAIL reward's form: absorbing, paper (softplus), logit "
                    "(beyond the paper)", build=build)
+
+
+if __name__ == "__main__":   # python experiments/reward_forms.py with scale=cpu jobs=2: the sweep as a Sacred run
+    from dm2_repro.sweeps.command_line import main
+
+    main("reward_forms")

@@ -2,7 +2,7 @@
 reward and DM² (environment + GAIL reward), with both IPPO demonstration qualities."""
 from __future__ import annotations
 
-from dm2_repro.experiments import (PAPER_FIGURES_GAIL_REWARD, PAPER_FIGURES_PAPER_RATE, Context, Curve, FigureDef,
+from dm2_repro.sweeps.plan import (PAPER_FIGURES_GAIL_REWARD, PAPER_FIGURES_PAPER_RATE, Context, Curve, FigureDef,
                                    format_steps)
 
 MAPS = ("5m_vs_6m", "3s_vs_4z")
@@ -29,3 +29,9 @@ def build(context: Context) -> list[Curve]:
 FIGURE = FigureDef(name="fig6", title="GAIL reward only against IPPO and DM²", build=build,
                    gail_reward=PAPER_FIGURES_GAIL_REWARD,
                    paper_rate=PAPER_FIGURES_PAPER_RATE)
+
+
+if __name__ == "__main__":   # python experiments/fig6.py with scale=cpu jobs=2: the sweep as a Sacred run
+    from dm2_repro.sweeps.command_line import main
+
+    main("fig6")

@@ -33,7 +33,7 @@ def record_sweep(results_dir: str | Path, plan: dict, execute: Callable[[], int]
     from sacred import Experiment
     from sacred.observers import FileStorageObserver
 
-    from . import tracking
+    from dm2_repro import tracking
 
     ex = Experiment(EXPERIMENT, save_git_info=False)
     ex.add_config(dict(plan))
@@ -65,7 +65,7 @@ def record_sweep(results_dir: str | Path, plan: dict, execute: Callable[[], int]
 def sweep_jobs(plan_data: dict, results_dir: str | Path) -> list[dict]:
     """The runner's plan_data() jobs as a sweep records them: key, kind, state, and the run each resolved to,
     relative to the results dir (runs/<id>; None where none)."""
-    from .cli_io import relative_to_results
+    from dm2_repro.cli_io import relative_to_results
 
     return [dict(key=job["key"], kind=job["kind"], state=job["state"],
                  run=relative_to_results(job["run"], results_dir) if job["run"] else None)

@@ -10,7 +10,7 @@ clearly left the floor and is still rising or has plateaued, within the campaign
 """
 from __future__ import annotations
 
-from dm2_repro.experiments import Context, Curve, FigureDef
+from dm2_repro.sweeps.plan import Context, Curve, FigureDef
 
 PILOT_T_MAX = {"5m_vs_6m": 500_000, "3s_vs_4z": 500_000, "3s_vs_5z": 500_000, "8m_vs_9m": 500_000}
 
@@ -26,3 +26,9 @@ def build(context: Context) -> list[Curve]:
 
 FIGURE = FigureDef(name="budget_pilot", title="Budget pilot: IPPO at the cpu preset, one seed",
                    build=build, n_seeds=1, ncols=len(PILOT_T_MAX))
+
+
+if __name__ == "__main__":   # python experiments/budget_pilot.py with scale=cpu jobs=2: the sweep as a Sacred run
+    from dm2_repro.sweeps.command_line import main
+
+    main("budget_pilot")

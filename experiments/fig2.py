@@ -6,7 +6,7 @@ Figure 4 is the same comparison on two more maps (`comparison_curves`).
 """
 from __future__ import annotations
 
-from dm2_repro.experiments import (PAPER_FIGURES_GAIL_REWARD, PAPER_FIGURES_PAPER_RATE, Context, Curve, FigureDef,
+from dm2_repro.sweeps.plan import (PAPER_FIGURES_GAIL_REWARD, PAPER_FIGURES_PAPER_RATE, Context, Curve, FigureDef,
                                    format_steps)
 
 
@@ -38,3 +38,9 @@ FIGURE = FigureDef(
     gail_reward=PAPER_FIGURES_GAIL_REWARD,
     paper_rate=PAPER_FIGURES_PAPER_RATE,
 )
+
+
+if __name__ == "__main__":   # python experiments/fig2.py with scale=cpu jobs=2: the sweep as a Sacred run
+    from dm2_repro.sweeps.command_line import main
+
+    main("fig2")
