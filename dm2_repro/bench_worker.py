@@ -33,7 +33,7 @@ def synthetic_demo(env, hp):
 
     from dm2_repro.algos import make_learner
     from dm2_repro.demos import Demo
-    from dm2_repro.rollout import collect
+    from dm2_repro.training.rollout import collect
 
     torch.manual_seed(12345)
     team = make_learner("ippo", env.spec, hp)
@@ -51,10 +51,10 @@ def train_throughput(cfg: dict) -> dict:
     rollouts alone."""
     import torch
 
-    from dm2_repro.rollout import collect
+    from dm2_repro.training.rollout import collect
 
     if cfg.get("rollout", "python") != "python":  # only trees that have the jitted rollout are asked for it
-        from dm2_repro.jax_rollout import collector
+        from dm2_repro.training.jax_rollout import collector
         collect = collector(cfg["rollout"])  # noqa: F811
     hp, env, learner = _case(cfg)
     gen = torch.Generator().manual_seed(cfg.get("seed", 0))
@@ -147,7 +147,7 @@ def unroll_full_grid(cfg: dict) -> dict:
     ms per call, mean of 5 after 2 warm-up calls. Uses only RecurrentAgentNet.unroll (every tree has it)."""
     import torch
 
-    from dm2_repro.nets import RecurrentAgentNet
+    from dm2_repro.networks import RecurrentAgentNet
 
     torch.set_num_threads(cfg["threads"])
     K, d, A, T, B = cfg["K"], cfg["d_in"], cfg["n_actions"], cfg["T"], cfg["B"]
@@ -190,7 +190,7 @@ def profile_update(cfg: dict) -> dict:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from dm2_repro.rollout import collect
+    from dm2_repro.training.rollout import collect
 
     hp, env, learner = _case(cfg)
     n_eps, start_rollout = _protocol(learner, hp)

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from .envs.maps import RETURN_STATISTIC_MAPS, SECONDARY_RETURN_MAPS  # noqa: F401  (declared with the maps)
-from .hp import HP, ORIGINS, SCALES, _hp  # noqa: F401  (re-exported: the HP fields' one home is hp.py)
+from dm2_repro.envs.maps import RETURN_STATISTIC_MAPS, SECONDARY_RETURN_MAPS  # noqa: F401  (declared with the maps)
+from dm2_repro.hp import HP, ORIGINS, SCALES, _hp  # noqa: F401  (re-exported: the HP fields' one home is hp.py)
 
 TABLES_PATH = Path(__file__).resolve().parent.parent / "paper_tables.yaml"
 # train's `rollout` key: the host loop stepping the env from Python (rollout.py, the default: every
@@ -61,7 +61,7 @@ PRESETS: dict[str, dict] = {
 }
 # cpu budgets per paper map (env steps): chosen so learning is visible in minutes on 2 cores; other
 # maps take the cpu preset's t_max, or their task's (dm2_repro.envs.registry)
-# set by the budget pilot (dm2_repro/experiments/budget_pilot.py; docs/compute_plan.md): the smallest budget at
+# set by the budget pilot (experiments/budget_pilot.py; docs/compute_plan.md): the smallest budget at
 # which IPPO's win rate has left the floor and rises or plateaus, within the campaign's compute envelope
 # (8m_vs_9m: 100k cut to 60k, the issue's first cut when the campaign outgrew its envelope; the pilot's return
 # rises 1.1 -> 8.1 by 50k and stays at 7.8-8.7 to 115k)
@@ -144,8 +144,8 @@ def make_hp(algo: str, map_name: str, scale: str, overrides: dict | None = None)
     """The run's HP: field defaults <- paper_tables.yaml (its global sections, then the map's own
     entry) <- a registered task's settings <- the scale preset <- the budget of the map (CPU_T_MAX
     on the paper maps at cpu scale; a task's t_max for that scale) <- `overrides`."""
-    from .envs.maps import MAPS  # the map list's one home (SMAC maps + registered tasks)
-    from .envs.registry import find_task
+    from dm2_repro.envs.maps import MAPS  # the map list's one home (SMAC maps + registered tasks)
+    from dm2_repro.envs.registry import find_task
 
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; valid scales: {', '.join(SCALES)}")

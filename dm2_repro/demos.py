@@ -46,10 +46,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .snapshots import snapshot_path, snapshot_steps
-from .cli_io import (DamagedFile, InputError, MissingInput, Parser, at_least, atomic_write, atomic_write_text, fail,
+from dm2_repro.training.snapshots import snapshot_path, snapshot_steps
+from dm2_repro.cli_io import (DamagedFile, InputError, MissingInput, Parser, at_least, atomic_write, atomic_write_text, fail,
                      first_line, relative_to_results, sha256_file)
-from .snapshots import check_torch_file, peek_torch_file
+from dm2_repro.training.snapshots import check_torch_file, peek_torch_file
 
 # torch is imported where it is used: `python -m dm2_repro.demos` checks its arguments without it
 STYLES = ("co_concurrent", "co_nonconcurrent", "indep_concurrent", "indep_nonconcurrent")
@@ -147,7 +147,7 @@ def finalize_demo_arrays(out: dict) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 def code_version() -> dict:
-    from . import __version__
+    from dm2_repro import __version__
 
     version = {"dm2_repro": __version__, "git_commit": None, "git_dirty": None}
     root = Path(__file__).resolve().parent.parent
@@ -375,8 +375,8 @@ def team_policy(algo: str, spec, snapshots: list[dict], composition: tuple[int, 
     agent dim first), so agent k's network is the slice [k] of every tensor."""
     import torch
 
-    from .algos import acting_algo, make_learner
-    from .config import HP
+    from dm2_repro.algos import acting_algo, make_learner
+    from dm2_repro.config import HP
 
     team = make_learner(acting_algo(algo), spec, HP(**snapshots[composition[0]]["hp"]), device)
     if len(set(composition)) == 1:
@@ -405,10 +405,10 @@ def collect_demo(runs: list[str | Path], step: int, style: str, episodes: int, o
     import torch
     from tqdm import tqdm
 
-    from .algos import capabilities
-    from .config import paper_tables
-    from .envs import make_env
-    from .rollout import collect
+    from dm2_repro.algos import capabilities
+    from dm2_repro.config import paper_tables
+    from dm2_repro.envs import make_env
+    from dm2_repro.training.rollout import collect
 
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; valid styles: {', '.join(STYLES)}")
@@ -515,8 +515,8 @@ def check_collect_args(args) -> None:
     """Every `collect` argument, before torch or JAX load: counts, ranges, the output name, the
     source runs (config and an intact snapshot of --step of the run's algo and map), that they
     agree, and that their number fits the style. Raises InputError (a ValueError)."""
-    from .envs.maps import MAPS
-    from .cli_io import DEVICE_RE
+    from dm2_repro.envs.maps import MAPS
+    from dm2_repro.cli_io import DEVICE_RE
 
     for name, value, low in (("--episodes", args.episodes, 1), ("--quality-episodes", args.quality_episodes, 1),
                              ("--seed", args.seed, 0), ("--n-envs", args.n_envs, 1), ("--step", args.step, 0)):

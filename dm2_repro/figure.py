@@ -7,7 +7,7 @@
 
 Only COMPLETED runs count. Each curve is the mean test win rate over its seeds with a band
 (standard error by default, `--band sd` for the standard deviation), on the eval steps every seed
-has (see dm2_repro.results for the rule when steps differ). Dotted lines are the demonstrations'
+has (see dm2_repro.results.runs for the rule when steps differ). Dotted lines are the demonstrations'
 qualities (greedy win rate of the source checkpoint), averaged over the curve's seeds that have a
 run (a curve without runs draws no demonstration line).
 
@@ -47,10 +47,10 @@ import numpy as np
 import pandas as pd
 
 from dm2_repro.sweeps.plan import BACKENDS, FIGURES, SCALES, Curve, expand, figure_def
-from dm2_repro import plotting
+from dm2_repro.figures import plotting
 from dm2_repro.config import make_hp
 from dm2_repro.envs import METRICS, metric_of
-from dm2_repro.results import (CurveRuns, align_seeds, curve_runs, damaged_lines, demo_episode_length, detect_scale,
+from dm2_repro.results.runs import (CurveRuns, align_seeds, curve_runs, damaged_lines, demo_episode_length, detect_scale,
                                load_runs, seed_table, summarise_seeds)
 from dm2_repro.validate import (InputError, Parser, at_least, atomic_copy, atomic_write, check_hp_pairs,
                                 check_maps, existing_dir, fail, not_a_file)

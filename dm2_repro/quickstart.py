@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from .validate import InputError, Parser, at_least, fail, not_a_file
+from dm2_repro.validate import InputError, Parser, at_least, fail, not_a_file
 
 MAP, SCALE, LEVEL = "3s_vs_3z", "cpu", "late"
 
@@ -47,7 +47,7 @@ def parse_args(argv=None):
 
 def demo_file(committed: Path, seed: int) -> Path:
     """The committed demonstration of fig2's DM² (IPPO demo, late) curve for `seed`."""
-    from .sweeps.plan import expand
+    from dm2_repro.sweeps.plan import expand
 
     plan = expand("fig2", SCALE, maps=[MAP], curves=[f"dm2_ippo_{LEVEL}"])
     jobs = [job for job in plan.curves[0].jobs if job.seed == seed]
@@ -62,7 +62,7 @@ def demo_file(committed: Path, seed: int) -> Path:
 def reference_gail_reward() -> str:
     """The GAIL reward form of fig2's committed DM² curve (sweeps.plan.PAPER_FIGURES_GAIL_REWARD): the quick
     start's DM² learns from the same one, so it is the committed run of its seed, cut short."""
-    from .sweeps.plan import expand
+    from dm2_repro.sweeps.plan import expand
 
     return expand("fig2", SCALE, maps=[MAP], curves=[f"dm2_ippo_{LEVEL}"]).curves[0].jobs[0].gail_reward
 
@@ -109,7 +109,7 @@ def train_both(args, demo: Path) -> None:
 
 def latest_steps(results: Path, seed: int) -> dict[str, int]:
     """The last env step each algo's newest run of `seed` has logged (0 before its first log)."""
-    from .results import load_runs
+    from dm2_repro.results.runs import load_runs
 
     out = {}
     for run in sorted(load_runs(results, strict=False), key=lambda r: r.sort_key):
@@ -125,8 +125,8 @@ def curves(args, demo: Path):
 
     import pandas as pd
 
-    from .sweeps.plan import expand
-    from .results import completed_run, load_runs
+    from dm2_repro.sweeps.plan import expand
+    from dm2_repro.results.runs import completed_run, load_runs
 
     mine = {}
     for run in sorted(load_runs(args.results, strict=False), key=lambda r: r.sort_key):

@@ -33,7 +33,7 @@ import signal
 import sys
 from pathlib import Path
 
-from dm2_repro import tracking
+from dm2_repro.training import tracking
 from dm2_repro.sweeps.launchers import LAUNCHERS, SLURM_EXECUTORS, SLURM_MINUTES, LocalLauncher, RayLauncher, SlurmLauncher
 from dm2_repro.sweeps.plan import BACKENDS, FIGURES, SCALES, Job, dependency_order, expand
 from dm2_repro.sweeps.record import record_sweep, sweep_jobs

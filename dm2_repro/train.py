@@ -49,14 +49,14 @@ from sacred.observers import FileStorageObserver  # noqa: E402
 from sacred.utils import apply_backspaces_and_linefeeds  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from .algos import capabilities, make_learner  # noqa: E402
-from .config import hp_dict, make_hp  # noqa: E402
-from .envs import make_env  # noqa: E402
-from .jax_rollout import collector  # noqa: E402
-from .rollout import collect  # noqa: E402
-from . import tracking  # noqa: E402
-from .snapshots import snapshot_path, snapshot_steps  # noqa: E402
-from .validate import (  # noqa: E402,F401  (RUN_KEYS and resolve_resume are part of this module's API)
+from dm2_repro.algos import capabilities, make_learner  # noqa: E402
+from dm2_repro.config import hp_dict, make_hp  # noqa: E402
+from dm2_repro.envs import make_env  # noqa: E402
+from dm2_repro.training.jax_rollout import collector  # noqa: E402
+from dm2_repro.training.rollout import collect  # noqa: E402
+from dm2_repro.training import tracking
+from dm2_repro.training.snapshots import snapshot_path, snapshot_steps  # noqa: E402
+from dm2_repro.validate import (  # noqa: E402,F401  (RUN_KEYS and resolve_resume are part of this module's API)
     CHECKPOINT_FORMAT, RUN_KEYS, DamagedFile, InputError, atomic_copy, atomic_write, atomic_write_text,
     check_checkpoint_meta, check_train_argv, check_train_config, fail, first_line, help_requested, resolve_in_results,
     not_a_file, peek_torch_file, resolve_resume, train_help)
@@ -209,7 +209,7 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
     env = make_env(cfg["backend"], cfg["map"], hp.n_envs, seed=streams["rollout"], reward=cfg["reward"])
     demo = None
     if cfg["demo"]:
-        from .demos import load_demo
+        from dm2_repro.demos import load_demo
 
         demo = load_demo(resolve_in_results(cfg["demo"], cfg["results"]), env.spec)   # recorded: relative to results
         _run.info["demo"] = demo.provenance()
@@ -245,7 +245,7 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
         _copy_snapshots(Path(cfg["resume"]), run_dir)
         _run.info["resumed_from"] = str(cfg["resume"])
     if caps.pretrains and not s["pretrained"]:  # BC: pretrain, then report the policy before RL
-        from .algos import bc
+        from dm2_repro.algos import bc
 
         bc_generator = torch.Generator().manual_seed(stream_seed(seed, algo, "bc"))  # the batch order
         for k, v in bc.pretrain(learner, demo, bc_generator).items():

@@ -41,12 +41,12 @@ import os
 from dataclasses import fields
 from pathlib import Path
 
-from .algos import DEFAULT_GAIL_REWARD, LEGACY_GAIL_REWARD   # constants only: algos imports nothing back
-from .cli_io import (DEVICE_RE, EXIT_BAD_INPUT, DamagedFile, HelpFormatter, InputError,  # noqa: F401  (re-exported)
+from dm2_repro.algos import DEFAULT_GAIL_REWARD, LEGACY_GAIL_REWARD   # constants only: algos imports nothing back
+from dm2_repro.cli_io import (DEVICE_RE, EXIT_BAD_INPUT, DamagedFile, HelpFormatter, InputError,  # noqa: F401  (re-exported)
                      MissingInput, Parser, _is_int, _is_number, at_least, atomic_copy, atomic_write, atomic_write_text,
                      existing_dir, fail, first_line, not_a_file, relative_to_results, resolve_in_results,
                      sha256_file)
-from .snapshots import (CHECKPOINT_FORMAT, check_checkpoint_meta, check_torch_file,  # noqa: F401  (re-exported)
+from dm2_repro.training.snapshots import (CHECKPOINT_FORMAT, check_checkpoint_meta, check_torch_file,  # noqa: F401  (re-exported)
                         peek_torch_file)
 
 REWARDS = ("smac", "smax")
@@ -97,7 +97,7 @@ HELP_WORDS = ("-h", "--help", "help")
 
 def check_maps(maps, option: str = "--maps") -> None:
     """Every map of a --maps filter is a known map."""
-    from .envs.maps import MAPS
+    from dm2_repro.envs.maps import MAPS
 
     unknown = [m for m in maps or () if m not in MAPS]
     if unknown:
@@ -154,7 +154,7 @@ def hp_value_problem(key: str, value, field_type: str) -> str | None:
 
 
 def hp_fields() -> dict[str, str]:
-    from .config import HP
+    from dm2_repro.config import HP
 
     return {f.name: f.type for f in fields(HP)}
 
@@ -178,7 +178,7 @@ def check_hp(overrides, prefix: str = "hp.") -> dict:
 
 def check_merged_hp(algo: str, map_name: str, scale: str, overrides: dict):
     """The run's HP (paper -> preset -> overrides), every field in range."""
-    from .config import make_hp
+    from dm2_repro.config import make_hp
 
     try:
         hp = make_hp(algo, map_name, scale, overrides)
@@ -225,9 +225,9 @@ def check_hp_pairs(pairs, option: str = "--hp"):
 def check_demo(demo, algo: str, map_name: str, backend: str, hp=None) -> None:
     """demo=: required by the demonstration learners; present, complete (json + sha256), made for
     this map, backend and agent count, with at least hp.demo_episodes episodes."""
-    from .algos import capabilities
-    from .demos import DemoError, verify_demo_metadata
-    from .envs.maps import MAPS
+    from dm2_repro.algos import capabilities
+    from dm2_repro.demos import DemoError, verify_demo_metadata
+    from dm2_repro.envs.maps import MAPS
 
     if not demo:
         if capabilities(algo).needs_demo:
@@ -361,10 +361,10 @@ def _choice(key: str, value, valid) -> None:
 
 def check_train_keys(updates: dict) -> None:
     """Names and types of the given config values (before a resume fills in the run's)."""
-    from .algos import ALGOS, GAIL_REWARDS
-    from .config import ROLLOUTS, SCALES
-    from .envs import BACKENDS
-    from .envs.maps import MAPS
+    from dm2_repro.algos import ALGOS, GAIL_REWARDS
+    from dm2_repro.config import ROLLOUTS, SCALES
+    from dm2_repro.envs import BACKENDS
+    from dm2_repro.envs.maps import MAPS
 
     unknown = sorted(set(updates) - set(TRAIN_DEFAULTS))
     if unknown:
@@ -399,7 +399,7 @@ def _installed(module: str) -> bool:
 
 def check_tracking(updates: dict, environ=os.environ) -> None:
     """mongo_url (else $DM2_MONGO_URL) a MongoDB URL, and the packages of the dashboards asked for."""
-    from .tracking import MONGO_ENV, is_mongo_url, redact_url
+    from dm2_repro.training.tracking import MONGO_ENV, is_mongo_url, redact_url
 
     url = updates.get("mongo_url") or environ.get(MONGO_ENV, "")
     name = "mongo_url" if updates.get("mongo_url") else f"${MONGO_ENV}"
@@ -462,7 +462,7 @@ def check_resume_checkpoint(run_dir, algo: str, map_name: str) -> Path:
 def check_sc2_game(map_name: str) -> None:
     """backend=sc2 needs the game (pysc2, SMAC, SC2PATH with the binary and maps): InputError, one line
     naming everything missing, before any run dir exists (not a traceback inside the Sacred run)."""
-    from .envs.sc2 import check_sc2_available   # imports neither pysc2 nor SMAC itself
+    from dm2_repro.envs.sc2 import check_sc2_available   # imports neither pysc2 nor SMAC itself
 
     try:
         check_sc2_available(map_name)
@@ -482,7 +482,7 @@ def check_train_config(updates: dict) -> dict:
     cfg = {**TRAIN_DEFAULTS, **resolved}
     if cfg["backend"] == "sc2" and cfg["reward"] != "smac":
         raise InputError(f"reward={cfg['reward']!r} is for the smax backend; valid rewards on sc2: smac")
-    from .envs import check_backend   # a task runs on its own backend (dm2_repro.envs.registry)
+    from dm2_repro.envs import check_backend   # a task runs on its own backend (dm2_repro.envs.registry)
     try:
         check_backend(cfg["map"], cfg["backend"], cfg["reward"])
     except ValueError as exc:

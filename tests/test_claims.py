@@ -6,8 +6,15 @@ import json
 import numpy as np
 import pytest
 
-from dm2_repro import claims, stats
-from dm2_repro.results import load_runs
+from dm2_repro.results import curves
+from dm2_repro.verdicts import decide
+from dm2_repro.verdicts import factorial
+from dm2_repro.verdicts import findings
+from dm2_repro.verdicts import saturation
+from dm2_repro import claims
+
+from dm2_repro.results import stats
+from dm2_repro.results.runs import load_runs
 from dm2_repro.sweeps.plan import expand
 from dm2_repro.config import MAX_RETURN, RETURN_STATISTIC_MAPS
 from tests.fixtures_runs import win_curve, write_job_run
@@ -135,17 +142,17 @@ def test_paired_by_design_uses_the_paired_interval(results):
     # Pairing removes the seed effect: equivalence holds; Welch on the same values could not say.
     assert quality.verdict == claims.HOLDS
     _, wlow, whigh, _ = stats.welch_t_interval(late, early)
-    assert claims.verdict(claims.EQUIVALENT, wlow, whigh) == claims.INCONCLUSIVE
+    assert decide.verdict(findings.EQUIVALENT, wlow, whigh) == claims.INCONCLUSIVE
     # DM² against IPPO is unpaired.
     unpaired = outcome(outcomes, "fig2", "5m_vs_6m", "dm2_ippo_early", "ippo")
     assert not unpaired.comparison.is_paired and "Welch t" in unpaired.measured
     # Which comparisons are paired: demo quality (Fig. 2/4, 7), Fig. 3 styles, above-demo, and a learner's
     # episode length against its own demonstrations' (reward_forms); departures' arms are separate runs.
     paired = {(c.figure, c.test) for c in claims.comparisons("smoke") if c.is_paired}
-    assert paired == {("fig2", claims.EQUIVALENT), ("fig4", claims.EQUIVALENT),
-                      ("fig7", claims.EQUIVALENT), ("fig3", claims.EQUIVALENT),
-                      ("fig3", claims.GREATER), ("fig2", claims.ABOVE_DEMO),
-                      ("fig4", claims.ABOVE_DEMO), ("reward_forms", claims.DEMO_LENGTH)}
+    assert paired == {("fig2", findings.EQUIVALENT), ("fig4", findings.EQUIVALENT),
+                      ("fig7", findings.EQUIVALENT), ("fig3", findings.EQUIVALENT),
+                      ("fig3", findings.GREATER), ("fig2", findings.ABOVE_DEMO),
+                      ("fig4", findings.ABOVE_DEMO), ("reward_forms", findings.DEMO_LENGTH)}
 
 
 def test_above_demo_pairs_each_run_with_its_own_demonstrations(results):
@@ -185,7 +192,7 @@ def test_floor_maps_are_judged_on_the_test_return(tmp_path, monkeypatch):
     faster = outcome(outcomes, "fig2", "3s_vs_3z", "dm2_ippo_late", "ippo")
     assert faster.comparison.metric == "return" and "test return / 20" in faster.comparison.description
     dm2, ippo = (AUC * np.array(r) / MAX_RETURN for r in (DM2_RETURNS, IPPO_RETURNS))
-    estimate, low, high, _ = stats.welch_t_interval(dm2, ippo, claims.CONFIDENCE)
+    estimate, low, high, _ = stats.welch_t_interval(dm2, ippo, findings.CONFIDENCE)
     assert faster.measured.startswith(f"ΔAUC(return/20) = {estimate:+.3f} [{low:+.3f}, {high:+.3f}]")
     assert faster.verdict == claims.HOLDS
     above = outcome(outcomes, "fig2", "3s_vs_3z", "dm2_ippo_late", None)
@@ -193,7 +200,7 @@ def test_floor_maps_are_judged_on_the_test_return(tmp_path, monkeypatch):
     qualities = 0.5 * np.array(IPPO_RETURNS) / MAX_RETURN   # step 800 of a linear rise over 0..1600
     assert above.values == (f"dm2_ippo_late final: {values(finals, 1.0)} | "
                             f"demo quality: {values(qualities, 1.0)}")
-    estimate, low, high, _ = stats.paired_t_interval(finals, qualities, claims.CONFIDENCE)
+    estimate, low, high, _ = stats.paired_t_interval(finals, qualities, findings.CONFIDENCE)
     measured = [float(x) for x in above.measured.split(" (")[0].replace("final - demo = ", "")
                 .replace("[", "").replace("]", "").replace(",", "").split()]
     assert measured == pytest.approx([estimate, low, high], abs=1e-3)
@@ -233,12 +240,12 @@ def test_aggregate_across_maps(results):
 
 
 def test_verdict_rules():
-    assert claims.verdict(claims.GREATER, 0.1, 0.3) == claims.HOLDS
-    assert claims.verdict(claims.GREATER, -0.3, -0.1) == claims.FAILS
-    assert claims.verdict(claims.GREATER, -0.1, 0.3) == claims.INCONCLUSIVE
-    assert claims.verdict(claims.EQUIVALENT, -0.05, 0.05) == claims.HOLDS
-    assert claims.verdict(claims.EQUIVALENT, 0.2, 0.4) == claims.FAILS
-    assert claims.verdict(claims.EQUIVALENT, 0.0, 0.2) == claims.INCONCLUSIVE
+    assert decide.verdict(findings.GREATER, 0.1, 0.3) == claims.HOLDS
+    assert decide.verdict(findings.GREATER, -0.3, -0.1) == claims.FAILS
+    assert decide.verdict(findings.GREATER, -0.1, 0.3) == claims.INCONCLUSIVE
+    assert decide.verdict(findings.EQUIVALENT, -0.05, 0.05) == claims.HOLDS
+    assert decide.verdict(findings.EQUIVALENT, 0.2, 0.4) == claims.FAILS
+    assert decide.verdict(findings.EQUIVALENT, 0.0, 0.2) == claims.INCONCLUSIVE
 
 
 def test_report_is_written_and_deterministic(results, tmp_path, capsys):
@@ -272,7 +279,7 @@ def test_check_detects_a_stale_report(results, tmp_path):
 
 
 def test_reproduction_report_goes_between_the_readme_markers(results, tmp_path, capsys):
-    from dm2_repro import report
+    from dm2_repro.figures import report
     readme = tmp_path / "README.md"
     readme.write_text(f"# title\n\nbefore\n{report.START}\nold text\n{report.END}\n\nafter\n")
     args = ["--results", str(results), "--out", str(tmp_path / "claims.md"), "--seeds", str(N_SEEDS),
@@ -312,7 +319,7 @@ def test_figure7_saturation_is_the_first_snapshot_equivalent_to_the_last(tmp_pat
             run_id += 1
             write_job_run(tmp_path, run_id, job, final=level + 0.02 * ((job.seed + k) % 3), steps=STEPS)
     curves = claims.load_curves(tmp_path, "cpu", figures=["fig7"])["fig7"]
-    rows, finding = claims.saturation([curves[("5m_vs_6m", c.key)] for c in snapshots], tmp_path)
+    rows, finding = saturation.saturation([curves[("5m_vs_6m", c.key)] for c in snapshots], tmp_path)
     assert [row.equivalent for row in rows] == [False] * 7 + [True, True, None]
     seven = np.array([AUC * (0.9 + 0.02 * ((s + 7) % 3)) for s in range(1, 6)])
     last = np.array([AUC * (0.9 + 0.02 * ((s + 9) % 3)) for s in range(1, 6)])
@@ -323,13 +330,13 @@ def test_figure7_saturation_is_the_first_snapshot_equivalent_to_the_last(tmp_pat
     # one seed fewer on an early snapshot: left out of the finding, which the others still make
     first = curves[("5m_vs_6m", snapshots[0].key)]
     fewer = claims.CurveRuns(first.curve, dict(list(first.runs.items())[:4]))
-    rows, finding = claims.saturation([fewer] + [curves[("5m_vs_6m", c.key)] for c in snapshots[1:]], tmp_path)
+    rows, finding = saturation.saturation([fewer] + [curves[("5m_vs_6m", c.key)] for c in snapshots[1:]], tmp_path)
     assert rows[0].equivalent is None and finding.startswith(f"saturates at {snapshots[7].key}:")
     assert finding.endswith(f"left out, fewer than 5 seeds: {snapshots[0].key} (4 seeds)")
     # thinned below five complete snapshots (the last included): no finding
     thin = [curves[("5m_vs_6m", c.key)] for c in snapshots]
     thin = [claims.CurveRuns(c.curve, {}) if k < 6 else c for k, c in enumerate(thin)]
-    rows, finding = claims.saturation(thin, tmp_path)
+    rows, finding = saturation.saturation(thin, tmp_path)
     assert finding.startswith(claims.NO_DATA) and "has 4" in finding
 
 
@@ -344,7 +351,7 @@ def test_figure7_saturation_names_where_differences_stop_being_detected(tmp_path
             run_id += 1
             write_job_run(tmp_path, run_id, job, final=level + 0.02 * (job.seed % 3), steps=STEPS)
     curves = claims.load_curves(tmp_path, "cpu", figures=["fig7"])["fig7"]
-    rows, finding = claims.saturation([curves[("5m_vs_6m", c.key)] for c in snapshots], tmp_path)
+    rows, finding = saturation.saturation([curves[("5m_vs_6m", c.key)] for c in snapshots], tmp_path)
     assert [row.equivalent for row in rows] == [True] * 4 + [None]
     assert [row.differs for row in rows] == [True, True, False, False, None]
     assert finding.startswith(f"saturates at {snapshots[0].key}:")
@@ -380,10 +387,10 @@ def test_figure3_factorial_separates_co_training_from_concurrent_sampling(tmp_pa
     assert rows[("AB", "early")].verdict == ""
     # the right panel has 4 seeds with every cell: no verdict there, nor pooled; pooled = mean of the panels
     assert list(rows[("A", "late")].values.values()) == pytest.approx([(co_gain[s] - 0.1) * AUC for s in range(1, 5)])
-    assert list(rows[("A", claims.POOLED)].values.values()) == pytest.approx(
+    assert list(rows[("A", factorial.POOLED)].values.values()) == pytest.approx(
         [(co_gain[s] - 0.05) * AUC for s in range(1, 5)])
-    assert rows[("A", "late")].verdict == rows[("A", claims.POOLED)].verdict == claims.NO_DATA
-    assert "n=4 seeds" in rows[("B", claims.POOLED)].measured
+    assert rows[("A", "late")].verdict == rows[("A", factorial.POOLED)].verdict == claims.NO_DATA
+    assert "n=4 seeds" in rows[("B", factorial.POOLED)].measured
 
 
 def renaming(monkeypatch, figures, old, new):
@@ -399,7 +406,8 @@ def renaming(monkeypatch, figures, old, new):
                            for c in plan.curves]
         return plan
 
-    monkeypatch.setattr(claims, "expand", expand_renamed)
+    monkeypatch.setattr(claims, "expand", expand_renamed)     # the curves claims loads
+    monkeypatch.setattr(findings, "expand", expand_renamed)   # the curves its comparisons are checked against
 
 
 def test_compared_maps_are_the_figure_definitions_maps():
@@ -449,7 +457,7 @@ def test_a_runs_values_do_not_depend_on_what_it_is_compared_with(tmp_path):
     ippo_values = f"ippo: {values(IPPO_5M)}"
     assert ippo_values in fig2.values and ippo_values in fig6.values
     ippo = claims.load_curves(tmp_path, "smoke", n_seeds=N_SEEDS, figures=["fig2"])["fig2"][("3s_vs_4z", "ippo")]
-    finals = claims.seed_values(ippo, "final", 0, 1600)
+    finals = curves.seed_values(ippo, "final", 0, 1600)
     assert list(finals.values()) == pytest.approx([FINAL * f for f in IPPO_5M])
 
 
@@ -457,7 +465,7 @@ def test_runs_table_has_a_column_per_panel():
     """fig3 has two panels on one map with the same curve names: each panel keeps its own counts."""
     from types import SimpleNamespace as NS
 
-    from dm2_repro.report import runs_table
+    from dm2_repro.figures.report import runs_table
 
     def entry(panel, label, n):
         return NS(curve=NS(panel=panel, label=label), runs=[object()] * n, n_expected=5)
@@ -470,7 +478,7 @@ def test_runs_table_has_a_column_per_panel():
 
 
 def test_setting_line_names_budget_statistic_and_batch_sizes_against_the_paper():
-    from dm2_repro.report import setting_line
+    from dm2_repro.figures.report import setting_line
 
     line = setting_line(["5m_vs_6m"], "cpu")
     assert line.startswith("5m_vs_6m: 150k steps (paper 10M)") and "statistic test return / 20" in line
@@ -525,17 +533,17 @@ def test_early_window_takes_the_first_third_of_the_common_range(tmp_path, monkey
     assert early.measured.startswith("ΔAUC(return/20) = +0.375")
 
 
-@pytest.mark.parametrize("test", [claims.GREATER, claims.EQUIVALENT])
+@pytest.mark.parametrize("test", [findings.GREATER, findings.EQUIVALENT])
 @pytest.mark.parametrize("paired", [False, True])
 def test_verdict_p_gives_the_interval_verdict(test, paired):
     """p < 0.05 exactly where the 95% interval gives a verdict, and its direction is that verdict."""
     rng = np.random.default_rng(11)
     for _ in range(200):
         a, b = rng.normal(rng.uniform(-0.3, 0.3), 0.1, 5), rng.normal(0.0, 0.1, 5)
-        _, _, low, high, _ = claims.interval(a, b, paired)
-        judged = claims.verdict(test, low, high, 0.08)
-        p, direction = claims.verdict_p(test, a, b, paired, 0.08)
-        assert (p < claims.ALPHA) == (judged != claims.INCONCLUSIVE), (judged, p)
+        _, _, low, high, _ = decide.interval(a, b, paired)
+        judged = decide.verdict(test, low, high, 0.08)
+        p, direction = decide.verdict_p(test, a, b, paired, 0.08)
+        assert (p < findings.ALPHA) == (judged != claims.INCONCLUSIVE), (judged, p)
         if judged != claims.INCONCLUSIVE:
             assert direction == judged
 
@@ -557,7 +565,7 @@ def test_holm_column_keeps_only_verdicts_that_survive_the_family():
 def test_declared_statistics_at_the_cpu_preset():
     """Per-map margins, 3s_vs_5z's secondary return statistic, the early window of "learns faster"."""
     found = claims.comparisons("cpu")
-    margins = {(c.map, c.metric): c.margin for c in found if c.test == claims.EQUIVALENT}
+    margins = {(c.map, c.metric): c.margin for c in found if c.test == findings.EQUIVALENT}
     assert margins == {("5m_vs_6m", "return"): 0.028, ("3s_vs_4z", "win_rate"): 0.053,
                        ("3s_vs_3z", "win_rate"): 0.078, ("3s_vs_5z", "win_rate"): 0.003,
                        ("3s_vs_5z", "return"): 0.039, ("8m_vs_9m", "return"): 0.024}
@@ -569,7 +577,7 @@ def test_declared_statistics_at_the_cpu_preset():
     assert {c.finding for c in early} == {"DM² learns faster than IPPO", "CTDE (QMIX, RMAPPO) learns faster than DM²"}
     assert all("first third of training" in c.description for c in early)
     # smoke keeps the single margin (no IPPO runs declare one there)
-    assert {c.margin for c in claims.comparisons("smoke") if c.test == claims.EQUIVALENT} == {claims.EQUIVALENCE_MARGIN}
+    assert {c.margin for c in claims.comparisons("smoke") if c.test == findings.EQUIVALENT} == {findings.EQUIVALENCE_MARGIN}
 
 
 def test_above_floor_demonstrations_is_trivially_above(tmp_path):

@@ -97,7 +97,7 @@ def test_indep_concurrent_team_uses_agent_k_of_run_k(spec):
     last = torch.randint(-1, spec.n_actions, (6, K))
 
     def logits(learner):
-        from dm2_repro.nets import agent_inputs
+        from dm2_repro.networks import agent_inputs
 
         x = agent_inputs(obs, last, spec.n_actions, K)
         return learner.actor.step(x, learner.init_hidden(6))[0]

@@ -16,7 +16,7 @@ from dm2_repro.algos.dm2 import (DM2, SIL, Discriminators, EpisodeRows, discount
 from dm2_repro.config import HP
 from dm2_repro.demos import Demo
 from dm2_repro.envs.base import EnvSpec
-from dm2_repro.rollout import EpisodeBatch
+from dm2_repro.training.rollout import EpisodeBatch
 
 from tests.fixtures import SMALL_SPEC as SPEC, fake_demo, padded_batch as fake_batch, small_hp
 

@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dm2_repro import figure, plotting
-from dm2_repro.results import align_seeds
+from dm2_repro import figure
+
+from dm2_repro.figures import plotting
+from dm2_repro.results.runs import align_seeds
 from dm2_repro.sweeps.plan import expand
 from tests.fixtures_runs import gail_metrics, write_demo, write_job_run, write_run
 
@@ -540,7 +542,7 @@ def test_first_mismatch_tolerance_and_one_line_messages():
 # ---------------------------------------------------------------------------------------------
 
 def test_to_dataframe_is_one_long_table_of_every_run(tmp_path):
-    from dm2_repro.results import to_dataframe
+    from dm2_repro.results.runs import to_dataframe
 
     plan = expand("fig5", "smoke", maps=["3s_vs_4z"])
     dm2 = plan.curves[0].jobs[0]
@@ -571,7 +573,7 @@ def test_to_dataframe_is_one_long_table_of_every_run(tmp_path):
 
 
 def test_to_dataframe_lists_runs_whose_metrics_cannot_be_read(tmp_path):
-    from dm2_repro.results import to_dataframe
+    from dm2_repro.results.runs import to_dataframe
 
     job = expand("fig8", "smoke").curves[0].jobs[0]
     write_job_run(tmp_path, 1, job)
@@ -588,7 +590,9 @@ def test_one_sha256_for_demos_and_results(tmp_path):
     import hashlib
     import os
 
-    from dm2_repro import demos, results, validate
+    from dm2_repro import demos, validate
+
+    from dm2_repro.results import runs as results
 
     assert demos.sha256_file is validate.sha256_file is results.sha256_file
     data = os.urandom(3 * (1 << 20) + 17)                 # more than one chunk
@@ -607,7 +611,7 @@ def test_a_snapshot_sweep_gets_ordered_colours_and_its_reference_curve_one_apart
     import numpy as np
     import seaborn as sns
 
-    from dm2_repro.plotting import curve_colors
+    from dm2_repro.figures.plotting import curve_colors
 
     sweep = [f"dm2_ippo_{s}k" for s in range(15, 151, 15)]
     colors = curve_colors(sweep + ["qmix"])

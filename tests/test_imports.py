@@ -1,6 +1,7 @@
 """No import circle in the package: every `import` (module level or inside a function) of a dm2_repro
 module, a module also importing its parent packages, must leave the module graph acyclic, so that the
-layers read one way (envs -> config -> algorithms -> training -> runs -> results -> figures/claims)."""
+layers read one way, as the sub-packages are named (envs -> networks -> algos -> training -> sweeps -> results ->
+figures / verdicts)."""
 from __future__ import annotations
 
 import ast

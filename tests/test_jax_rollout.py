@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from dm2_repro import jax_rollout
+from dm2_repro.training import jax_rollout
 from dm2_repro.algos import make_learner
 from dm2_repro.config import make_hp
-from dm2_repro.nets import agent_inputs, shared_step
-from dm2_repro.rollout import EpisodeBatch, collect
+from dm2_repro.networks import agent_inputs, shared_step
+from dm2_repro.training.rollout import EpisodeBatch, collect
 
 from .conftest import TEST_MAP
 

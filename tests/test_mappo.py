@@ -13,7 +13,7 @@ import torch
 from dm2_repro.algos.mappo import RMAPPO, ValueNorm
 from dm2_repro.config import make_hp
 from dm2_repro.envs.base import EnvSpec
-from dm2_repro.nets import agent_inputs, previous_actions
+from dm2_repro.networks import agent_inputs, previous_actions
 
 from tests.fixtures import SPEC, random_batch as fake_batch
 

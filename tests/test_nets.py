@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from dm2_repro.nets import RecurrentAgentNet, agent_inputs, clip_grad_norm_per_stack, previous_actions
+from dm2_repro.networks import RecurrentAgentNet, agent_inputs, clip_grad_norm_per_stack, previous_actions
 
 
 class Reference(nn.Module):
@@ -111,7 +111,7 @@ def test_gru_sequence_backward_equals_autograd_through_the_cell(lengths):
     """GRUSequence's hand-written backward through time gives autograd's gradients (float64), on the
     whole grid and packed (sequences of different lengths, one of length 0): on every computed step
     the values of the cell run step by step, and the gradients of a loss over those steps."""
-    from dm2_repro.nets import GRUSequence, Packing, gru_cell
+    from dm2_repro.networks import GRUSequence, Packing, gru_cell
 
     g = torch.Generator().manual_seed(0)
     G, T, B, H = 2, 5, 3, 4
@@ -141,7 +141,7 @@ def test_gru_sequence_backward_equals_autograd_through_the_cell(lengths):
 
 
 def test_packing_orders_rows_time_major_longest_first():
-    from dm2_repro.nets import Packing
+    from dm2_repro.networks import Packing
 
     p = Packing.of(torch.tensor([2, 3, 1]), T=4)  # [T, B] grid cell t * 3 + b
     assert p.order.tolist() == [1, 0, 2] and p.counts == (3, 2, 1)
@@ -156,7 +156,7 @@ def test_packing_orders_rows_time_major_longest_first():
 def test_unroll_with_lengths_equals_the_whole_grid_on_the_steps_it_computes():
     """Packed unrolls give the grid's outputs on each sequence's first lengths[b] steps, and the same
     parameter gradients for a loss over those steps (the update's case: padded steps are masked)."""
-    from dm2_repro.nets import unroll_many
+    from dm2_repro.networks import unroll_many
 
     a, c = _perturbed_net(), _perturbed_net()
     x = torch.randn(3, 6, 4, 10)  # [G, T, B, d]
@@ -178,7 +178,7 @@ def test_unroll_with_lengths_equals_the_whole_grid_on_the_steps_it_computes():
 
 def test_a_packing_built_once_gives_what_its_lengths_give():
     """Updates build the Packing once and pass it to every epoch's unroll (shared nets: per agent)."""
-    from dm2_repro.nets import Packing, shared_unroll, unroll_many
+    from dm2_repro.networks import Packing, shared_unroll, unroll_many
 
     a = _perturbed_net()
     x = torch.randn(3, 6, 4, 10)  # [G, T, B, d]
@@ -194,7 +194,7 @@ def test_a_packing_built_once_gives_what_its_lengths_give():
 
 
 def test_unroll_many_equals_each_net_alone_and_keeps_gradients_apart():
-    from dm2_repro.nets import unroll_many
+    from dm2_repro.networks import unroll_many
 
     a, c = _perturbed_net(), _perturbed_net()
     with torch.no_grad():

@@ -13,7 +13,7 @@ import torch
 from dm2_repro.algos.qmix import QMIX, EpisodeReplayBuffer, QMixer, epsilon_schedule
 from dm2_repro.config import make_hp
 from dm2_repro.envs.base import EnvSpec
-from dm2_repro.rollout import EpisodeBatch
+from dm2_repro.training.rollout import EpisodeBatch
 
 from tests.fixtures import SPEC, random_batch as fake_batch
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from dm2_repro.cli_io import relative_to_results, resolve_in_results
-from dm2_repro.results import relative_recorded_paths
+from dm2_repro.results.runs import relative_recorded_paths
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from dm2_repro.rollout import EpisodeBatch
+from dm2_repro.training.rollout import EpisodeBatch
 
 
 def chunk(lengths, T, K=2, D=3, A=4, reward=1.0):

@@ -18,7 +18,7 @@ import pytest
 from dm2_repro.sweeps import launchers, status as states
 from dm2_repro.sweeps import runner as scheduler
 from dm2_repro import run
-from dm2_repro.results import load_runs
+from dm2_repro.results.runs import load_runs
 from dm2_repro.sweeps.plan import DemoJob, expand
 from tests.fixtures_runs import write_demo, write_job_run
 

@@ -1,4 +1,4 @@
-"""dm2_repro.stats on tiny hand-computed cases (the intervals claims.py uses at n = 5 seeds)."""
+"""dm2_repro.results.stats on tiny hand-computed cases (the intervals claims.py uses at n = 5 seeds)."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from dm2_repro import stats
+from dm2_repro.results import stats
 
 A = [1.0, 2.0, 3.0, 4.0, 5.0]
 B = [2.0, 4.0, 6.0, 8.0, 10.0]

@@ -19,7 +19,7 @@ from dm2_repro.sweeps import launchers, status as states
 from dm2_repro.sweeps import runner as scheduler
 from dm2_repro import claims, figure, run
 from dm2_repro.sweeps.plan import DemoJob, TrainJob, expand
-from dm2_repro.results import load_runs
+from dm2_repro.results.runs import load_runs
 from dm2_repro.validate import train_words
 from tests.fixtures_runs import write_job_run
 from tests.test_runner import FAKE_COMMANDS, run_cli

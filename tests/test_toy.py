@@ -7,7 +7,7 @@ import torch
 
 from dm2_repro.demos import load_demo
 from dm2_repro.envs.toy import PAYOFF, ClimbingGameEnv, OptimalTeamPolicy
-from dm2_repro.rollout import collect
+from dm2_repro.training.rollout import collect
 from dm2_repro.theory.toy_coordination import TOY_HP, train_curve, updates_to_optimum, write_optimal_demo
 
 A, B, C = 0, 1, 2

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from dm2_repro import tracking, validate
+from dm2_repro import validate
+
+from dm2_repro.training import tracking
 from dm2_repro.sweeps.plan import TrainJob
 
 from .conftest import TEST_MAP
@@ -65,8 +67,8 @@ def test_cout_holds_the_runs_output(cli_run):
 def test_sources_of_every_module_the_run_loads_and_git_state(cli_run):
     run = _json(cli_run["dir"], "run.json")
     sources = dict(run["experiment"]["sources"])
-    for name in ("train.py", "tracking.py", "algos/ippo.py", "algos/__init__.py", "envs/smax.py", "nets.py",
-                 "rollout.py", "config.py"):
+    for name in ("train.py", "training/tracking.py", "algos/ippo.py", "algos/__init__.py", "envs/smax.py",
+                 "networks.py", "training/rollout.py", "config.py"):
         assert name in sources, name
         assert (cli_run["results"] / "runs" / sources[name]).is_file()
     info = _json(cli_run["dir"], "info.json")

@@ -105,7 +105,7 @@ def test_killed_run_resumes_the_same_curve(smoke_ippo_run, tmp_path, monkeypatch
     # checkpoint_every only changes when checkpoints are written, not what is learned
     assert _curves(resumed) == _curves(smoke_ippo_run)
     # the resumed run holds every policy snapshot: the killed run's (copied) and its own
-    from dm2_repro.snapshots import snapshot_steps
+    from dm2_repro.training.snapshots import snapshot_steps
     assert set(snapshot_steps(killed)) <= set(snapshot_steps(resumed))
     assert snapshot_steps(resumed) == snapshot_steps(smoke_ippo_run)
     # a key given with resume= must be the run's own: another algo or seed is an error, the same is fine

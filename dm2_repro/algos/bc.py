@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ..nets import agent_inputs, clip_grad_norm_per_stack, previous_actions
+from dm2_repro.networks import agent_inputs, clip_grad_norm_per_stack, previous_actions
 from .common import adam, masked_logits, masked_mean_per_agent
 
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..rollout import EpisodeBatch
+from dm2_repro.training.rollout import EpisodeBatch
 
 NEG_INF = -1e10   # the logit / Q-value of an unavailable action (finite: no NaN in softmax or argmax)
 

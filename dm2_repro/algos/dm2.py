@@ -39,10 +39,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import HP
-from ..envs.base import EnvSpec
-from ..nets import StackedLinear
-from ..rollout import EpisodeBatch
+from dm2_repro.config import HP
+from dm2_repro.envs.base import EnvSpec
+from dm2_repro.networks import StackedLinear
+from dm2_repro.training.rollout import EpisodeBatch
 from . import GAIL_REWARDS, DEFAULT_GAIL_REWARD
 from .common import adam, masked_mean
 from .ippo import IPPO

@@ -8,11 +8,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..config import HP
-from ..envs.base import EnvSpec
-from ..nets import (Packing, RecurrentAgentNet, agent_inputs, clip_grad_norm_per_stack, previous_actions,
+from dm2_repro.config import HP
+from dm2_repro.envs.base import EnvSpec
+from dm2_repro.networks import (Packing, RecurrentAgentNet, agent_inputs, clip_grad_norm_per_stack, previous_actions,
                     unroll_many)
-from ..rollout import EpisodeBatch
+from dm2_repro.training.rollout import EpisodeBatch
 from .common import ActingNet, adam, masked_logits, masked_mean_per_agent
 
 

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import torch
 
-from ..config import HP
-from ..envs.base import EnvSpec
-from ..nets import Packing, RecurrentAgentNet, agent_inputs, previous_actions, shared_step, shared_unroll
-from ..rollout import EpisodeBatch
+from dm2_repro.config import HP
+from dm2_repro.envs.base import EnvSpec
+from dm2_repro.networks import Packing, RecurrentAgentNet, agent_inputs, previous_actions, shared_step, shared_unroll
+from dm2_repro.training.rollout import EpisodeBatch
 from .common import ActingNet, RunningMeanStd, adam, masked_logits, real_states
 from .ippo import gae, ppo_loss
 

@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import HP
-from ..envs.base import EnvSpec
-from ..nets import RecurrentAgentNet, agent_inputs, previous_actions, shared_step, shared_unroll
-from ..rollout import EpisodeBatch
+from dm2_repro.config import HP
+from dm2_repro.envs.base import EnvSpec
+from dm2_repro.networks import RecurrentAgentNet, agent_inputs, previous_actions, shared_step, shared_unroll
+from dm2_repro.training.rollout import EpisodeBatch
 from .common import NEG_INF, ActingNet, RunningMeanStd, real_states
 
 

@@ -66,7 +66,7 @@ class BatchedEnv:
 class BatchedFns:
     """A JAX env's per-environment `reset_one(key) -> carry` and `step_one(key, carry, actions[K]) ->
     (carry, reward)` as pure batched functions of N envs (unjitted, so a whole rollout can be traced
-    into one program: dm2_repro.jax_rollout), and the jitted reset/step the host calls step by step.
+    into one program: dm2_repro.training.jax_rollout), and the jitted reset/step the host calls step by step.
     A carry holds at least obs[K, D], world[S], avail[K, A], done, terminated, ret, t (and won where
     the env has a win signal); an env that has ended keeps its values and gets reward 0.
     The key discipline is fixed here, once for both paths: reset splits the key over the N envs;

@@ -86,7 +86,7 @@ def _check_defaults(name: str, defaults: Mapping) -> tuple[dict, dict]:
     """(task-level settings, HP values) of `defaults`; ValueError naming a bad key or value."""
     from dataclasses import fields
 
-    from ..hp import HP, SCALES
+    from dm2_repro.hp import HP, SCALES
 
     hp_names = {f.name for f in fields(HP)}
     unknown = sorted(set(defaults) - hp_names - set(TASK_KEYS))

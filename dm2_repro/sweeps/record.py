@@ -33,7 +33,7 @@ def record_sweep(results_dir: str | Path, plan: dict, execute: Callable[[], int]
     from sacred import Experiment
     from sacred.observers import FileStorageObserver
 
-    from dm2_repro import tracking
+    from dm2_repro.training import tracking
 
     ex = Experiment(EXPERIMENT, save_git_info=False)
     ex.add_config(dict(plan))

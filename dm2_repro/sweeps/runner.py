@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dm2_repro.results import SacredRun, damaged_lines, load_runs
+from dm2_repro.results.runs import SacredRun, damaged_lines, load_runs
 from dm2_repro.sweeps.plan import DemoJob, Job, TrainJob
 from dm2_repro.sweeps.status import DONE, RESUMABLE, RUNNING, TODO, Commands, Status, command, job_status, log_path
 

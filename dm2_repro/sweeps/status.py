@@ -17,8 +17,8 @@ from pathlib import Path
 import psutil
 
 from dm2_repro.sweeps.plan import DemoJob, Job, TrainJob
-from dm2_repro.snapshots import snapshot_steps
-from dm2_repro.results import SacredRun, completed_run, demo_metadata, runs_of
+from dm2_repro.training.snapshots import snapshot_steps
+from dm2_repro.results.runs import SacredRun, completed_run, demo_metadata, runs_of
 
 DONE, RUNNING, RESUMABLE, TODO = "done", "running elsewhere", "resumable", "todo"
 PID_START_SLACK = 5.0                   # seconds: a process may be stamped a little after Sacred's start_time

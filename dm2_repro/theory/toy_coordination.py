@@ -28,7 +28,7 @@ from dm2_repro.config import HP
 from dm2_repro.demos import empty_demo_arrays, finalize_demo_arrays, load_demo, scatter_team_episodes, \
     style_plan, write_demo
 from dm2_repro.envs.toy import ClimbingGameEnv, OptimalTeamPolicy
-from dm2_repro.rollout import collect
+from dm2_repro.training.rollout import collect
 
 SEEDS = (0, 1, 2, 3, 4)
 N_ROUNDS = 4

@@ -20,7 +20,7 @@ from dm2_repro.algos import make_learner
 from dm2_repro.config import HP
 from dm2_repro.demos import Demo
 from dm2_repro.envs.base import EnvSpec
-from dm2_repro.rollout import EpisodeBatch
+from dm2_repro.training.rollout import EpisodeBatch
 
 SPEC = EnvSpec("oracle", n_agents=3, n_actions=6, obs_dim=10, state_dim=8, episode_limit=12)
 HP_FIELDS = dict(hidden=16, gail_hidden=16, ppo_epochs=3, gail_epochs=4, gail_batch_episodes=4,

@@ -11,7 +11,7 @@ Reference: docs/figures.md.
 from __future__ import annotations
 
 from dm2_repro.config import MAX_RETURN, make_hp, paper_tables
-from dm2_repro.curve_values import common_range, format_values, seed_values
+from dm2_repro.results.curves import common_range, format_values, seed_values
 from dm2_repro.envs import metric_of
 from dm2_repro.sweeps.plan import figure_def
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from dm2_repro.config import MAX_RETURN
 from dm2_repro.envs import METRICS
-from dm2_repro.results import CurveRuns, step_tolerance
+from dm2_repro.results.runs import CurveRuns, step_tolerance
 
 FINAL_EVALS = 3   # "final": the mean of the last this many evaluations
 

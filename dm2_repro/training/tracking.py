@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]   # dm2_repro/
 MONGO_ENV = "DM2_MONGO_URL"        # the Mongo URL, kept out of the command line and the record
 MONGO_DEFAULT_DB = "sacred"        # Sacred's own default when the URL names no database
 REDACTED = "***"
@@ -78,7 +78,7 @@ def keep_streams():
 
 def run_modules(cfg: dict) -> list[str]:
     """The modules a run of `cfg` imports lazily (learner, env backend, demonstrations)."""
-    from .algos import ALGOS
+    from dm2_repro.algos import ALGOS
 
     modules = [f"dm2_repro.algos.{ALGOS[cfg['algo']].module}", f"dm2_repro.envs.{cfg['backend']}"]
     if cfg.get("demo"):

@@ -22,10 +22,10 @@ import math
 import numpy as np
 import torch
 
-from .algos.common import NEG_INF, ActingNet
-from .config import ROLLOUTS
-from .envs.base import BatchedEnv, JaxBatchedEnv
-from .rollout import EpisodeBatch, episode_seed
+from dm2_repro.algos.common import NEG_INF, ActingNet
+from dm2_repro.config import ROLLOUTS
+from dm2_repro.envs.base import BatchedEnv, JaxBatchedEnv
+from dm2_repro.training.rollout import EpisodeBatch, episode_seed
 
 LN_EPS = 1e-5  # torch.nn.functional.layer_norm's default
 
@@ -42,7 +42,7 @@ def check_rollout(rollout: str, env: BatchedEnv | None = None) -> str:
 def collector(rollout: str, env: BatchedEnv | None = None):
     """The collect function of train's `rollout` key: rollout.collect (host loop) or this module's
     (checked against `env` where given)."""
-    from . import rollout as host
+    from dm2_repro.training import rollout as host
 
     return host.collect if check_rollout(rollout, env) == "python" else collect
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from .envs.base import BatchedEnv
+from dm2_repro.envs.base import BatchedEnv
 
 
 @dataclass

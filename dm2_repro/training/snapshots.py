@@ -10,7 +10,7 @@ import pickle
 import zipfile
 from pathlib import Path
 
-from .cli_io import DamagedFile, InputError, MissingInput, first_line
+from dm2_repro.cli_io import DamagedFile, InputError, MissingInput, first_line
 
 PREFIX, SUFFIX = "policy_", ".pt"
 CHECKPOINT_FORMAT = 1   # version of the checkpoint / policy snapshot layout (train.py's `meta`)

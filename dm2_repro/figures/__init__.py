@@ -1,0 +1,7 @@
+"""Figures: how results are drawn and reported.
+
+    plotting.py  the paper's figure style: curves with bands, demonstration lines, legends
+    report.py    the reproduction report (README's section between its markers)
+
+`python -m dm2_repro.figure` draws a figure; `python -m dm2_repro.claims` judges the paper's claims.
+"""
