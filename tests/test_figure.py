@@ -12,7 +12,7 @@ import pytest
 
 from dm2_repro import figure
 
-from dm2_repro.figures import plotting
+from dm2_repro.figures import diagnostics, plotting, tables
 from dm2_repro.results.runs import align_seeds
 from dm2_repro.sweeps.plan import expand
 from tests.fixtures_runs import gail_metrics, write_demo, write_job_run, write_run
@@ -298,7 +298,7 @@ def test_gail_diagnostics_from_per_agent_metrics(tmp_path):
     assert (rows["n_seeds"] == 1).all()
     # no IPPO curve, and no DM² curve without runs
     assert set(table["curve"]) == {label, "SIL"}
-    data = figure.compute_gail_diagnostics(tmp_path, scale="smoke")
+    data = diagnostics.compute_gail_diagnostics(tmp_path, scale="smoke")
     assert {e.text for e in data.legend()} == {label, "SIL (n=1/2)"}
     fig = data.draw()
     acc, ratio = fig.axes[:2]
@@ -319,7 +319,7 @@ def test_gail_diagnostics_leave_out_ratios_of_updates_without_env_reward(tmp_pat
     ratio[3, 1] = 3e11       # logged by runs before it: mean |c r_gail| / 1e-12
     ratio[3, 2] = 4.0
     write_job_run(tmp_path, 1, dm2.jobs[0], metrics=gail_metrics(UPDATES, ratio / 4, ratio / 4, ratio))
-    data = figure.compute_gail_diagnostics(tmp_path, scale="smoke")
+    data = diagnostics.compute_gail_diagnostics(tmp_path, scale="smoke")
     rows = data.table[data.table["kind"] == "gail_env_ratio"].sort_values("step")
     # bin 800 holds updates 500 (agents 1, 2: 2, 2) and 700 (agents 0, 2: 2, 4)
     assert rows["mean"].tolist() == pytest.approx([2.0, (2.0 + 3.0) / 2])
@@ -334,7 +334,7 @@ def test_gail_diagnostics_of_old_runs_only_note_the_missing_ratio(tmp_path):
     write_job_run(tmp_path, 1, sil.jobs[0],
                   metrics=gail_metrics(UPDATES, np.full((4, 3), 0.6), np.full((4, 3), 0.7),
                                        per_agent=False))
-    data = figure.compute_gail_diagnostics(tmp_path, scale="smoke")
+    data = diagnostics.compute_gail_diagnostics(tmp_path, scale="smoke")
     assert set(data.table["kind"]) == {"disc_expert_acc", "disc_agent_acc"}
     acc, ratio = data.draw().axes[:2]
     assert not acc.texts and "no runs with gail_env_ratio yet" in ratio.texts[0].get_text()
@@ -353,7 +353,7 @@ def test_gail_diagnostics_without_runs_says_so(tmp_path, capsys):
     assert table.empty and list(table.columns)[-3:] == ["mean", "se", "n_seeds"]
     assert (out / "gail_diagnostics.png").stat().st_size > 0
     assert figure.main([*args, "--check"]) == 0
-    fig = figure.compute_gail_diagnostics(tmp_path / "nothing").draw()
+    fig = diagnostics.compute_gail_diagnostics(tmp_path / "nothing").draw()
     assert [t.get_text() for ax in fig.axes for t in ax.texts] == [plotting.NO_GAIL_RUNS] * 2
 
 
@@ -522,19 +522,19 @@ def test_step_ticks_read_like_the_legends():
 def test_first_mismatch_tolerance_and_one_line_messages():
     old = pd.DataFrame({"figure": ["f", "f"], "panel": ["p", "p"], "curve": ["a", "b"],
                         "kind": ["curve", "curve"], "step": [0.0, np.nan], "mean": [0.5, 0.25]})
-    assert figure.first_mismatch(old, old.copy()) is None            # NaN steps are equal
+    assert tables.first_mismatch(old, old.copy()) is None            # NaN steps are equal
     close = old.assign(mean=old["mean"] * (1 + 1e-11))
-    assert figure.first_mismatch(old, close) is None
+    assert tables.first_mismatch(old, close) is None
     moved = old.assign(mean=[0.5, 0.26])
-    problem = figure.first_mismatch(old, moved)
+    problem = tables.first_mismatch(old, moved)
     assert problem.startswith("row 1 column mean: committed ") and "\n" not in problem
     assert "0.26" in problem
     relabelled = old.assign(curve=["a", "c"])
-    assert figure.first_mismatch(old, relabelled).startswith("row 1 column curve:")
+    assert tables.first_mismatch(old, relabelled).startswith("row 1 column curve:")
     longer = pd.concat([old, old.iloc[:1].assign(curve="z")], ignore_index=True)
-    assert figure.first_mismatch(old, longer).startswith("row 2 only now:")
-    assert figure.first_mismatch(longer, old).startswith("row 2 only in the committed CSV:")
-    assert figure.first_mismatch(old, old.drop(columns="mean")).startswith("columns differ")
+    assert tables.first_mismatch(old, longer).startswith("row 2 only now:")
+    assert tables.first_mismatch(longer, old).startswith("row 2 only in the committed CSV:")
+    assert tables.first_mismatch(old, old.drop(columns="mean")).startswith("columns differ")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -641,7 +641,7 @@ def test_gail_diagnostics_show_test_episode_length_beside_the_demonstrations(tmp
     json_path = dm2.jobs[0].demo.path(tmp_path).with_suffix(".json")
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps({"demo_ep_length_mean": 60.0}))
-    data = figure.compute_gail_diagnostics(tmp_path, scale="smoke")
+    data = diagnostics.compute_gail_diagnostics(tmp_path, scale="smoke")
     rows = data.table
     length = rows[rows["kind"] == "test_ep_length_mean"].sort_values("step")
     assert length["mean"].tolist() == pytest.approx([np.mean([l[i] for l in lengths.values()]) for i in range(4)])

@@ -91,7 +91,7 @@ def draw(table: pd.DataFrame, panels: list[str], legend: list[LegendEntry], band
     fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, 4.4 * nrows), squeeze=False)
     for ax, panel in zip(axes.flat, panels):
         rows = table[table["panel"] == panel]
-        handles, ratio_handles = [], []   # (b) lists only the curves with ratio data
+        handles = []
         for entry in (e for e in legend if e.panel == panel):
             color = colors[(panel, entry.curve)]
             data = rows[(rows["curve"] == entry.curve) & (rows["kind"] == "curve")]
@@ -135,7 +135,7 @@ NO_GAIL_RUNS = "no runs with GAIL diagnostics yet"
 ACCURACY_KINDS = {"disc_expert_acc": ("-", "on expert steps"),
                   "disc_agent_acc": ("--", "on agent steps")}
 RATIO_KIND = "gail_env_ratio"
-LENGTH_KIND, DEMO_LENGTH_KIND = "test_ep_length_mean", "demo_ep_length"   # figure.py's episode length rows
+LENGTH_KIND, DEMO_LENGTH_KIND = "test_ep_length_mean", "demo_ep_length"   # diagnostics.py's episode length rows
 
 
 def _band(ax, data, band, color, linestyle="-", positive=False) -> None:
