@@ -1,4 +1,4 @@
-"""Demonstration files (dm2_repro/demos.py): styles, format, verification, a real collection."""
+"""Demonstration files (dm2_repro/demos/): styles, format, verification, a real collection."""
 from __future__ import annotations
 
 import hashlib

@@ -590,7 +590,8 @@ def test_one_sha256_for_demos_and_results(tmp_path):
     import hashlib
     import os
 
-    from dm2_repro import demos, validate
+    from dm2_repro import validate
+    from dm2_repro.demos import files as demos
 
     from dm2_repro.results import runs as results
 

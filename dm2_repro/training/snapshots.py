@@ -1,5 +1,5 @@
 """Where a run keeps its policy snapshots: `checkpoints/policy_<env step>.pt` (train.py writes them;
-demos.py samples them; the runner picks the step a demonstration job needs). One home for the name.
+dm2_repro/demos/collect.py samples them; the runner picks the step a demonstration job needs). One home for the name.
 And how a checkpoint or snapshot file is checked before use, without loading torch (`peek_torch_file`,
 `check_torch_file`): intact zip and pickle, written for this algo and map."""
 from __future__ import annotations
