@@ -1,7 +1,8 @@
 """Typed run configuration: paper values (paper_tables.yaml) -> scale preset -> user overrides.
 
-Scales: `smoke` (CI, seconds), `cpu` (a 2-core machine, minutes per run), `paper` (the paper's
-budgets). Where a preset departs from the paper it says so in DEPARTURES (README lists them).
+Scales: `smoke` (CI, seconds), `cpu` (a 2-core machine, minutes per run), `paper_hp` (the paper's
+per-update settings on a shorter budget per map), `paper` (the paper's budgets).
+Where a preset departs from the paper it says so in DEPARTURES (README lists them).
 
 Every HP field says what it is and where its value comes from (`doc`, `origin`), and, where
 paper_tables.yaml holds it, under which `section.key` (`yaml`). One generic loader
@@ -53,6 +54,9 @@ PRESETS: dict[str, dict] = {
                 checkpoint_every=10_000, buffer_episodes=16, gail_buffer_episodes=16, gail_epochs=40,
                 gail_batch_episodes=64, demo_episodes=200, sil_store_episodes=64, bc_epochs=10,
                 rmappo_buffer_episodes=16, qmix_buffer_episodes=1000, target_update_episodes=50),
+    # every per-update setting of the paper (buffer, epochs, discriminator, demonstrations, test episodes: the
+    # tables' values, nothing set here); only the budget (PAPER_HP_T_MAX), evaluation and snapshot spacing differ
+    "paper_hp": dict(save_policy_every=100_000, checkpoint_every=100_000),
     "smoke": dict(n_envs=4, t_max=800, eval_every=400, log_every=0, save_policy_every=400,
                   checkpoint_every=400, buffer_episodes=4, ppo_epochs=2, gail_buffer_episodes=4, gail_epochs=2,
                   gail_batch_episodes=4, demo_episodes=8, sil_store_episodes=8, bc_epochs=2, bc_batch_episodes=4,
@@ -67,6 +71,10 @@ PRESETS: dict[str, dict] = {
 # rises 1.1 -> 8.1 by 50k and stays at 7.8-8.7 to 115k)
 CPU_T_MAX = {"3s_vs_3z": 100_000, "3s_vs_4z": 150_000, "5m_vs_6m": 150_000, "3s_vs_5z": 200_000,
              "8m_vs_9m": 60_000}
+# paper_hp budgets per map (env steps), PROVISIONAL until the paper_hp pilot (experiments/paper_hp_pilot.py;
+# docs/compute_plan.md) sets them: the smallest budget at which IPPO's test win rate has risen and plateaued at the
+# paper's per-update settings. Maps not listed keep the paper's 10M.
+PAPER_HP_T_MAX = {"3s_vs_3z": 2_000_000, "3s_vs_4z": 3_000_000}
 MAX_RETURN = 20.0   # SMAC's reward_scale_rate: the best episode return; claims divide returns by it
 
 DEPARTURES = {
@@ -79,6 +87,10 @@ DEPARTURES = {
            "the cost). 200 demonstration episodes (paper: 1000); SIL store of 64 episodes (paper: 1024); "
            "QMIX buffer 1000 episodes, target update every 50 episodes (paper: 5000, 200); eval every 5k steps; "
            "policy snapshots every 5k steps; t_max per map (CPU_T_MAX) instead of 10M.",
+    "paper_hp": "the paper's per-update settings (Tables 1-2: 1024-episode PPO batches, 120 discriminator steps of "
+                "64 + 64 episodes, 1000 demonstration episodes, 32 or 128 test episodes; 32 parallel envs as `paper`) "
+                "with a shorter budget per map (PAPER_HP_T_MAX, from an IPPO pilot; paper: 10M) and expert "
+                "snapshots every 100k steps (paper: 1M); demonstrations at 50% / 70% of the budget as the paper's.",
     "smoke": "tiny budgets for CI: every count shrunk so a run takes seconds; no learning expected.",
     "paper": "32 parallel envs collect the 1024-episode buffer (the paper ran one env: same data, faster).",
 }
@@ -143,7 +155,7 @@ def field_defaults() -> dict:
 def make_hp(algo: str, map_name: str, scale: str, overrides: dict | None = None) -> HP:
     """The run's HP: field defaults <- paper_tables.yaml (its global sections, then the map's own
     entry) <- a registered task's settings <- the scale preset <- the budget of the map (CPU_T_MAX
-    on the paper maps at cpu scale; a task's t_max for that scale) <- `overrides`."""
+    on the paper maps at cpu scale, PAPER_HP_T_MAX at paper_hp; a task's t_max for that scale) <- `overrides`."""
     from dm2_repro.envs.maps import MAPS  # the map list's one home (SMAC maps + registered tasks)
     from dm2_repro.envs.registry import find_task
 
@@ -157,6 +169,8 @@ def make_hp(algo: str, map_name: str, scale: str, overrides: dict | None = None)
               **(dict(task.hp) if task else {}), **PRESETS[scale]}
     if scale == "cpu" and map_name in CPU_T_MAX:
         values["t_max"] = CPU_T_MAX[map_name]
+    if scale == "paper_hp" and map_name in PAPER_HP_T_MAX:
+        values["t_max"] = PAPER_HP_T_MAX[map_name]
     if task and scale in task.t_max:
         values["t_max"] = task.t_max[scale]
     overrides = dict(overrides or {})

@@ -125,7 +125,7 @@ def compute(name: str, results_dir: Path, band: str = "se", scale: str = "auto",
             curves=None) -> FigureData:
     runs = load_runs(results_dir)
     if scale == "auto":
-        scale = detect_scale([name], runs, backend, n_seeds, hp=hp, maps=maps, curves=curves)
+        scale = figure_def(name).scale or detect_scale([name], runs, backend, n_seeds, hp=hp, maps=maps, curves=curves)
     plan = expand(name, scale, n_seeds, maps, curves, backend=backend, hp=hp)
     curves = curve_runs(plan.curves, runs)
     owners = demo_line_owners(curves)

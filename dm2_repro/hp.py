@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCALES = ("smoke", "cpu", "paper")
+# paper_hp: the paper's per-update settings with a shorter budget (dm2_repro/config.py); listed before `paper`, so a
+# scale later in this tuple is never smaller
+SCALES = ("smoke", "cpu", "paper_hp", "paper")
 # where a field's default comes from (HP field metadata `origin`)
 ORIGINS = ("paper", "original code", "PyMARL", "MAPPO", "our choice")
 

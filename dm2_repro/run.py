@@ -35,7 +35,8 @@ from pathlib import Path
 
 from dm2_repro.training import tracking
 from dm2_repro.sweeps.launchers import LAUNCHERS, SLURM_EXECUTORS, SLURM_MINUTES, LocalLauncher, RayLauncher, SlurmLauncher
-from dm2_repro.sweeps.plan import BACKENDS, FIGURES, SCALES, Job, dependency_order, expand
+from dm2_repro.sweeps.plan import (BACKENDS, DEFAULT_SCALE, FIGURES, SCALES, Job, dependency_order, expand,
+                                   figure_def, run_scale)
 from dm2_repro.sweeps.record import record_sweep, sweep_jobs
 from dm2_repro.sweeps.runner import Runner
 from dm2_repro.sweeps.status import Commands, pass_through_words
@@ -59,9 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("figures", nargs="+", choices=[*FIGURES, "all"], metavar="FIGURE",
                         help=f"one or more of {', '.join(FIGURES)}, or all")
     plan = parser.add_argument_group("what to run (the same options as figure and claims)")
-    plan.add_argument("--scale", choices=SCALES, default="cpu", help="preset")
+    plan.add_argument("--scale", choices=SCALES, default=None,
+                      help=f"preset (default: the figure's own, else {DEFAULT_SCALE}; with `all`, {DEFAULT_SCALE}, "
+                           "leaving out the figures pinned to another preset)")
     plan.add_argument("--seeds", type=int, default=None,
-                      help="seeds per curve (default: the preset's, paper 5, cpu 5, smoke 2)")
+                      help="seeds per curve (default: the preset's, paper 5, paper_hp 5, cpu 5, smoke 2)")
     plan.add_argument("--maps", nargs="+", default=None, help="only these maps' panels")
     plan.add_argument("--curves", nargs="+", default=None,
                       help="only curves whose key matches one of these globs (e.g. dm2_*)")
@@ -203,6 +206,10 @@ def main(argv=None, commands: Commands = Commands(), out=None) -> int:
     figures = list(FIGURES) if "all" in args.figures else args.figures
     try:
         hp = check_args(args)
+        if "all" in args.figures:   # every figure of the preset: those pinned to another preset stay out
+            args.scale = args.scale or DEFAULT_SCALE
+            figures = [f for f in figures if figure_def(f).scale in (None, args.scale)]
+        args.scale = run_scale(figures, args.scale)
         jobs = plan_jobs(figures, args.scale, args.seeds, args.maps, args.curves, args.backend, hp)
     except ValueError as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)

@@ -104,3 +104,17 @@ def test_backends_have_one_home():
 
     assert experiments.BACKENDS is envs.BACKENDS
     assert envs.BACKENDS[:2] == ("smax", "sc2")
+
+
+def test_paper_hp_keeps_every_per_update_setting_of_the_paper_and_changes_only_budget_and_spacing():
+    changed_by_preset = {"t_max", "save_policy_every", "checkpoint_every"}
+    for algo in ALGOS:
+        for m in PAPER_MAPS:
+            ours, paper = asdict(make_hp(algo, m, "paper_hp")), asdict(make_hp(algo, m, "paper"))
+            differ = {k for k in paper if ours[k] != paper[k]}
+            assert differ <= changed_by_preset, (algo, m, differ - changed_by_preset)
+            assert ours["t_max"] == config.PAPER_HP_T_MAX.get(m, paper["t_max"])
+            assert ours["t_max"] < paper["t_max"] or m not in config.PAPER_HP_T_MAX
+    hp = make_hp("dm2", "3s_vs_3z", "paper_hp")   # the values the issue names, read back
+    assert (hp.buffer_episodes, hp.gail_epochs, hp.gail_batch_episodes, hp.demo_episodes) == (1024, 120, 64, 1000)
+    assert "paper_hp" in config.DEPARTURES and "PAPER_HP_T_MAX" in config.DEPARTURES["paper_hp"]

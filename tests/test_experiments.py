@@ -14,7 +14,7 @@ from dm2_repro.sweeps.plan import (FIGURES, SCALES, DemoJob, TrainJob, demo_step
 @pytest.mark.parametrize("figure", FIGURES)
 def test_expansion_is_curves_times_seeds_with_prerequisites_first(figure, scale):
     plan = expand(figure, scale)
-    n_seeds = figure_def(figure).n_seeds or {"paper": 5, "cpu": 5, "smoke": 2}[scale]
+    n_seeds = figure_def(figure).n_seeds or {"paper": 5, "paper_hp": 5, "cpu": 5, "smoke": 2}[scale]
     assert len(plan.seeds) == n_seeds
     assert all(len(curve.jobs) == n_seeds for curve in plan.curves)
     # curves drawing the same runs twice (the budget pilot's win-rate and return rows) share jobs
@@ -295,3 +295,29 @@ def test_the_rerun_switch_gives_dm2_family_jobs_the_default_form_and_the_paper_d
     monkeypatch.setattr(E, "figure_def", original)
     disc_rate = next(c for c in expand("departures", "cpu").curves if c.key == "dm2_disc_rate")
     assert rerun_late.jobs == disc_rate.jobs
+
+
+def test_a_pinned_figure_runs_and_draws_at_its_own_preset_unless_one_is_named(tmp_path, capsys):
+    from dm2_repro import figure, run
+    from dm2_repro.sweeps.plan import DEFAULT_SCALE, run_scale
+
+    assert figure_def("paper_hp_pilot").scale == "paper_hp" and figure_def("fig2").scale is None
+    assert run_scale(["paper_hp_pilot"], None) == "paper_hp" and run_scale(["fig2"], None) == DEFAULT_SCALE
+    assert run_scale(["fig2", "paper_hp_pilot"], "smoke") == "smoke"
+    with pytest.raises(ValueError, match="paper_hp_pilot: paper_hp.*name one with --scale"):
+        run_scale(["fig2", "paper_hp_pilot"], None)
+    # every pilot job at the pinned preset, each map's budget an explicit override
+    jobs = expand("paper_hp_pilot", "paper_hp").learner_jobs
+    assert {(j.scale, j.map, dict(j.hp)["t_max"]) for j in jobs} == {("paper_hp", "3s_vs_3z", 4_000_000),
+                                                                     ("paper_hp", "3s_vs_4z", 5_000_000)}
+    # `run all` at the cpu preset leaves the pinned pilot out; naming it runs it at its own preset
+    assert run.main(["all", "--dry-run", "--results", str(tmp_path)]) == 0
+    head = capsys.readouterr().out.splitlines()[0]
+    assert "paper_hp_pilot" not in head and "budget_pilot" in head and "@ cpu" in head
+    assert run.main(["paper_hp_pilot", "--dry-run", "--results", str(tmp_path)]) == 0
+    assert "paper_hp_pilot @ paper_hp" in capsys.readouterr().out
+    assert run.main(["fig2", "paper_hp_pilot", "--dry-run", "--results", str(tmp_path)]) == 2
+    assert "name one with --scale" in capsys.readouterr().err
+    # the figure CLI draws it at paper_hp (no runs: an empty figure, the missing runs named)
+    assert figure.main(["paper_hp_pilot", "--results", str(tmp_path), "--out", str(tmp_path / "figs")]) == 0
+    assert "python -m dm2_repro.run paper_hp_pilot --scale paper_hp" in capsys.readouterr().out

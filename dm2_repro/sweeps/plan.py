@@ -44,6 +44,7 @@ FIGURE_ORDER = ("fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8",
                 "reward_forms",    # beyond the paper: the three forms of the GAIL reward (train's gail_reward)
                 "departures",      # beyond the paper: which departure of the cpu preset moves DM²
                 "budget_pilot",    # beyond the paper: the runs that set each map's cpu budget
+                "paper_hp_pilot",  # beyond the paper: the runs that set each map's budget at the paper's settings
                 "task")            # your own task(s): IPPO and DM² on the maps given by --maps
 
 
@@ -107,6 +108,8 @@ SCALE_SETTINGS = {
     # 5 seeds as the paper. With SMAC's reward IPPO on 3s_vs_3z wins ~0.1-0.4 at 15% of the cpu budget and
     # ~0.75-0.85 at 25%, then saturates: these give demonstrations of intermediate and of good quality
     "cpu": ScaleSettings(n_seeds=5, demo_fractions={"early": 0.15, "late": 0.25}),
+    # the paper's per-update settings on a shorter budget: the paper's 50% / 70% snapshots
+    "paper_hp": ScaleSettings(n_seeds=5, demo_fractions={"early": 0.5, "late": 0.7}),
     "smoke": ScaleSettings(n_seeds=2, demo_fractions={"early": 0.5, "late": 0.7}),
 }
 
@@ -459,6 +462,9 @@ class FigureDef:
     ncols: int | None = None     # panels per row of the plot (None: up to 3)
     gail_reward: str | None = None   # its learners' GAIL reward form (None: train's default, algos.DEFAULT_GAIL_REWARD)
     paper_rate: bool = False         # its DM²-family jobs at the paper's discriminator rate (Context.paper_rate)
+    # the preset it runs and is drawn at unless one is named (the paper_hp pilot); None: `run` takes DEFAULT_SCALE,
+    # `figure` and `claims` detect it from the runs. `run all --scale S` leaves out the figures pinned to another.
+    scale: str | None = None
 
 
 def definition(name: str):
@@ -485,6 +491,21 @@ def definition(name: str):
 
 def figure_def(name: str) -> FigureDef:
     return definition(name).FIGURE
+
+
+DEFAULT_SCALE = "cpu"   # the preset of `python -m dm2_repro.run` when neither --scale nor the figure names one
+
+
+def run_scale(figures: list[str], named: str | None) -> str:
+    """The preset a sweep of these figures runs at: the one named, else the figures' own (FigureDef.scale, else
+    DEFAULT_SCALE); a ValueError if they differ."""
+    if named:
+        return named
+    own = {figure: figure_def(figure).scale or DEFAULT_SCALE for figure in figures}
+    if len(set(own.values())) > 1:
+        raise ValueError("the figures run at different presets by default ("
+                         + ", ".join(f"{f}: {s}" for f, s in own.items()) + "): name one with --scale")
+    return next(iter(own.values()))
 
 
 # ---------------------------------------------------------------------------------------------
