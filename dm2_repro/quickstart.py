@@ -59,18 +59,23 @@ def demo_file(committed: Path, seed: int) -> Path:
     return path
 
 
-def reference_gail_reward() -> str:
-    """The GAIL reward form of fig2's committed DM² curve (sweeps.plan.PAPER_FIGURES_GAIL_REWARD): the quick
-    start's DM² learns from the same one, so it is the committed run of its seed, cut short."""
+def reference_job():
+    """fig2's committed DM² job of this map and level (its GAIL reward form, sweeps.plan.PAPER_FIGURES_GAIL_REWARD,
+    and its hp overrides, e.g. the paper's discriminator rate): the quick start's DM² learns as it does, so it is
+    the committed run of its seed, cut short."""
     from dm2_repro.sweeps.plan import expand
 
-    return expand("fig2", SCALE, maps=[MAP], curves=[f"dm2_ippo_{LEVEL}"]).curves[0].jobs[0].gail_reward
+    return expand("fig2", SCALE, maps=[MAP], curves=[f"dm2_ippo_{LEVEL}"]).curves[0].jobs[0]
 
 
 def train_argv(algo: str, seed: int, steps: int, results: Path, demo: Path | None) -> list[str]:
     argv = [sys.executable, "-m", "dm2_repro.train", "with", f"algo={algo}", f"map={MAP}", f"seed={seed}",
             f"scale={SCALE}", f"hp.t_max={steps}", "threads=1", f"results={results}"]
-    return argv + ([f"demo={demo}", f"gail_reward={reference_gail_reward()}"] if demo else [])
+    if not demo:
+        return argv
+    job = reference_job()
+    return argv + [f"demo={demo}", f"gail_reward={job.gail_reward}",
+                   *(f"hp.{key}={value}" for key, value in job.hp if key != "t_max")]
 
 
 def train_both(args, demo: Path) -> None:

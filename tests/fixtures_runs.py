@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 
 def _now() -> str:
@@ -115,7 +116,7 @@ def _fake_train(args: list[str]) -> None:
             break
         except FileExistsError:
             next_id += 1
-    hp = {k[3:]: v for k, v in values.items() if k.startswith("hp.")}
+    hp = {k[3:]: yaml.safe_load(v) for k, v in values.items() if k.startswith("hp.")}   # typed, as Sacred records
     # Like the real trainer: policy snapshots, a resumable checkpoint, the pid.
     checkpoints = runs / str(next_id) / "checkpoints"
     checkpoints.mkdir()

@@ -167,8 +167,10 @@ def test_train_command_and_config_matching():
             "results=results", f"demo=demos/{job.demo.name}.npz"} <= set(argv)
     config = {"algo": "bc_dm2", "map": job.map, "seed": job.seed, "scale": "cpu",
               "backend": "smax", "demo": str(Path("/abs/elsewhere/demos") / f"{job.demo.name}.npz"),
-              "tag": "", "hp": {}, "resume": "results/runs/3", "results_dir": "other"}
+              "tag": "", "hp": dict(job.hp), "gail_reward": job.gail_reward, "resume": "results/runs/3",
+              "results_dir": "other"}
     assert job.matches(config)
+    assert not job.matches({**config, "gail_reward": "logit"}) and not job.matches({**config, "hp": {}})
     assert not job.matches({**config, "seed": job.seed + 1})
     assert not job.matches({**config, "demo": ""})
     assert not job.matches({**config, "hp": {"lr": 0.1}})
@@ -183,7 +185,9 @@ def test_hp_overrides_reach_every_training_job_and_are_checked():
     plan = expand("fig2", "cpu", maps=["3s_vs_3z"], hp=hp)
     jobs = plan.learner_jobs
     experts = [s for j in jobs if isinstance(j, TrainJob) and j.demo for s in j.demo.sources]
-    assert jobs and all(j.hp == hp for j in jobs if isinstance(j, TrainJob))
+    # every job gets the overrides; DM²-family jobs keep the paper's discriminator rate of the re-run beside them
+    assert jobs and all(dict(j.hp).items() >= dict(hp).items() for j in jobs if isinstance(j, TrainJob))
+    assert all(j.hp == hp for j in jobs if isinstance(j, TrainJob) and j.algo in ("ippo", "qmix", "rmappo"))
     assert experts and all(e.hp == hp for e in experts)
     assert all("hp.n_envs=8" in j.argv(["python"], "results") for j in jobs if isinstance(j, TrainJob))
     with pytest.raises(ValueError, match="unknown hp key"):
@@ -209,10 +213,11 @@ def test_c_sensitivity_is_dm2_over_c_with_fig2s_late_demos():
         assert curve.demos == late.demos
         for job in curve.jobs:
             assert make_hp(job.algo, job.map, job.scale, dict(job.hp)).gail_coef == c
-            if c == default:   # Table 2's c: no override, the very job of fig2's curve
-                assert job.hp == ()
+            rate = ("gail_epochs", 2)   # the re-run's paper discriminator rate, on every DM² job
+            if c == default:   # Table 2's c: no override of c, the very job of fig2's curve
+                assert job.hp == (rate,)
             else:
-                assert job.hp == (("gail_coef", c),)
+                assert job.hp == (("gail_coef", c), rate)
                 assert f"hp.gail_coef={c!r}" in job.argv(["train"], "results")
     assert dm2[1].jobs == late.jobs
     assert next(c for c in plan.curves if c.key == "ippo").jobs == ippo.jobs
@@ -265,22 +270,24 @@ def test_no_figure3_style_shares_a_random_stream_with_its_learners():
     assert len({e.seed for e in indep.jobs[0].demo.sources}) == 5   # one expert seed per agent of 5m_vs_6m
 
 
-def test_the_rerun_switch_gives_dm2_family_jobs_the_default_form_and_the_paper_discriminator_rate(monkeypatch):
+def test_the_rerun_gives_dm2_family_jobs_the_default_form_and_the_paper_discriminator_rate(monkeypatch):
     """The re-run of the paper figures: their DM²-family jobs learn from the default GAIL reward with the paper's
     discriminator steps per collected episode as an explicit override (2 per 16-episode update at cpu), so no
     committed `logit` run, nor a run of the preset's 40 steps, is taken for one; IPPO/QMIX jobs stay the same."""
     import dataclasses
 
     import dm2_repro.sweeps.plan as E
-    from dm2_repro.algos import DEFAULT_GAIL_REWARD
+    from dm2_repro.algos import DEFAULT_GAIL_REWARD, LEGACY_GAIL_REWARD
 
-    before = expand("fig2", "cpu", maps=["5m_vs_6m"]).curves
+    assert E.PAPER_FIGURES_GAIL_REWARD == DEFAULT_GAIL_REWARD and E.PAPER_FIGURES_PAPER_RATE
+    rerun = expand("fig2", "cpu", maps=["5m_vs_6m"]).curves
     original = E.figure_def
-    monkeypatch.setattr(E, "figure_def", lambda name: dataclasses.replace(
-        original(name), gail_reward=DEFAULT_GAIL_REWARD, paper_rate=True))
-    after = expand("fig2", "cpu", maps=["5m_vs_6m"]).curves
+    monkeypatch.setattr(E, "figure_def", lambda name: dataclasses.replace(   # the definitions before the re-run
+        original(name), gail_reward=LEGACY_GAIL_REWARD, paper_rate=False))
+    before = expand("fig2", "cpu", maps=["5m_vs_6m"]).curves
+    monkeypatch.setattr(E, "figure_def", original)
     assert E.paper_rate_gail_epochs("cpu", "5m_vs_6m") == 2 and E.paper_rate_gail_epochs("paper", "5m_vs_6m") == 120
-    for old, new in zip(before, after):
+    for old, new in zip(before, rerun):
         if new.jobs[0].algo in ("dm2", "sil"):
             assert all(j.gail_reward == DEFAULT_GAIL_REWARD and dict(j.hp) == {"gail_epochs": 2} for j in new.jobs)
             assert old.jobs[0].gail_reward == "logit" and old.jobs[0].hp == ()
@@ -291,10 +298,12 @@ def test_the_rerun_switch_gives_dm2_family_jobs_the_default_form_and_the_paper_d
         else:
             assert old.jobs == new.jobs
     # departures' paper-rate arm is the re-run's DM² with the later demonstrations: the same jobs, run once
-    rerun_late = next(c for c in after if c.key == "dm2_ippo_late")
-    monkeypatch.setattr(E, "figure_def", original)
+    rerun_late = next(c for c in rerun if c.key == "dm2_ippo_late")
     disc_rate = next(c for c in expand("departures", "cpu").curves if c.key == "dm2_disc_rate")
     assert rerun_late.jobs == disc_rate.jobs
+    # the reward-form figure's logit arm keeps reading the committed Figure 6 runs
+    logit_arm = next(c for c in expand("reward_forms", "cpu", maps=["5m_vs_6m"]).curves if c.key == "dm2_logit")
+    assert all(j.gail_reward == LEGACY_GAIL_REWARD and j.hp == () for j in logit_arm.jobs)
 
 
 def test_a_pinned_figure_runs_and_draws_at_its_own_preset_unless_one_is_named(tmp_path, capsys):

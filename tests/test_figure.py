@@ -559,7 +559,7 @@ def test_to_dataframe_is_one_long_table_of_every_run(tmp_path):
     assert first["step"].tolist() == [0, 400] and first["value"].tolist() == [0.0, 0.5]
     row = first.iloc[0]
     assert (row["algo"], row["map"], row["seed"], row["scale"]) == (dm2.algo, dm2.map, dm2.seed, "smoke")
-    assert row["demo"] == dm2.demo.name and row["hp"] == ""
+    assert row["demo"] == dm2.demo.name and row["hp"] == ",".join(f"{k}={v}" for k, v in dm2.hp)   # the job's own
     assert frame[frame["run_id"] == "2"]["hp"].unique().tolist() == ["lr=0.001,n_envs=4"]
     assert frame[frame["run_id"] == "2"]["demo"].unique().tolist() == [""]
     assert frame[frame["metric"] == "loss"]["value"].tolist() == [2.5]

@@ -31,8 +31,9 @@ def test_train_command_is_the_cpu_preset_cut_short():
     assert not any(w.startswith("demo=") for w in quickstart.train_argv("ippo", 3, 30_000, "out", None))
     # DM² learns from the GAIL reward form of the committed fig2 runs it is compared with
     from dm2_repro.sweeps.plan import expand
-    committed = expand("fig2", "cpu", maps=["3s_vs_3z"], curves=["dm2_ippo_late"]).curves[0].jobs[0].gail_reward
-    assert f"gail_reward={committed}" in argv and committed
+    job = expand("fig2", "cpu", maps=["3s_vs_3z"], curves=["dm2_ippo_late"]).curves[0].jobs[0]
+    assert f"gail_reward={job.gail_reward}" in argv and job.gail_reward
+    assert job.hp and all(f"hp.{key}={value}" in argv for key, value in job.hp)   # the paper's discriminator rate
 
 
 @pytest.mark.parametrize("args, message", [(["--steps", "10"], "--steps"), (["--seed", "0"], "--seed")])

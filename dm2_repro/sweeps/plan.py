@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Union
 
-from dm2_repro.algos import GAIL_REWARDS, LEGACY_GAIL_REWARD, gail_reward_of
+from dm2_repro.algos import DEFAULT_GAIL_REWARD, GAIL_REWARDS, LEGACY_GAIL_REWARD, gail_reward_of
 from dm2_repro.demos import STYLES as DEMO_STYLES
 from dm2_repro.config import SCALES, make_hp, paper_tables
 from dm2_repro.envs import BACKENDS, check_backend
@@ -72,15 +72,15 @@ def figure_names() -> tuple[str, ...]:
 FIGURES = figure_names()
 
 
-# The GAIL reward form of the paper figures' DM²-family curves (Figures 2-7, c_sensitivity): `logit`, the
-# form every one of their committed runs learned from, until their re-run under the default form (the
-# absorbing state, algos.DEFAULT_GAIL_REWARD) lands; then this becomes that default. The reward-form and
-# departure figures set their forms per curve; a user's task takes train's default.
-PAPER_FIGURES_GAIL_REWARD = LEGACY_GAIL_REWARD
-# The re-run of those curves (docs/figures.md's declaration) also gives every DM²-family job of the paper figures
-# the paper's discriminator steps per collected episode (paper_rate_gail_epochs) as an explicit override: set this
-# True together with PAPER_FIGURES_GAIL_REWARD = algos.DEFAULT_GAIL_REWARD when the re-run starts.
-PAPER_FIGURES_PAPER_RATE = False
+# The GAIL reward form of the paper figures' DM²-family curves (Figures 2-7, c_sensitivity): the default form (the
+# absorbing state, algos.DEFAULT_GAIL_REWARD) since their re-run began (2026-12-07); their earlier runs, every one
+# `logit`, stay in results/ as the reward-form figure's `logit` arm and no longer feed these curves. The reward-form
+# and departure figures set their forms per curve; a user's task takes train's default.
+PAPER_FIGURES_GAIL_REWARD = DEFAULT_GAIL_REWARD
+# The re-run (docs/figures.md's declaration) gives every DM²-family job of the paper figures the paper's
+# discriminator steps per collected episode (paper_rate_gail_epochs) as an explicit override (2 per 16-episode
+# update at the cpu preset), so that no run of the preset's 40 steps is taken for one of them.
+PAPER_FIGURES_PAPER_RATE = True
 # the "learns faster" window of the claims: the first third of the step range both curves cover (declared
 # 2026-12-07, before the runs it judges: the departure ablation and the re-run of every DM²-family curve)
 EARLY_WINDOW = 1 / 3
