@@ -72,6 +72,7 @@ Reference: docs/figures.md.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -223,11 +224,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--hp", nargs="+", default=None, metavar="KEY=VALUE",
                         help="the hp overrides the runs were made with (as given to dm2_repro.run)")
     parser.add_argument("--backend", choices=BACKENDS, default="smax", help="environment backend of the runs")
-    parser.add_argument("--readme", default=None, metavar="README.md",
-                        help="also write the reproduction report (dm2_repro.report) into this file, between its markers")
+    parser.add_argument("--readme", default=None, metavar="docs/report.md",
+                        help="also write the reproduction report (dm2_repro.figures.report) into this file, between "
+                             "its markers")
+    parser.add_argument("--summary", default=None, metavar="README.md",
+                        help="also write the claims at a glance (one row per finding and figure, linking to --readme's "
+                             "file) into this file, between its markers")
     parser.add_argument("--check", action="store_true",
-                        help="fail (exit 1) if the existing report (and --readme's block) differs from the logged "
-                             "runs; write nothing")
+                        help="fail (exit 1) if the existing report (and --readme's and --summary's blocks) differs "
+                             "from the logged runs; write nothing")
     return parser.parse_args(argv)
 
 
@@ -250,12 +255,9 @@ def main(argv=None) -> int:
         hp = check_hp_pairs(args.hp)
         if args.out and Path(args.out).is_dir():
             raise InputError(f"--out {args.out}: is a directory, not a report file")
-        readme = Path(args.readme) if args.readme else None
-        if readme and not readme.is_file():
-            raise InputError(f"--readme {args.readme}: no such file")
-        if readme and not all(marker in readme.read_text() for marker in (report.START, report.END)):
-            raise InputError(f"--readme {args.readme}: lacks the reproduction report's markers (lines "
-                             f"{report.START!r} and {report.END!r})")
+        readme = marked_file("--readme", args.readme, report.START, report.END, "the reproduction report's")
+        summary = marked_file("--summary", args.summary, report.SUMMARY_START, report.SUMMARY_END,
+                              "the claims at a glance's")
     except InputError as error:
         fail(error)
     selection = dict(hp=hp, maps=args.maps, curves=args.curves)
@@ -295,24 +297,41 @@ def main(argv=None) -> int:
         beyond = load_curves(results_dir, scale, args.backend, args.seeds, figures=list(report.BEYOND), runs=runs,
                              **selection)
         extra = report_extras(curves, scale, results_dir, effects)
-        readme_text = report.replace_block(readme.read_text(), report.block(outcomes, {**curves, **beyond}, scale, extra),
-                                           str(readme))
+        figures = Path(os.path.relpath(Path("figures").resolve(), readme.resolve().parent)).as_posix()   # from cwd
+        readme_text = report.replace_block(readme.read_text(),
+                                           report.block(outcomes, {**curves, **beyond}, scale, extra, figures), str(readme))
+    summary_text = None
+    if summary:
+        link = os.path.relpath(readme, summary.parent) if readme else str(out)
+        summary_text = report.replace_block(summary.read_text(), report.summary_block(outcomes, Path(link).as_posix()),
+                                            str(summary), report.SUMMARY_START, report.SUMMARY_END)
+    written = [(path, new) for path, new in ((out, text), (readme, readme_text), (summary, summary_text)) if path]
     if args.check:
-        stale = [path for path, new in ((out, text), (readme, readme_text))
-                 if path and (not path.exists() or path.read_text() != new)]
+        stale = [path for path, new in written if not path.exists() or path.read_text() != new]
         for path in stale:
             print(f"\n{path} is stale or missing: regenerate it with python -m dm2_repro.claims"
-                  + (f" --readme {args.readme}" if args.readme else ""), file=sys.stderr)
+                  + (f" --readme {args.readme}" if args.readme else "")
+                  + (f" --summary {args.summary}" if args.summary else ""), file=sys.stderr)
         if stale:
             return 1
-        print(f"\n{out}{' and ' + str(readme) if readme else ''} agree with the logged runs")
+        print(f"\n{' and '.join(str(path) for path, _ in written)} agree with the logged runs")
         return 0
-    atomic_write_text(out, text)
-    print(f"\nwrote {out}")
-    if readme:
-        atomic_write_text(readme, readme_text)
-        print(f"wrote the reproduction report into {readme}")
+    for path, new in written:
+        atomic_write_text(path, new)
+    print(f"\nwrote {', '.join(str(path) for path, _ in written)}")
     return 0
+
+
+def marked_file(option: str, value: str | None, start: str, end: str, what: str) -> Path | None:
+    """--readme / --summary: an existing file holding the block's two markers (InputError otherwise)."""
+    if not value:
+        return None
+    path = Path(value)
+    if not path.is_file():
+        raise InputError(f"{option} {value}: no such file")
+    if not all(marker in path.read_text() for marker in (start, end)):
+        raise InputError(f"{option} {value}: lacks {what} markers (lines {start!r} and {end!r})")
+    return path
 
 
 if __name__ == "__main__":

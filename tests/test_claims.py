@@ -308,6 +308,37 @@ def test_reproduction_report_goes_between_the_readme_markers(results, tmp_path, 
     assert exit_info.value.code == 2 and "lacks the reproduction report's markers" in capsys.readouterr().err
 
 
+def test_claims_at_a_glance_count_each_findings_verdicts_and_link_to_the_report(results, tmp_path, capsys):
+    from dm2_repro.figures import report
+    (tmp_path / "docs").mkdir()
+    full = tmp_path / "docs" / "report.md"
+    full.write_text(f"{report.START}\n{report.END}\n")
+    front = tmp_path / "README.md"
+    front.write_text(f"# title\n{report.SUMMARY_START}\nold\n{report.SUMMARY_END}\nafter\n")
+    args = ["--results", str(results), "--out", str(tmp_path / "claims.md"), "--seeds", str(N_SEEDS),
+            "--readme", str(full), "--summary", str(front)]
+    assert claims.main(args) == 0
+    text = front.read_text()
+    assert text.startswith("# title\n") and text.endswith("\nafter\n") and "\nold\n" not in text
+    assert "[the reproduction report](docs/report.md)" in text   # the link, relative to README
+    fig8 = next(line for line in text.splitlines() if "| fig8: 5m_vs_6m |" in line)
+    assert fig8.startswith("| QMIX is sensitive to its agent architecture |")
+    cells = [c.strip() for c in fig8.strip("|").split("|")]
+    assert cells[2:] == ["1", "", "", "", "", "1"]   # one comparison: holds, and after Holm
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "figure: maps" not in line]
+    n_comparisons = sum(1 for line in (tmp_path / "claims.md").read_text().splitlines()
+                        if line.split("|")[1:2] and line.split("|")[1].strip().isdigit())   # claims.md: a row each
+    assert sum(int(c) for line in rows for c in line.strip("|").split("|")[2:7] if c.strip()) == n_comparisons
+    assert claims.main(args + ["--check"]) == 0
+    front.write_text(text.replace(fig8, fig8.replace("| 1 |", "| 2 |", 1)))
+    assert claims.main(args + ["--check"]) == 1
+    capsys.readouterr()
+    front.write_text("no markers\n")
+    with pytest.raises(SystemExit) as exit_info:
+        claims.main(args)
+    assert exit_info.value.code == 2 and "lacks the claims at a glance's markers" in capsys.readouterr().err
+
+
 def test_figure7_saturation_is_the_first_snapshot_equivalent_to_the_last(tmp_path):
     levels = [0.0, 0.0, 0.0, 0.0, 0.1, 0.2, 0.4, 0.9, 0.9, 0.9]   # final win rate per snapshot
     plan = expand("fig7", "cpu")

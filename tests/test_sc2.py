@@ -413,7 +413,7 @@ def test_everything_missing_fails_at_construction(monkeypatch):
 
 def test_real_starcraft2_episode():
     if not os.environ.get("SC2PATH"):
-        pytest.skip("SC2PATH is not set: StarCraft II is not installed (see README, section 'Running on real StarCraft II')")
+        pytest.skip("SC2PATH is not set: StarCraft II is not installed (see docs/sc2.md)")
     check_sc2_available("3s_vs_3z")  # SC2PATH set but something missing: fail with the reason
     rng = np.random.default_rng(0)
     with SC2Env("3s_vs_3z", n_envs=2, seed=0) as env:

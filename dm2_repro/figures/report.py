@@ -1,10 +1,11 @@
 """The reproduction report: for each figure of the paper, the paper's statements, our figure, the runs
 behind each curve, every comparison's per-seed values, interval and verdict, and what differs from the
 paper's setting. Made from the claims' outcomes (dm2_repro.claims), so its numbers are the logged
-runs' numbers; written into README.md between two markers:
+runs' numbers; written into docs/report.md between two markers, and a table of the claims at a glance into
+README.md between two others:
 
-    python -m dm2_repro.claims --readme README.md          # rewrites the block
-    python -m dm2_repro.claims --check --readme README.md  # CI: fails if the block is stale
+    python -m dm2_repro.claims --readme docs/report.md --summary README.md          # rewrites both blocks
+    python -m dm2_repro.claims --check --readme docs/report.md --summary README.md  # CI: fails if one is stale
 
 Reference: docs/figures.md.
 """
@@ -15,7 +16,7 @@ from dm2_repro.results.curves import common_range, format_values, seed_values
 from dm2_repro.envs import metric_of
 from dm2_repro.sweeps.plan import figure_def
 
-START = "<!-- reproduction report: made by `python -m dm2_repro.claims --readme README.md`; do not edit by hand -->"
+START = "<!-- reproduction report: made by `python -m dm2_repro.claims --readme docs/report.md`; do not edit by hand -->"
 END = "<!-- end of the reproduction report -->"
 # The paper's figures in the order the paper discusses them (main text, then the appendices).
 ORDER = ("fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8", "reward_forms", "departures")
@@ -66,7 +67,8 @@ def runs_table(curves: dict) -> list[str]:
     return lines
 
 
-def figure_section(name: str, outcomes: list, curves: dict, scale: str, extra: list[str] = ()) -> list[str]:
+def figure_section(name: str, outcomes: list, curves: dict, scale: str, extra: list[str] = (),
+                   figures: str = "figures") -> list[str]:
     """One figure's section; `extra`: lines the claims made for it (Figure 3's 2x2, Figure 7's saturation),
     shown where the figure has runs."""
     fig = figure_def(name)
@@ -75,7 +77,7 @@ def figure_section(name: str, outcomes: list, curves: dict, scale: str, extra: l
     lines = [f"### {name}: {fig.title}", ""]
     statements = list(dict.fromkeys(o.comparison.paper for o in mine))
     lines += [f"Paper: {'; '.join(statements)}." if statements else "Paper: no comparison is drawn from it.", "",
-              f"![{name}](figures/{name}.png)", ""]
+              f"![{name}]({figures}/{name}.png)", ""]
     if any(c.curve.demos for c in curves.values()):
         lines += [DOTTED_LINES, ""]
     lines += ["Runs (seeds with a completed run):", "", *runs_table(curves), ""]
@@ -98,11 +100,11 @@ def figure_section(name: str, outcomes: list, curves: dict, scale: str, extra: l
     return lines
 
 
-def values_section(name: str, curves: dict, scale: str) -> list[str]:
+def values_section(name: str, curves: dict, scale: str, figures: str = "figures") -> list[str]:
     """A figure beyond the paper (no claim to judge): each curve's per-seed AUC and final value."""
     fig = figure_def(name)
     maps = list(dict.fromkeys(m for m, _ in curves))
-    lines = [f"### {name}: {fig.title}", "", f"![{name}](figures/{name}.png)", ""]
+    lines = [f"### {name}: {fig.title}", "", f"![{name}]({figures}/{name}.png)", ""]
     span = common_range([c for c in curves.values() if c.runs])
     lines += ["| curve | seeds | AUC per seed (seed order) | mean AUC | final per seed |", "|---|---|---|---|---|"]
     for (m, _), c in curves.items():
@@ -121,23 +123,54 @@ def cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def block(outcomes: list, curves: dict, scale: str, extra: dict[str, list[str]] | None = None) -> str:
+def block(outcomes: list, curves: dict, scale: str, extra: dict[str, list[str]] | None = None,
+          figures: str = "figures") -> str:
     """The report between START and END. `curves`: claims.load_curves' figure -> (map, key) -> runs;
-    `extra`: figure -> lines the claims made for it (claims.report_extras)."""
+    `extra`: figure -> lines the claims made for it (claims.report_extras); `figures`: the figures folder as a
+    link from the report's file."""
     lines = [START, ""]
     for name in ORDER:
         if name in curves:
-            lines += figure_section(name, outcomes, curves[name], scale, (extra or {}).get(name, ()))
+            lines += figure_section(name, outcomes, curves[name], scale, (extra or {}).get(name, ()), figures)
     for name in BEYOND:
         if name in curves:
-            lines += values_section(name, curves[name], scale)
+            lines += values_section(name, curves[name], scale, figures)
     return "\n".join(lines + [END])
 
 
-def replace_block(text: str, new_block: str, where: str = "README.md") -> str:
-    """`text` with its report block replaced by `new_block` (ValueError if the markers are missing)."""
-    start, end = text.find(START), text.find(END)
+# README's table of the claims at a glance (claims --summary README.md): one row per finding and figure
+SUMMARY_START = ("<!-- claims at a glance: made by `python -m dm2_repro.claims --summary README.md`; "
+                 "do not edit by hand -->")
+SUMMARY_END = "<!-- end of the claims at a glance -->"
+VERDICT_COLUMNS = ("holds", "does not hold", "inconclusive", "trivially above", "not enough data")
+
+
+def summary_block(outcomes: list, report_path: str) -> str:
+    """The claims at a glance: per finding and figure, its maps and how many of its comparisons have each
+    verdict (unadjusted, and "holds" after Holm's adjustment), linking to the full report."""
+    groups: dict[tuple[str, str], list] = {}
+    for o in outcomes:
+        groups.setdefault((o.comparison.finding, o.comparison.figure), []).append(o)
+    lines = [SUMMARY_START, "",
+             f"Comparisons per verdict (95% intervals, 5 seeds a side; the rows, per-seed values and intervals: "
+             f"[the reproduction report]({report_path}) and results/claims.md).", "",
+             "| finding | figure: maps | " + " | ".join(VERDICT_COLUMNS) + " | holds after Holm |",
+             "|---|---|" + "---|" * (len(VERDICT_COLUMNS) + 1)]
+    for (finding, figure), group in groups.items():
+        maps = ", ".join(dict.fromkeys(o.comparison.map for o in group))
+        counts = [sum(o.verdict == v for o in group) for v in VERDICT_COLUMNS]
+        holm = sum(o.holm == VERDICT_COLUMNS[0] for o in group)
+        lines.append(f"| {cell(finding)} | {figure}: {maps} | " + " | ".join(str(n or "") for n in counts)
+                     + f" | {holm or ''} |")
+    return "\n".join(lines + ["", SUMMARY_END])
+
+
+def replace_block(text: str, new_block: str, where: str = "README.md", start_marker: str = START,
+                  end_marker: str = END) -> str:
+    """`text` with its block between the markers (default: the report's) replaced by `new_block` (ValueError
+    if the markers are missing)."""
+    start, end = text.find(start_marker), text.find(end_marker)
     if start < 0 or end < start:
-        raise ValueError(f"{where}: no reproduction report markers (a line {START!r}, later a line {END!r}); "
-                         "add both where the report goes")
-    return text[:start] + new_block + text[end + len(END):]
+        raise ValueError(f"{where}: no markers (a line {start_marker!r}, later a line {end_marker!r}); "
+                         "add both where the block goes")
+    return text[:start] + new_block + text[end + len(end_marker):]
