@@ -48,6 +48,12 @@ outside); the departure ablation (departures) compares each DM² arm with IPPO a
 on the auc over the whole budget and over its first third ("early": the first third of the step range
 every run of both covers), "~" with the margin above.
 
+How the re-run moved each verdict: the column "before the re-run" judges the same comparison, with the same
+statistic, on the DM²-family runs made before it (the log-odds GAIL reward without an absorbing state, at the
+preset's own discriminator rate; sweeps.plan.BEFORE_RERUN): that verdict and estimate, the estimate's change
+(now - before) and whether the verdict changed. Comparisons of IPPO, QMIX and RMAPPO alone were not re-run
+(dm2_repro.verdicts.rerun).
+
 Figure 3 as a 2x2 design (C5: co-training matters, concurrent sampling does not): per panel
 (demonstration quality) and pooled over both, each learner seed with runs in every cell gives its
 main effect of co-training (co-trained - independent AUC, averaged over both sampling styles), of
@@ -86,6 +92,7 @@ from dm2_repro.validate import (InputError, Parser, at_least, atomic_write_text,
 from dm2_repro.verdicts.findings import (COMPARISON_MAPS, FAILS, HOLDS, INCONCLUSIVE, MIN_SEEDS, NO_DATA, Outcome,
                                          TRIVIAL, comparisons, equivalence_margin, fig3)
 from dm2_repro.verdicts.decide import evaluate, with_holm
+from dm2_repro.verdicts.rerun import before_text, changed, with_before
 from dm2_repro.verdicts.saturation import saturation_section
 from dm2_repro.verdicts.factorial import EffectRow, factorial, factorial_lines, factorial_section, has_fig3_cells
 from dm2_repro.verdicts.aggregate import AGGREGATE_BASELINE, Aggregate, aggregate_all
@@ -108,16 +115,16 @@ def report_extras(curves: dict, scale: str, results_dir: Path, effects) -> dict[
 
 def load_curves(results_dir: Path, scale: str, backend: str = "smax", n_seeds: int | None = None,
                 figures=None, runs=None, hp: tuple = (), maps=None,
-                curves=None) -> dict[str, dict[tuple[str, str], CurveRuns]]:
+                curves=None, before_rerun: bool = False) -> dict[str, dict[tuple[str, str], CurveRuns]]:
     """Figure -> (map, curve key) -> the curve's COMPLETED runs (`runs`: a load_runs scan to use;
     its `.damaged` gains the runs whose metrics cannot be read); `hp`, `maps`, `curves` as given to
-    dm2_repro.run for the runs."""
+    dm2_repro.run for the runs; `before_rerun`: the DM²-family curves' runs before their re-run (plan.expand)."""
     runs = load_runs(results_dir, strict=True) if runs is None else runs
     figures = figures or list(dict.fromkeys(
         [c.figure for c in comparisons(scale)] + list(COMPARISON_MAPS)))
     found = {}
     for figure in figures:
-        plan = expand(figure, scale, n_seeds, maps, curves, backend=backend, hp=hp)
+        plan = expand(figure, scale, n_seeds, maps, curves, backend=backend, hp=hp, before_rerun=before_rerun)
         found[figure] = {(c.curve.map, c.curve.key): c for c in curve_runs(plan.curves, runs)}
     return found
 
@@ -174,16 +181,19 @@ def markdown(outcomes: list[Outcome], results_dir: Path, scale: str,
              "## Statistic", "", __doc__.split("\n\n", 2)[2].strip(), "",
              "## Results", "",
              "| # | finding | comparison | paper | per-seed values (seed order) | measured | "
-             "verdict | Holm |",
-             "|---|---|---|---|---|---|---|---|"]
+             "verdict | Holm | before the re-run |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for i, o in enumerate(outcomes, 1):
         c = o.comparison
         lines.append(f"| {i} | {c.finding} | {c.description} | {c.paper} | {report.cell(o.values)} | "
-                     f"{o.measured} | **{o.verdict}** | {o.holm} |")
+                     f"{o.measured} | **{o.verdict}** | {o.holm} | {before_text(o)} |")
     verdicts = (HOLDS, TRIVIAL, FAILS, INCONCLUSIVE, NO_DATA)
     for name, of in (("Summary", lambda o: o.verdict), ("After Holm's adjustment", lambda o: o.holm)):
         tally = {v: sum(of(o) == v for o in outcomes) for v in verdicts}
         lines += ["", f"{name}: " + ", ".join(f"{n} {v}" for v, n in tally.items())]
+    moved = [changed(o) for o in outcomes if changed(o) is not None]
+    lines += ["", f"Changed by the re-run: {sum(moved)} of the {len(moved)} re-run comparisons with data before "
+                  "and after it"]
     if effects is not None:
         lines += ["", "## Figure 3 as a 2x2 design", "",
                   f"Effects on {fig3.MAP}'s AUC, paired by learner seed (see Statistic).", "",
@@ -269,6 +279,8 @@ def main(argv=None) -> int:
             scale = detect_scale(FIGURES, runs, args.backend, args.seeds, **selection)
         curves = load_curves(results_dir, scale, args.backend, args.seeds, runs=runs, **selection)
         outcomes = evaluate_all(results_dir, scale, args.backend, args.seeds, curves)
+        before = load_curves(results_dir, scale, args.backend, args.seeds, runs=runs, before_rerun=True, **selection)
+        with_before(outcomes, evaluate_all(results_dir, scale, args.backend, args.seeds, before), curves, before)
         aggregates = aggregate_all(curves, scale)
         metric = metric_of(fig3.MAP, scale)
         effects = (factorial(curves["fig3"], metric, equivalence_margin(fig3.MAP, metric, scale))

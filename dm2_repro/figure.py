@@ -7,12 +7,13 @@
 
 Only COMPLETED runs count. Each curve is the mean test win rate over its seeds with a band
 (standard error by default, `--band sd` for the standard deviation), on the eval steps every seed
-has (see dm2_repro.results.runs for the rule when steps differ). Dotted lines are the demonstrations'
-qualities (greedy win rate of the source checkpoint), averaged over the curve's seeds that have a
-run (a curve without runs draws no demonstration line).
+has (see dm2_repro.results.runs for the rule when steps differ). Dotted lines are the qualities of the
+demonstrations DM² imitates: the win rate (or return) of their sampled episodes (json `demo_win_rate`,
+`demo_return_mean`), averaged over the curve's seeds that have a run (a curve without runs draws no
+demonstration line). The greedy source team's quality, the paper's, is in the CSV (kind demo_greedy).
 
 figures/FIGURE.csv holds exactly the plotted numbers, one row per point: figure, panel, curve,
-kind ("curve" or "demo_quality"; demo rows have no step), step, mean, se (or sd with --band sd),
+kind ("curve", "demo_sampled" (drawn) or "demo_greedy"; demo rows have no step), step, mean, se (or sd with --band sd),
 n_seeds.
 
 `gail_diagnostics` (dm2_repro/figures/diagnostics.py) reads the runs of every DM²-family curve of
@@ -102,10 +103,15 @@ def demo_line_owners(curves: list[CurveRuns]) -> set[int]:
     return {id(c) for c in owners.values()}
 
 
+# demonstration team -> row kind. The dotted line is the SAMPLED team's quality: the episodes in the file,
+# which DM² imitates; the greedy team's (the paper's demonstration quality) is in the CSV only.
+DEMO_KINDS = {"sampled": plotting.DRAWN_DEMO_KIND, "greedy": "demo_greedy"}
+
+
 def curve_table(figure: str, c: CurveRuns, results_dir: Path, band: str, draws_demo: bool,
                 scale: str) -> list[pd.DataFrame]:
     """The per-seed rows (SEED_COLUMNS) of one curve: its seeds' aligned curves, and, if it
-    `draws_demo` (demo_line_owners), its demonstrations' qualities over the seeds it has runs of.
+    `draws_demo` (demo_line_owners), its demonstrations' qualities (DEMO_KINDS) over the seeds it has runs of.
     `summary` turns them into the plotted rows."""
     parts = []
     head = {"figure": figure, "panel": c.curve.panel, "curve": c.curve.label}
@@ -113,10 +119,13 @@ def curve_table(figure: str, c: CurveRuns, results_dir: Path, band: str, draws_d
     aligned = align_seeds(c.series(METRICS[metric]))
     if not aligned.empty:
         parts.append(seed_rows({**head, "kind": "curve"}, aligned))
-    qualities = {seed: q for seed, q in c.demo_qualities(results_dir, metric).items() if seed in c.runs}
-    if qualities and draws_demo:
-        one_row = pd.DataFrame([qualities], index=[np.nan])   # a horizontal line: no step
-        parts.append(seed_rows({**head, "kind": "demo_quality"}, one_row))
+    if draws_demo:
+        for team, kind in DEMO_KINDS.items():
+            qualities = {seed: q for seed, q in c.demo_qualities(results_dir, metric, team).items()
+                         if seed in c.runs}
+            if qualities:
+                one_row = pd.DataFrame([qualities], index=[np.nan])   # a horizontal line: no step
+                parts.append(seed_rows({**head, "kind": kind}, one_row))
     return parts
 
 

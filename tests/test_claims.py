@@ -26,8 +26,8 @@ N_SEEDS = 5
 AUC, FINAL = 0.5, 0.75
 
 
-def curve(figure, key, map_name="5m_vs_6m"):
-    plan = expand(figure, "smoke", n_seeds=N_SEEDS)
+def curve(figure, key, map_name="5m_vs_6m", before_rerun=False):
+    plan = expand(figure, "smoke", n_seeds=N_SEEDS, before_rerun=before_rerun)
     return next(c for c in plan.curves if c.key == key and c.map == map_name)
 
 
@@ -38,9 +38,9 @@ class Writer:
     def __init__(self, results):
         self.results, self.next_id = results, 1
 
-    def curve(self, figure, key, finals, map_name="5m_vs_6m", steps=STEPS, **kwargs):
+    def curve(self, figure, key, finals, map_name="5m_vs_6m", steps=STEPS, before_rerun=False, **kwargs):
         paths = []
-        for job, final in zip(curve(figure, key, map_name).jobs, finals):
+        for job, final in zip(curve(figure, key, map_name, before_rerun).jobs, finals):
             paths.append(write_job_run(self.results, self.next_id, job, final=final, steps=steps,
                                        **kwargs))
             self.next_id += 1
@@ -324,7 +324,7 @@ def test_claims_at_a_glance_count_each_findings_verdicts_and_link_to_the_report(
     fig8 = next(line for line in text.splitlines() if "| fig8: 5m_vs_6m |" in line)
     assert fig8.startswith("| QMIX is sensitive to its agent architecture |")
     cells = [c.strip() for c in fig8.strip("|").split("|")]
-    assert cells[2:] == ["1", "", "", "", "", "1"]   # one comparison: holds, and after Holm
+    assert cells[2:] == ["1", "", "", "", "", "1", ""]   # one comparison: holds, and after Holm; QMIX: not re-run
     rows = [line for line in text.splitlines() if line.startswith("| ") and "figure: maps" not in line]
     n_comparisons = sum(1 for line in (tmp_path / "claims.md").read_text().splitlines()
                         if line.split("|")[1:2] and line.split("|")[1].strip().isdigit())   # claims.md: a row each
@@ -618,3 +618,20 @@ def test_above_floor_demonstrations_is_trivially_above(tmp_path):
     above = outcome(evaluate(tmp_path), "fig2", "3s_vs_4z", "dm2_ippo_early", None)
     assert above.verdict == claims.TRIVIAL and above.holm == claims.TRIVIAL
     assert "demonstrations at the floor" in above.measured
+
+
+def test_each_rerun_comparison_says_its_verdict_before_the_rerun(tmp_path):
+    """GAIL-only's runs before the re-run (the logit arm) beat IPPO; its re-run falls below: the comparison
+    "IPPO > GAIL-only" is refuted before and holds now, and says so; IPPO's own runs are the same in both arms."""
+    w = Writer(tmp_path)
+    w.curve("fig6", "ippo", [0.50, 0.55, 0.52, 0.51, 0.54], "3s_vs_4z")
+    w.curve("fig6", "gail_only_early", [0.80, 0.85, 0.90, 0.82, 0.88], "3s_vs_4z", before_rerun=True)
+    w.curve("fig6", "gail_only_early", [0.10, 0.15, 0.12, 0.11, 0.14], "3s_vs_4z")
+    out = tmp_path / "claims.md"
+    assert claims.main(["--results", str(tmp_path), "--out", str(out), "--seeds", str(N_SEEDS)]) == 0
+    row = next(line for line in out.read_text().splitlines() if "fig6 3s_vs_4z: ippo > gail_only_early (auc)" in line)
+    now, before = (c.strip() for c in row.strip("|").split("|")[-3::2])
+    auc = AUC * (np.mean([0.50, 0.55, 0.52, 0.51, 0.54]) - np.mean([0.80, 0.85, 0.90, 0.82, 0.88]))
+    delta = AUC * (np.mean([0.80, 0.85, 0.90, 0.82, 0.88]) - np.mean([0.10, 0.15, 0.12, 0.11, 0.14]))
+    assert now == "**holds**" and before == f"does not hold ({auc:+.3f}); Δ {delta:+.3f}, **changed**"
+    assert "Changed by the re-run: 1 of the 1 re-run comparisons" in out.read_text()

@@ -98,15 +98,23 @@ def test_demo_quality_rows(tmp_path):
         write_job_run(tmp_path, i + 1, job)
         if job.demo not in qualities:
             qualities[job.demo] = 0.2 + 0.3 * len(qualities)
-            write_demo(job.demo.path(tmp_path), quality=qualities[job.demo])
-    table = figure.compute("fig5", tmp_path, scale="smoke").table
-    demo_rows = table[table["kind"] == "demo_quality"]
-    # Both curves use the same demonstrations: one dashed line, the mean over seeds.
-    assert len(demo_rows) == 1
-    expected = list(qualities.values())
-    assert demo_rows["mean"].iloc[0] == pytest.approx(np.mean(expected))
-    assert demo_rows["se"].iloc[0] == pytest.approx(np.std(expected, ddof=1) / np.sqrt(2))
-    assert demo_rows["step"].isna().all()
+            write_demo(job.demo.path(tmp_path), quality=qualities[job.demo],
+                       demo_win_rate=qualities[job.demo] / 4)   # the sampled team: weaker than the greedy
+    data = figure.compute("fig5", tmp_path, scale="smoke")
+    table = data.table
+    # Both curves use the same demonstrations: one dotted line (the sampled team's quality, the
+    # mean over seeds) and one greedy row in the CSV.
+    greedy = list(qualities.values())
+    for kind, expected in (("demo_sampled", [q / 4 for q in greedy]), ("demo_greedy", greedy)):
+        demo_rows = table[table["kind"] == kind]
+        assert len(demo_rows) == 1
+        assert demo_rows["mean"].iloc[0] == pytest.approx(np.mean(expected))
+        assert demo_rows["se"].iloc[0] == pytest.approx(np.std(expected, ddof=1) / np.sqrt(2))
+        assert demo_rows["step"].isna().all()
+    ax = next(ax for ax in data.draw().axes if ax.get_title().startswith("3s_vs_4z"))
+    dotted = [line.get_ydata()[0] for line in ax.get_lines() if line.get_linestyle() == ":"]
+    assert dotted == pytest.approx([np.mean(greedy) / 4])   # only the sampled team is drawn
+    assert "demonstrations (sampled episodes)" in [t.get_text() for t in ax.get_legend().get_texts()]
 
 
 def test_floor_maps_plot_the_test_return(tmp_path, monkeypatch):
@@ -118,11 +126,13 @@ def test_floor_maps_plot_the_test_return(tmp_path, monkeypatch):
     for i, job in enumerate(plan.learner_jobs):
         write_job_run(tmp_path, i + 1, job, metrics={"test_battle_won_mean": (STEPS, [0.0] * 4),
                                                      "test_return_mean": (STEPS, [1.0, 4.0, 6.0, 7.0 + i])})
-        write_demo(job.demo.path(tmp_path), quality=0.0, quality_return=5.0)
+        write_demo(job.demo.path(tmp_path), quality=0.0, quality_return=5.0, demo_win_rate=0.0,
+                   demo_return_mean=3.0)
     data = figure.compute("fig5", tmp_path, scale="smoke")
     curves = data.table[data.table["kind"] == "curve"]
     assert curves.groupby("step")["mean"].first().tolist()[:3] == [1.0, 4.0, 6.0]
-    assert data.table[data.table["kind"] == "demo_quality"]["mean"].tolist() == [5.0]
+    assert data.table[data.table["kind"] == "demo_sampled"]["mean"].tolist() == [3.0]
+    assert data.table[data.table["kind"] == "demo_greedy"]["mean"].tolist() == [5.0]
     axes = {ax.get_title().split()[0]: ax for ax in data.draw().axes if ax.get_visible()}
     assert axes["3s_vs_4z"].get_ylabel() == "test return"
     assert axes["5m_vs_6m"].get_ylabel() == "test win rate"   # not declared: win rate as before
@@ -152,9 +162,9 @@ def test_shared_demonstrations_are_drawn_by_the_fullest_curve(tmp_path):
         for job in by_key[key].jobs[:n]:
             run_id += 1
             write_job_run(tmp_path, run_id, job)
-            write_demo(job.demo.path(tmp_path), quality=0.25 * job.seed)
+            write_demo(job.demo.path(tmp_path), quality=0.9, demo_win_rate=0.25 * job.seed)
     demo_rows = figure.compute("c_sensitivity", tmp_path, scale="smoke").seeds
-    demo_rows = demo_rows[demo_rows["kind"] == "demo_quality"]
+    demo_rows = demo_rows[demo_rows["kind"] == "demo_sampled"]
     assert demo_rows["curve"].unique().tolist() == [by_key["dm2_c1"].label]
     assert sorted(demo_rows["value"]) == [0.25, 0.5]
 
@@ -483,7 +493,8 @@ def test_per_seed_csv_of_demonstration_qualities(tmp_path):
             qualities[job.demo] = 0.2 + 0.3 * len(qualities)
             write_demo(job.demo.path(tmp_path), quality=qualities[job.demo])
     seeds = figure.compute("fig5", tmp_path, scale="smoke").seeds
-    demo = seeds[seeds["kind"] == "demo_quality"]
+    demo = seeds[seeds["kind"] == "demo_greedy"]   # no sampled quality in these jsons: no drawn line
+    assert not (seeds["kind"] == "demo_sampled").any()
     expected = {job.seed: qualities[job.demo] for job in plan.curves[0].jobs}
     assert dict(zip(demo["seed"], demo["value"])) == pytest.approx(expected)
     assert demo["step"].isna().all() and len(demo) == len(expected)
@@ -653,3 +664,23 @@ def test_gail_diagnostics_show_test_episode_length_beside_the_demonstrations(tmp
     assert "episode length" in ax_len.get_title()
     dotted = [line for line in ax_len.lines if line.get_linestyle() == ":"]
     assert [line.get_ydata()[0] for line in dotted] == pytest.approx([55.0])
+
+
+def test_demo_quality_of_either_team(tmp_path):
+    """The greedy team's quality (the paper's) and the sampled episodes' (what DM² imitates) come from
+    the run's own record of its demonstration first, else from the json beside the file."""
+    from types import SimpleNamespace
+
+    from dm2_repro.results.runs import demo_quality
+
+    job = expand("fig5", "smoke", maps=["3s_vs_4z"]).learner_jobs[0]
+    write_demo(job.demo.path(tmp_path), quality=0.8, demo_win_rate=0.1, quality_return=18.0,
+               demo_return_mean=9.0)
+    assert demo_quality(job.demo, None, tmp_path) == 0.8                       # greedy by default
+    assert demo_quality(job.demo, None, tmp_path, team="sampled") == 0.1
+    assert demo_quality(job.demo, None, tmp_path, "return", "sampled") == 9.0
+    run = SimpleNamespace(info={"demo": {"demo_win_rate": 0.3}}, path=tmp_path / "runs" / "1")
+    assert demo_quality(job.demo, run, tmp_path, team="sampled") == 0.3       # the run's record wins
+    assert demo_quality(job.demo, run, tmp_path) == 0.8                        # not recorded there: json
+    with pytest.raises(ValueError, match="team 'best'"):
+        demo_quality(job.demo, None, tmp_path, team="best")

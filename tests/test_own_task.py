@@ -73,10 +73,11 @@ def test_ippo_and_dm2_on_a_registered_pettingzoo_env_and_the_toy_game(tmp_path):
             rows = curves[(curves["panel"] == m) & curves["curve"].str.startswith(label)]
             assert rows.sort_values("step")["mean"].iloc[-1] == pytest.approx(_final(by_job[(m, algo)], metric))
     assert (curves[curves["panel"] == "my_spread"]["mean"] < 0).all()   # MPE returns: negative distances
-    # the demonstration line of a return panel is the demonstrations' greedy return
-    demo_rows = table[(table["panel"] == "my_spread") & (table["kind"] == "demo_quality")]
+    # the demonstration line of a return panel is the sampled demonstrations' return, the greedy one in the CSV
     spread_demo = json.loads((results / configs[by_job[("my_spread", "dm2")]]["demo"]).with_suffix(".json").read_text())
-    assert demo_rows["mean"].tolist() == pytest.approx([spread_demo["quality_return"]])
+    for kind, key in (("demo_sampled", "demo_return_mean"), ("demo_greedy", "quality_return")):
+        demo_rows = table[(table["panel"] == "my_spread") & (table["kind"] == kind)]
+        assert demo_rows["mean"].tolist() == pytest.approx([spread_demo[key]])
 
 
 def test_a_task_runs_only_on_its_own_backend():

@@ -70,11 +70,16 @@ def curve_colors(keys: list[str]) -> dict[str, tuple]:
     return colors
 
 
+DRAWN_DEMO_KIND = "demo_sampled"   # the demonstration rows drawn as dotted lines: the team DM² imitates
+DEMO_LINE_LABEL = "demonstrations (sampled episodes)"
+
+
 def draw(table: pd.DataFrame, panels: list[str], legend: list[LegendEntry], band: str,
          title: str, metrics: dict[str, str] | None = None, ncols: int | None = None) -> plt.Figure:
     """One axes per panel.
 
-    table: rows of kind "curve" (step, mean, band) and "demo_quality" (mean only); curves in the
+    table: rows of kind "curve" (step, mean, band) and DRAWN_DEMO_KIND (mean only: a dotted line; rows
+    of other kinds are not drawn); curves in the
     legend but not in the table have no data yet and appear in the legend only.
     metrics: panel -> "win_rate" (default) or "return" (the task's metric: free y range).
     ncols: panels per row (default: up to 3).
@@ -100,12 +105,11 @@ def draw(table: pd.DataFrame, panels: list[str], legend: list[LegendEntry], band
                 ax.fill_between(data["step"], data["mean"] - data[band], data["mean"] + data[band],
                                 color=color, alpha=0.2, linewidth=0)
             handles.append(Line2D([], [], color=color, linestyle=entry.linestyle, label=entry.text))
-        for _, demo in rows[rows["kind"] == "demo_quality"].iterrows():
+        for _, demo in rows[rows["kind"] == DRAWN_DEMO_KIND].iterrows():
             ax.axhline(demo["mean"], color=colors[(panel, demo["curve"])], linestyle=":",
                        linewidth=1.6)
-        if (rows["kind"] == "demo_quality").any():
-            handles.append(Line2D([], [], color="grey", linestyle=":",
-                                  label="demonstration quality"))
+        if (rows["kind"] == DRAWN_DEMO_KIND).any():
+            handles.append(Line2D([], [], color="grey", linestyle=":", label=DEMO_LINE_LABEL))
         if not (rows["kind"] == "curve").any():
             ax.text(0.5, 0.5, "no runs", transform=ax.transAxes, ha="center", va="center",
                     color="grey", fontsize=12)

@@ -15,16 +15,17 @@ from dm2_repro.config import MAX_RETURN, make_hp, paper_tables
 from dm2_repro.results.curves import common_range, format_values, seed_values
 from dm2_repro.envs import metric_of
 from dm2_repro.sweeps.plan import figure_def
+from dm2_repro.verdicts.rerun import before_text, changed
 
 START = "<!-- reproduction report: made by `python -m dm2_repro.claims --readme docs/report.md`; do not edit by hand -->"
 END = "<!-- end of the reproduction report -->"
 # The paper's figures in the order the paper discusses them (main text, then the appendices).
 ORDER = ("fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8", "reward_forms", "departures")
-BEYOND = ("c_sensitivity",)
-DOTTED_LINES = ("Dotted lines: the GREEDY win rate (or return) of each curve's demonstration source team, the paper's "
-                "demonstration quality (json `quality`, `quality_return`). DM² imitates the SAMPLED episodes of that "
-                "team, often much weaker: their win rate, return and episode length are the json's `demo_win_rate`, "
-                "`demo_return_mean`, `demo_ep_length_mean`.")   # figures beyond the paper: their curves' values, no verdicts
+BEYOND = ("c_sensitivity",)   # figures beyond the paper: their curves' values, no verdicts
+DOTTED_LINES = ("Dotted lines: the win rate (or return) of the SAMPLED episodes of each curve's demonstrations, the team "
+                "DM² imitates (json `demo_win_rate`, `demo_return_mean`). The figure's CSV also holds the GREEDY win "
+                "rate (or return) of the source team (kind `demo_greedy`; json `quality`, `quality_return`), the "
+                "paper's demonstration quality, which the \"above its demonstrations\" findings use as declared.")
 PAPER_ALGO = "ippo"   # the budget quoted per map is the one of this learner (every curve shares it)
 
 
@@ -85,10 +86,11 @@ def figure_section(name: str, outcomes: list, curves: dict, scale: str, extra: l
         lines += ["No runs yet: every comparison is \"not enough data\".", ""]
     else:
         with_runs = [o for o in mine if any(o.run_ids.values())]
-        lines += ["| comparison | per-seed values (seed order) | measured (95%) | verdict | Holm |", "|---|---|---|---|---|"]
+        lines += ["| comparison | per-seed values (seed order) | measured (95%) | verdict | Holm | before the re-run |",
+                  "|---|---|---|---|---|---|"]
         for o in with_runs:
             lines.append(f"| {o.comparison.description} | {cell(o.values)} | {cell(o.measured)} | **{o.verdict}** | "
-                         f"{o.holm} |")
+                         f"{o.holm} | {before_text(o)} |")
         idle = [o for o in mine if o not in with_runs]
         if idle:
             idle_maps = ", ".join(dict.fromkeys(o.comparison.map for o in idle))
@@ -153,15 +155,19 @@ def summary_block(outcomes: list, report_path: str) -> str:
         groups.setdefault((o.comparison.finding, o.comparison.figure), []).append(o)
     lines = [SUMMARY_START, "",
              f"Comparisons per verdict (95% intervals, 5 seeds a side; the rows, per-seed values and intervals: "
-             f"[the reproduction report]({report_path}) and results/claims.md).", "",
-             "| finding | figure: maps | " + " | ".join(VERDICT_COLUMNS) + " | holds after Holm |",
-             "|---|---|" + "---|" * (len(VERDICT_COLUMNS) + 1)]
+             f"[the reproduction report]({report_path}) and results/claims.md). Changed by the re-run: of the comparisons "
+             f"with data both before and after the re-run of the DM²-family curves (before: the log-odds GAIL reward that "
+             f"paid agents to end episodes early), how many have another verdict now.", "",
+             "| finding | figure: maps | " + " | ".join(VERDICT_COLUMNS) + " | holds after Holm | "
+             "changed by the re-run |",
+             "|---|---|" + "---|" * (len(VERDICT_COLUMNS) + 2)]
     for (finding, figure), group in groups.items():
         maps = ", ".join(dict.fromkeys(o.comparison.map for o in group))
         counts = [sum(o.verdict == v for o in group) for v in VERDICT_COLUMNS]
         holm = sum(o.holm == VERDICT_COLUMNS[0] for o in group)
+        moved = [changed(o) for o in group if changed(o) is not None]
         lines.append(f"| {cell(finding)} | {figure}: {maps} | " + " | ".join(str(n or "") for n in counts)
-                     + f" | {holm or ''} |")
+                     + f" | {holm or ''} | " + (f"{sum(moved)} of {len(moved)}" if moved else "") + " |")
     return "\n".join(lines + ["", SUMMARY_END])
 
 

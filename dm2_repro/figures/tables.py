@@ -23,7 +23,7 @@ def seed_rows(head: dict, aligned: pd.DataFrame) -> pd.DataFrame:
 
 
 def seeds_frame(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """The per-seed table of a figure (integer steps; empty on demo_quality rows)."""
+    """The per-seed table of a figure (integer steps; empty on demonstration rows)."""
     seeds = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=SEED_COLUMNS)
     return seeds.astype({"step": "Int64"})
 
@@ -35,7 +35,7 @@ def summary(seeds: pd.DataFrame, band: str) -> pd.DataFrame:
         table = pd.DataFrame(columns=columns)
     else:
         table = summarise_seeds(seeds.astype({"step": "float64"}), KEY_COLUMNS, band)[columns]
-    table["step"] = table["step"].astype("Int64")   # integer steps; empty on demo_quality rows
+    table["step"] = table["step"].astype("Int64")   # integer steps; empty on demonstration rows
     return table
 
 

@@ -250,16 +250,24 @@ def demo_metadata(demo_job, results_dir: str | Path) -> dict | None:
     return meta
 
 
-QUALITY_KEYS = {"win_rate": "quality", "return": "quality_return"}   # metric -> demo json key
+# (team, metric) -> demo json key. "greedy": the source team acting greedily (the paper's demonstration
+# quality, its own evaluation); "sampled": the sampled episodes in the file, the team DM² imitates.
+QUALITY_KEYS = {("greedy", "win_rate"): "quality", ("greedy", "return"): "quality_return",
+                ("sampled", "win_rate"): "demo_win_rate", ("sampled", "return"): "demo_return_mean"}
+TEAMS = ("greedy", "sampled")
 
 
 def demo_quality(demo_job, run: SacredRun | None, results_dir: str | Path,
-                 metric: str = "win_rate") -> float | None:
-    """The greedy quality of a demonstration's source, its win rate or (metric "return") its mean
-    return: from the learner run's own record of the demonstration it used, else from the
-    demonstration's json next to the file. A return is also read from the source runs' greedy
-    evaluation at the snapshot's step for demonstrations made before their json recorded it."""
-    key = QUALITY_KEYS[metric]
+                 metric: str = "win_rate", team: str = "greedy") -> float | None:
+    """The quality of a demonstration's source, its win rate or (metric "return") its mean return,
+    of the team acting greedily (team "greedy", the paper's quality) or of the sampled episodes in the
+    file (team "sampled", what DM² imitates): from the learner run's own record of the demonstration
+    it used, else from the demonstration's json next to the file. A greedy return is also read from
+    the source runs' greedy evaluation at the snapshot's step for demonstrations made before their
+    json recorded it."""
+    if team not in TEAMS:
+        raise ValueError(f"team {team!r}: expected one of {', '.join(TEAMS)}")
+    key = QUALITY_KEYS[team, metric]
     recorded = (run.info.get("demo") or {}) if run else {}
     json_path = demo_job.path(results_dir).with_suffix(".json")
     if recorded.get(key) is not None:
@@ -269,7 +277,7 @@ def demo_quality(demo_job, run: SacredRun | None, results_dir: str | Path,
     if meta is None:
         return None
     quality = meta.get(key)
-    if quality is None and metric == "return":
+    if quality is None and (team, metric) == ("greedy", "return"):
         quality = source_eval_return(meta, results_dir)
     if quality is None:
         return None
@@ -371,12 +379,13 @@ class CurveRuns:
     def series(self, metric: str = WIN_RATE) -> dict[int, pd.Series]:
         return {seed: run.metric(metric) for seed, run in self.runs.items()}
 
-    def demo_qualities(self, results_dir: str | Path, metric: str = "win_rate") -> dict[int, float]:
-        """Seed -> quality (demo_quality's `metric`) of that seed's demonstrations (where known)."""
+    def demo_qualities(self, results_dir: str | Path, metric: str = "win_rate",
+                       team: str = "greedy") -> dict[int, float]:
+        """Seed -> quality (demo_quality's `metric` and `team`) of that seed's demonstrations (where known)."""
         qualities = {}
         for job in self.curve.jobs:
             if job.demo:
-                quality = demo_quality(job.demo, self.runs.get(job.seed), results_dir, metric)
+                quality = demo_quality(job.demo, self.runs.get(job.seed), results_dir, metric, team)
                 if quality is not None:
                     qualities[job.seed] = quality
         return qualities

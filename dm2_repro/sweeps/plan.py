@@ -81,6 +81,9 @@ PAPER_FIGURES_GAIL_REWARD = DEFAULT_GAIL_REWARD
 # discriminator steps per collected episode (paper_rate_gail_epochs) as an explicit override (2 per 16-episode
 # update at the cpu preset), so that no run of the preset's 40 steps is taken for one of them.
 PAPER_FIGURES_PAPER_RATE = True
+# Their runs before the re-run (the biased arm): the log-odds reward at the preset's own discriminator rate.
+# `expand(..., before_rerun=True)` builds the curves of those runs, so the claims can say how each verdict moved.
+BEFORE_RERUN = {"gail_reward": LEGACY_GAIL_REWARD, "paper_rate": False}
 # the "learns faster" window of the claims: the first third of the step range both curves cover (declared
 # 2026-12-07, before the runs it judges: the departure ablation and the re-run of every DM²-family curve)
 EARLY_WINDOW = 1 / 3
@@ -582,16 +585,28 @@ def parse_hp(pairs: Iterable[str] | None) -> tuple[tuple[str, object], ...]:
 
 def expand(figure: str, scale: str, n_seeds: int | None = None, maps: Iterable[str] | None = None,
            curves: Iterable[str] | None = None, backend: str = "smax",
-           hp: tuple[tuple[str, object], ...] = ()) -> Plan:
-    """The job graph of one figure at one scale: curve x map x seed, plus prerequisites."""
+           hp: tuple[tuple[str, object], ...] = (), before_rerun: bool = False) -> Plan:
+    """The job graph of one figure at one scale: curve x map x seed, plus prerequisites. `before_rerun`: for a
+    figure whose DM²-family curves follow the re-run (rerun_figure), those curves' jobs before it (BEFORE_RERUN)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
     definition = figure_def(figure)
     seeds = seeds_for(n_seeds or definition.n_seeds or _settings(scale).n_seeds, scale)
+    forms = {"gail_reward": definition.gail_reward, "paper_rate": definition.paper_rate}
+    if before_rerun and rerun_figure(figure):
+        forms = BEFORE_RERUN
     context = Context(scale=scale, backend=backend, seeds=seeds, hp=tuple(sorted(hp)), maps=tuple(maps or ()),
-                      gail_reward=definition.gail_reward, paper_rate=definition.paper_rate)
+                      **forms)
     chosen = select_curves(definition.build(context), maps, curves)
     for job in dependency_order(job for curve in chosen for job in curve.jobs):
         if isinstance(job, TrainJob):
             check_backend(job.map, job.backend)   # e.g. --backend toy on a SMAC map: one clear line
     return Plan(figure=figure, scale=scale, backend=backend, seeds=seeds, curves=chosen)
+
+
+def rerun_figure(figure: str) -> bool:
+    """Whether a figure's DM²-family curves follow the re-run switch (PAPER_FIGURES_GAIL_REWARD at the paper's
+    discriminator rate): Figures 2-7 and c_sensitivity, whose earlier runs are the BEFORE_RERUN arm."""
+    definition = figure_def(figure)
+    return (definition.gail_reward, definition.paper_rate) == (PAPER_FIGURES_GAIL_REWARD, PAPER_FIGURES_PAPER_RATE) \
+        and (definition.gail_reward, definition.paper_rate) != tuple(BEFORE_RERUN.values())

@@ -153,7 +153,7 @@ def evaluate(comparison: Comparison, a: CurveRuns, b: CurveRuns | None,
     if comparison.test == ABOVE_DEMO and floor:
         measured += f"; demonstrations at the floor (greedy win rate <= {FLOOR_WIN_RATE:g})"
         judged, direction = (TRIVIAL if judged == HOLDS else judged), (TRIVIAL if direction == HOLDS else direction)
-    return Outcome(comparison, judged, measured, run_ids, values, p, direction)
+    return Outcome(comparison, judged, measured, run_ids, values, p, direction, estimate=estimate)
 
 
 def demo_length_outcome(comparison: Comparison, a: CurveRuns, span, results_dir: Path,
@@ -178,4 +178,4 @@ def demo_length_outcome(comparison: Comparison, a: CurveRuns, span, results_dir:
     p, direction = verdict_p(DEMO_LENGTH, ratio, np.zeros_like(ratio), True, comparison.margin)
     measured = (f"final / demo - 1 = {estimate:+.3f} {_ci(low, high)} (t, df={dof:g}); {bca_text(bca_low, bca_high)} "
                 f"(n={len(seeds)} paired)")
-    return Outcome(comparison, held, measured, run_ids, values, p, direction)
+    return Outcome(comparison, held, measured, run_ids, values, p, direction, estimate=estimate)

@@ -103,6 +103,10 @@ class Outcome:
     p_value: float | None = None   # p of the test behind the verdict's direction (verdict_p); None: no data
     direction: str = ""            # the verdict that p_value < ALPHA gives (HOLDS or FAILS)
     holm: str = ""                 # the verdict after Holm's adjustment over the report (with_holm)
+    estimate: float | None = None  # the measured difference (A - B, or final / demo - 1); None: no data
+    # the same comparison on the runs before the re-run (verdicts.rerun.with_before); None where neither
+    # curve was re-run
+    before: Outcome | None = None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,73 @@
+"""The re-run of the DM²-family curves: the arm before it (plan.expand's before_rerun) and how each verdict moved
+(verdicts.rerun)."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from dm2_repro.algos import LEGACY_GAIL_REWARD
+from dm2_repro.sweeps.plan import PAPER_FIGURES_GAIL_REWARD, expand, rerun_figure
+from dm2_repro.verdicts.findings import EQUIVALENT, GREATER, HOLDS, INCONCLUSIVE, NO_DATA, Comparison, Outcome
+from dm2_repro.verdicts.rerun import before_text, changed, rerun_comparison, with_before
+
+
+def test_before_the_rerun_the_dm2_curves_have_the_logit_jobs_and_the_baselines_the_same():
+    now = {c.key: c for c in expand("fig2", "cpu", maps=["5m_vs_6m"]).curves}
+    before = {c.key: c for c in expand("fig2", "cpu", maps=["5m_vs_6m"], before_rerun=True).curves}
+    for key in ("dm2_ippo_early", "dm2_qmix", "sil"):
+        assert {job.gail_reward for job in now[key].jobs} == {PAPER_FIGURES_GAIL_REWARD}
+        assert {job.gail_reward for job in before[key].jobs} == {LEGACY_GAIL_REWARD}
+        assert all("gail_epochs" not in dict(job.hp) for job in before[key].jobs)   # the preset's own rate
+        assert all(dict(job.hp)["gail_epochs"] == 2 for job in now[key].jobs)       # the paper's rate
+    for key in ("ippo", "qmix", "rmappo"):
+        assert now[key].jobs == before[key].jobs
+    # the demonstrations are the same files in both arms
+    assert [job.demo for job in now["dm2_ippo_early"].jobs] == [job.demo for job in before["dm2_ippo_early"].jobs]
+
+
+def test_figures_that_set_their_own_reward_forms_have_no_other_arm():
+    assert rerun_figure("fig7") and not rerun_figure("reward_forms") and not rerun_figure("departures")
+    now = expand("reward_forms", "smoke")
+    before = expand("reward_forms", "smoke", before_rerun=True)
+    assert [c.jobs for c in now.curves] == [c.jobs for c in before.curves]
+
+
+def _curves(jobs_now: dict, jobs_before: dict) -> tuple[dict, dict]:
+    """claims.load_curves' shape for one figure and map: key -> something with curve.jobs."""
+    def wrap(jobs):
+        return {"fig2": {("m", key): SimpleNamespace(curve=SimpleNamespace(jobs=j)) for key, j in jobs.items()}}
+    return wrap(jobs_now), wrap(jobs_before)
+
+
+def _outcome(comparison, verdict, estimate):
+    return Outcome(comparison, verdict, "", estimate=estimate)
+
+
+def test_each_rerun_comparison_gets_its_outcome_before_the_rerun():
+    dm2_vs_ippo = Comparison("f", "p", "fig2", "m", "dm2", "ippo", GREATER)
+    qmix_vs_ippo = Comparison("f", "p", "fig2", "m", "qmix", "ippo", GREATER)
+    same = Comparison("f", "p", "fig2", "m", "dm2", "ippo", EQUIVALENT)
+    now, before = _curves({"dm2": ("absorbing",), "ippo": ("i",), "qmix": ("q",)},
+                          {"dm2": ("logit",), "ippo": ("i",), "qmix": ("q",)})
+    assert rerun_comparison(dm2_vs_ippo, now, before) and not rerun_comparison(qmix_vs_ippo, now, before)
+    outcomes = [_outcome(dm2_vs_ippo, INCONCLUSIVE, 0.004), _outcome(qmix_vs_ippo, HOLDS, 0.2),
+                _outcome(same, HOLDS, 0.004)]
+    earlier = [_outcome(dm2_vs_ippo, HOLDS, 0.034), _outcome(qmix_vs_ippo, HOLDS, 0.2),
+               _outcome(same, HOLDS, 0.01)]
+    with_before(outcomes, earlier, now, before)
+    moved, baseline, kept = outcomes
+    assert moved.before is earlier[0] and baseline.before is None and kept.before is earlier[2]
+    assert (changed(moved), changed(baseline), changed(kept)) == (True, None, False)
+    assert before_text(moved) == "holds (+0.034); Δ -0.030, **changed**"
+    assert before_text(kept) == "holds (+0.010); Δ -0.006, same"
+    assert before_text(baseline) == "— (not re-run)"
+
+
+def test_no_data_on_either_side_is_no_change():
+    c = Comparison("f", "p", "fig2", "m", "dm2", "ippo", GREATER)
+    now_only = _outcome(c, HOLDS, 0.1)
+    now_only.before = _outcome(c, NO_DATA, None)
+    before_only = _outcome(c, NO_DATA, None)
+    before_only.before = _outcome(c, HOLDS, 0.05)
+    assert changed(now_only) is None and changed(before_only) is None
+    assert before_text(now_only) == NO_DATA
+    assert before_text(before_only) == "holds (+0.050)"   # no estimate now: no difference to give
