@@ -94,18 +94,20 @@ from dm2_repro.verdicts.findings import (COMPARISON_MAPS, FAILS, HOLDS, INCONCLU
 from dm2_repro.verdicts.decide import evaluate, with_holm
 from dm2_repro.verdicts.rerun import before_text, changed, with_before
 from dm2_repro.verdicts.saturation import saturation_section
-from dm2_repro.verdicts.factorial import EffectRow, factorial, factorial_lines, factorial_section, has_fig3_cells
+from dm2_repro.verdicts.factorial import (EffectRow, factorial, factorial_lines, factorial_section, has_fig3_cells,
+                                          with_before_rerun)
 from dm2_repro.verdicts.aggregate import AGGREGATE_BASELINE, Aggregate, aggregate_all
 
 
-def report_extras(curves: dict, scale: str, results_dir: Path, effects) -> dict[str, list[str]]:
+def report_extras(curves: dict, scale: str, results_dir: Path, effects, before: dict | None = None) -> dict[str, list[str]]:
     """The report's lines that come from the claims beyond the comparison table: Figure 3 as a 2x2
-    design (when `effects`, verdicts.factorial's rows), Figure 7's saturation (report.block's `extra`)."""
+    design (when `effects`, verdicts.factorial's rows), Figure 7's saturation (report.block's `extra`);
+    `before`: the curves before the re-run (load_curves(before_rerun=True))."""
     extra = {}
     if effects is not None:
         extra["fig3"] = factorial_section(effects, scale)
     if "fig7" in curves:
-        extra["fig7"] = saturation_section(curves["fig7"], scale, results_dir)
+        extra["fig7"] = saturation_section(curves["fig7"], scale, results_dir, (before or {}).get("fig7"))
     return extra
 
 
@@ -283,8 +285,10 @@ def main(argv=None) -> int:
         with_before(outcomes, evaluate_all(results_dir, scale, args.backend, args.seeds, before), curves, before)
         aggregates = aggregate_all(curves, scale)
         metric = metric_of(fig3.MAP, scale)
-        effects = (factorial(curves["fig3"], metric, equivalence_margin(fig3.MAP, metric, scale))
-                   if has_fig3_cells(curves) else None)
+        margin = equivalence_margin(fig3.MAP, metric, scale)
+        effects = factorial(curves["fig3"], metric, margin) if has_fig3_cells(curves) else None
+        if effects is not None and has_fig3_cells(before):
+            with_before_rerun(effects, factorial(before["fig3"], metric, margin))
     except DamagedRun as error:   # e.g. a win rate outside [0, 1]: names the run
         for line in damaged_lines(runs):
             print(line)
@@ -308,7 +312,7 @@ def main(argv=None) -> int:
     if readme:
         beyond = load_curves(results_dir, scale, args.backend, args.seeds, figures=list(report.BEYOND), runs=runs,
                              **selection)
-        extra = report_extras(curves, scale, results_dir, effects)
+        extra = report_extras(curves, scale, results_dir, effects, before)
         figures = Path(os.path.relpath(Path("figures").resolve(), readme.resolve().parent)).as_posix()   # from cwd
         readme_text = report.replace_block(readme.read_text(),
                                            report.block(outcomes, {**curves, **beyond}, scale, extra, figures), str(readme))

@@ -371,7 +371,7 @@ def test_figure7_saturation_is_the_first_snapshot_equivalent_to_the_last(tmp_pat
     assert finding.startswith(claims.NO_DATA) and "has 4" in finding
 
 
-def test_figure7_saturation_names_where_differences_stop_being_detected(tmp_path):
+def test_figure7_saturation_names_where_differences_stop_being_detected(tmp_path, monkeypatch):
     # AUC offsets to the last: -0.05 (equivalent but detected), then 0 — two readings of saturation
     levels = [0.85, 0.85, 0.9, 0.9, 0.9]
     plan = expand("fig7", "cpu")
@@ -387,6 +387,19 @@ def test_figure7_saturation_names_where_differences_stop_being_detected(tmp_path
     assert [row.differs for row in rows] == [True, True, False, False, None]
     assert finding.startswith(f"saturates at {snapshots[0].key}:")
     assert f"no difference from the last is detected from {snapshots[2].key} on" in finding
+    # the runs before the re-run (another reward form: other jobs) all at the last level: the report names both
+    monkeypatch.setitem(RETURN_STATISTIC_MAPS, "cpu", ())   # the section judges these win-rate runs on win rate
+    before_snapshots = [c for c in expand("fig7", "cpu", before_rerun=True).curves if c.key != "qmix"][-5:]
+    for c in before_snapshots:
+        for job in c.jobs:
+            run_id += 1
+            write_job_run(tmp_path, run_id, job, final=0.9 + 0.02 * (job.seed % 3), steps=STEPS)
+    now = claims.load_curves(tmp_path, "cpu", figures=["fig7"])["fig7"]
+    before = claims.load_curves(tmp_path, "cpu", figures=["fig7"], before_rerun=True)["fig7"]
+    text = "\n".join(saturation.saturation_section(now, "cpu", tmp_path, before))
+    assert f"Finding: saturates at {snapshots[0].key}:" in text
+    assert f"Before the re-run (the log-odds GAIL reward): saturates at {before_snapshots[0].key}:" in text
+    assert "no difference" not in text.split("Before the re-run")[1]   # no difference is detected anywhere
 
 
 def test_figure3_factorial_separates_co_training_from_concurrent_sampling(tmp_path):

@@ -71,3 +71,16 @@ def test_no_data_on_either_side_is_no_change():
     assert changed(now_only) is None and changed(before_only) is None
     assert before_text(now_only) == NO_DATA
     assert before_text(before_only) == "holds (+0.050)"   # no estimate now: no difference to give
+
+
+def test_figure3_rows_say_their_effect_before_the_rerun():
+    from dm2_repro.verdicts.factorial import EffectRow, factorial_lines, with_before_rerun
+
+    now = [EffectRow("both", "A", {1: 0.1}, "m", HOLDS, 0.1), EffectRow("both", "AB", {1: 0.0}, "m", "", 0.0)]
+    before = [EffectRow("both", "A", {1: 0.0}, "m", INCONCLUSIVE, 0.02),
+              EffectRow("both", "AB", {1: 0.0}, "m", "", -0.01)]
+    assert "before the re-run" not in factorial_lines(before)[0]   # rows without a `before`: no such column
+    lines = factorial_lines(with_before_rerun(now, before))
+    assert lines[0].endswith("| verdict | before the re-run |")
+    assert lines[2].endswith("| **holds** | inconclusive (+0.020); Δ +0.080, **changed** |")
+    assert lines[3].endswith("| (no finding) | (-0.010); Δ +0.010 |")   # the interaction: no verdict to change

@@ -13,6 +13,7 @@ from dm2_repro.results.curves import common_range, format_values, seed_values
 from dm2_repro.verdicts.findings import (BOOTSTRAP_SEED, CONFIDENCE, EQUIVALENCE_MARGIN, EQUIVALENT, GREATER,
                                          MIN_SEEDS, NO_DATA, N_BCA, fig3)
 from dm2_repro.verdicts.decide import _ci, bca_text, verdict
+from dm2_repro.verdicts.rerun import before_text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -38,6 +39,8 @@ class EffectRow:
     values: dict[int, float]    # learner seed -> that seed's effect
     measured: str
     verdict: str                # "" for the interaction (no finding)
+    estimate: float | None = None   # the mean per-seed effect (None: too few seeds)
+    before: EffectRow | None = None  # the same row on the runs before the re-run (with_before_rerun)
 
 
 def fig3_cells(curves: dict, level: str, metric: str) -> dict[int, np.ndarray]:
@@ -59,7 +62,7 @@ def effect_row(panel: str, effect: str, values: dict[int, float], margin: float 
     estimate, low, high, dof = stats.paired_t_interval(x, np.zeros_like(x), CONFIDENCE)
     _, bca_low, bca_high = stats.bca_interval(x, confidence=CONFIDENCE, n_resamples=N_BCA, seed=BOOTSTRAP_SEED)
     measured = f"{estimate:+.3f} {_ci(low, high)} (t, df={dof:g}); {bca_text(bca_low, bca_high)} (n={len(x)} seeds)"
-    return EffectRow(panel, effect, values, measured, verdict(test, low, high, margin) if test else "")
+    return EffectRow(panel, effect, values, measured, verdict(test, low, high, margin) if test else "", estimate)
 
 
 def factorial(curves: dict, metric: str = "win_rate", margin: float = EQUIVALENCE_MARGIN) -> list[EffectRow]:
@@ -86,14 +89,24 @@ def has_fig3_cells(curves: dict) -> bool:
                for level in FIG3_LEVELS for row in FIG3_CELLS for style in row)
 
 
+def with_before_rerun(rows: list[EffectRow], before: list[EffectRow]) -> list[EffectRow]:
+    """The rows, each with its row on the runs before the re-run (factorial() of those curves: the same order)."""
+    for row, earlier in zip(rows, before, strict=True):
+        row.before = earlier
+    return rows
+
+
 def factorial_lines(rows: list[EffectRow], metric: str = "win_rate") -> list[str]:
     of = "win rate" if metric == "win_rate" else f"test return / {MAX_RETURN:g}"
-    lines = [f"| effect (AUC of {of}) | panel | per-seed effect (seed order) | measured (95%) | verdict |",
-             "|---|---|---|---|---|"]
+    rerun = any(row.before is not None for row in rows)
+    lines = [f"| effect (AUC of {of}) | panel | per-seed effect (seed order) | measured (95%) | verdict |"
+             + (" before the re-run |" if rerun else ""),
+             "|---|---|---|---|---|" + ("---|" if rerun else "")]
     for row in rows:
         what, _, _ = FIG3_EFFECTS[row.effect]
         shown = f"**{row.verdict}**" if row.verdict else "(no finding)"
-        lines.append(f"| {what} | {row.panel} | {format_values(row.values.values())} | {row.measured} | {shown} |")
+        lines.append(f"| {what} | {row.panel} | {format_values(row.values.values())} | {row.measured} | {shown} |"
+                     + (f" {before_text(row)} |" if rerun else ""))
     return lines
 
 

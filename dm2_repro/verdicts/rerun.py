@@ -28,20 +28,23 @@ def with_before(outcomes: list[Outcome], before_outcomes: list[Outcome], now: di
     return outcomes
 
 
-def changed(o: Outcome) -> bool | None:
-    """Whether the verdict moved from the runs before the re-run (None: not re-run, or no data on either side)."""
-    if o.before is None or NO_DATA in (o.verdict, o.before.verdict):
+def changed(o) -> bool | None:
+    """Whether the verdict moved from the runs before the re-run (None: not re-run, or no data on either side).
+    `o`: an Outcome, or anything with `verdict` and `before` (factorial.EffectRow)."""
+    if o.before is None or not o.verdict or NO_DATA in (o.verdict, o.before.verdict):   # "": no finding
         return None
     return o.verdict != o.before.verdict
 
 
-def before_text(o: Outcome) -> str:
-    """The report's cell: the verdict and estimate before the re-run, and how far the estimate moved."""
+def before_text(o) -> str:
+    """The report's cell: the verdict and estimate before the re-run, and how far the estimate moved. `o`: an
+    Outcome, or anything with `verdict`, `estimate` and `before` (factorial.EffectRow)."""
     if o.before is None:
         return "— (not re-run)"
-    if o.before.verdict == NO_DATA:
+    if o.before.verdict == NO_DATA or o.before.estimate is None:
         return NO_DATA
-    text = f"{o.before.verdict} ({o.before.estimate:+.3f})"
+    text = f"{o.before.verdict + ' ' if o.before.verdict else ''}({o.before.estimate:+.3f})"
     if o.estimate is not None:
-        text += f"; Δ {o.estimate - o.before.estimate:+.3f}" + (", **changed**" if changed(o) else ", same")
+        moved = changed(o)
+        text += f"; Δ {o.estimate - o.before.estimate:+.3f}" + {True: ", **changed**", False: ", same", None: ""}[moved]
     return text

@@ -81,12 +81,13 @@ def saturation(curves: list[CurveRuns], results_dir: Path, metric: str = "win_ra
                   f"AUC of the last{stricter}{omitted}")
 
 
-def saturation_section(curves: dict, scale: str, results_dir) -> list[str]:
-    """Figure 7: each snapshot's curve against the last one (saturation)."""
-    snapshots = [c for (m, key), c in curves.items() if key != "qmix"]
+def saturation_section(curves: dict, scale: str, results_dir, before: dict | None = None) -> list[str]:
+    """Figure 7: each snapshot's curve against the last one (saturation); `before`: Figure 7's curves on the runs
+    before the re-run (claims.load_curves(before_rerun=True)), whose finding is given beside."""
     metric = metric_of(fig7.MAP, scale)
     margin = equivalence_margin(fig7.MAP, metric, scale)
-    rows, finding = saturation(snapshots, results_dir, metric, margin)
+    snapshots = lambda found: [c for (m, key), c in found.items() if key != "qmix"]  # noqa: E731
+    rows, finding = saturation(snapshots(curves), results_dir, metric, margin)
     lines = ["Where the curve saturates (C4): each snapshot's AUC against the last snapshot's, paired by seed.", "",
              f"| snapshot | demo quality (mean) | AUC per seed | ΔAUC to the last [95% paired t] | "
              f"within ±{margin:g} | differs (interval excludes 0) |",
@@ -97,4 +98,7 @@ def saturation_section(curves: dict, scale: str, results_dir) -> list[str]:
         delta = "—" if row.delta is None else f"{row.delta[0]:+.3f} [{row.delta[1]:+.3f}, {row.delta[2]:+.3f}]"
         lines.append(f"| {row.key} | {quality} | {format_values(row.auc.values())} | {delta} | "
                      f"{yes_no(row.equivalent)} | {yes_no(row.differs)} |")
-    return lines + ["", f"Finding: {finding}.", ""]
+    lines += ["", f"Finding: {finding}."]
+    if before is not None:
+        lines += ["", f"Before the re-run (the log-odds GAIL reward): {saturation(snapshots(before), results_dir, metric, margin)[1]}."]
+    return lines + [""]
