@@ -84,3 +84,18 @@ def test_figure3_rows_say_their_effect_before_the_rerun():
     assert lines[0].endswith("| verdict | before the re-run |")
     assert lines[2].endswith("| **holds** | inconclusive (+0.020); Δ +0.080, **changed** |")
     assert lines[3].endswith("| (no finding) | (-0.010); Δ +0.010 |")   # the interaction: no verdict to change
+
+
+def test_the_report_lists_the_verdicts_the_rerun_changed():
+    from dm2_repro.figures.report import rerun_section
+
+    c = [Comparison("DM² learns faster", "p", "fig2", "m", f"dm2_{i}", "ippo", GREATER) for i in range(4)]
+    moved, kept, waiting, baseline = (_outcome(c[0], HOLDS, 0.03), _outcome(c[1], HOLDS, 0.02),
+                                      _outcome(c[2], NO_DATA, None), _outcome(c[3], HOLDS, 0.1))
+    moved.before, kept.before, waiting.before = (_outcome(c[0], INCONCLUSIVE, 0.01), _outcome(c[1], HOLDS, 0.04),
+                                                 _outcome(c[2], HOLDS, 0.05))
+    text = "\n".join(rerun_section([moved, kept, waiting, baseline]))
+    assert "Of the 2 comparisons with data both before" in text and "1 changed verdict:" in text
+    assert "| DM² learns faster | fig2 m: dm2_0 > ippo (auc) | inconclusive (+0.010) | **holds** (+0.030) |" in text
+    assert "dm2_1" not in text and "dm2_3" not in text   # kept its verdict; not re-run
+    assert "1 more re-run comparisons have data before the re-run only" in text

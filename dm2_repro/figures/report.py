@@ -15,6 +15,7 @@ from dm2_repro.config import MAX_RETURN, make_hp, paper_tables
 from dm2_repro.results.curves import common_range, format_values, seed_values
 from dm2_repro.envs import metric_of
 from dm2_repro.sweeps.plan import figure_def
+from dm2_repro.verdicts.findings import NO_DATA
 from dm2_repro.verdicts.rerun import before_text, changed
 
 START = "<!-- reproduction report: made by `python -m dm2_repro.claims --readme docs/report.md`; do not edit by hand -->"
@@ -125,12 +126,32 @@ def cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def rerun_section(outcomes: list) -> list[str]:
+    """What the re-run of the DM²-family curves changed: every comparison whose verdict moved (verdicts.rerun), and how
+    many kept theirs, among those with data before and after it."""
+    compared = [o for o in outcomes if changed(o) is not None]
+    moved = [o for o in compared if changed(o)]
+    lines = ["### What the re-run changed", "",
+             f"Of the {len(compared)} comparisons with data both before the re-run of the DM²-family curves (the log-odds "
+             f"GAIL reward, which paid agents to end episodes early, at the preset's own discriminator rate) and after "
+             f"it, {len(moved)} changed verdict" + (":" if moved else "."), ""]
+    if moved:
+        lines += ["| finding | comparison | before the re-run | now |", "|---|---|---|---|"]
+        lines += [f"| {cell(o.comparison.finding)} | {cell(o.comparison.description)} | {o.before.verdict} "
+                  f"({o.before.estimate:+.3f}) | **{o.verdict}** ({o.estimate:+.3f}) |" for o in moved]
+        lines.append("")
+    waiting = sum(o.before is not None and o.verdict == NO_DATA and o.before.verdict != NO_DATA for o in outcomes)
+    if waiting:
+        lines += [f"{waiting} more re-run comparisons have data before the re-run only (their runs are not all done).", ""]
+    return lines
+
+
 def block(outcomes: list, curves: dict, scale: str, extra: dict[str, list[str]] | None = None,
           figures: str = "figures") -> str:
     """The report between START and END. `curves`: claims.load_curves' figure -> (map, key) -> runs;
     `extra`: figure -> lines the claims made for it (claims.report_extras); `figures`: the figures folder as a
     link from the report's file."""
-    lines = [START, ""]
+    lines = [START, "", *rerun_section(outcomes)]
     for name in ORDER:
         if name in curves:
             lines += figure_section(name, outcomes, curves[name], scale, (extra or {}).get(name, ()), figures)
