@@ -51,8 +51,8 @@ every run of both covers), "~" with the margin above.
 How the re-run moved each verdict: the column "before the re-run" judges the same comparison, with the same
 statistic, on the DM²-family runs made before it (the log-odds GAIL reward without an absorbing state, at the
 preset's own discriminator rate; sweeps.plan.BEFORE_RERUN): that verdict and estimate, the estimate's change
-(now - before) and whether the verdict changed. Comparisons of IPPO, QMIX and RMAPPO alone were not re-run
-(dm2_repro.verdicts.rerun).
+(now - before) and whether the verdict changed. Comparisons with no earlier arm (IPPO, QMIX and RMAPPO alone; the
+reward-form and departure figures, which set their forms themselves) read "not re-run" (dm2_repro.verdicts.rerun).
 
 Figure 3 as a 2x2 design (C5: co-training matters, concurrent sampling does not): per panel
 (demonstration quality) and pooled over both, each learner seed with runs in every cell gives its

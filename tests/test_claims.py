@@ -308,6 +308,18 @@ def test_reproduction_report_goes_between_the_readme_markers(results, tmp_path, 
     assert exit_info.value.code == 2 and "lacks the reproduction report's markers" in capsys.readouterr().err
 
 
+def test_the_report_of_a_selection_without_figure_7_or_3(results, tmp_path):
+    """--maps / --curves that leave out Figure 7's and Figure 3's curves: their sections are simply absent."""
+    (tmp_path / "docs").mkdir()
+    full = tmp_path / "docs" / "report.md"
+    from dm2_repro.figures import report
+    full.write_text(f"{report.START}\n{report.END}\n")
+    for selection in (["--maps", "3s_vs_3z"], ["--curves", "dm2*"]):
+        assert claims.main(["--results", str(results), "--out", str(tmp_path / "claims.md"), "--seeds", str(N_SEEDS),
+                            "--readme", str(full), *selection]) == 0
+        assert "Where the curve saturates" not in full.read_text()
+
+
 def test_claims_at_a_glance_count_each_findings_verdicts_and_link_to_the_report(results, tmp_path, capsys):
     from dm2_repro.figures import report
     (tmp_path / "docs").mkdir()

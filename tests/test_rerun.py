@@ -38,8 +38,9 @@ def _curves(jobs_now: dict, jobs_before: dict) -> tuple[dict, dict]:
     return wrap(jobs_now), wrap(jobs_before)
 
 
-def _outcome(comparison, verdict, estimate):
-    return Outcome(comparison, verdict, "", estimate=estimate)
+def _outcome(comparison, verdict, estimate, run_ids=None):
+    return Outcome(comparison, verdict, "", run_ids={comparison.a: ["1"]} if run_ids is None else run_ids,
+                   estimate=estimate)
 
 
 def test_each_rerun_comparison_gets_its_outcome_before_the_rerun():
@@ -71,6 +72,9 @@ def test_no_data_on_either_side_is_no_change():
     assert changed(now_only) is None and changed(before_only) is None
     assert before_text(now_only) == NO_DATA
     assert before_text(before_only) == "holds (+0.050)"   # no estimate now: no difference to give
+    never = _outcome(c, HOLDS, 0.1)
+    never.before = _outcome(c, NO_DATA, None, run_ids={"dm2": [], "ippo": []})   # e.g. paper_hp: no earlier arm
+    assert before_text(never) == "— (no runs before the re-run)"
 
 
 def test_figure3_rows_say_their_effect_before_the_rerun():
@@ -98,4 +102,4 @@ def test_the_report_lists_the_verdicts_the_rerun_changed():
     assert "Of the 2 comparisons with data both before" in text and "1 changed verdict:" in text
     assert "| DM² learns faster | fig2 m: dm2_0 > ippo (auc) | inconclusive (+0.010) | **holds** (+0.030) |" in text
     assert "dm2_1" not in text and "dm2_3" not in text   # kept its verdict; not re-run
-    assert "1 more re-run comparisons have data before the re-run only" in text
+    assert "1 more re-run comparisons have no complete curve of the re-run yet" in text

@@ -14,9 +14,9 @@ agent j's e-th episode are the same joint episode only in the concurrent styles)
     episode[E, K]      int32     index of the joint episode within that team's sampled episodes
 
 NAME.json holds the metadata (map, sizes, sources, style, sha256 of NAME.npz, ...): `quality` and
-`quality_return` are the GREEDY win rate and return of the source team (figures' dotted lines, the paper's
-demonstration quality); `demo_win_rate`, `demo_return_mean` and `demo_ep_length_mean` describe the SAMPLED
-episodes in the file, the ones DM² imitates (often far weaker than the greedy team).
+`quality_return` are the GREEDY win rate and return of the source team (the paper's demonstration quality, the
+figures' CSV rows of kind demo_greedy); `demo_win_rate`, `demo_return_mean` and `demo_ep_length_mean` describe the SAMPLED
+episodes in the file, the ones DM² imitates (often far weaker than the greedy team; the figures' dotted lines).
 Plain arrays only: files are read with allow_pickle=False, so loading never runs code.
 """
 from __future__ import annotations

@@ -142,7 +142,8 @@ def rerun_section(outcomes: list) -> list[str]:
         lines.append("")
     waiting = sum(o.before is not None and o.verdict == NO_DATA and o.before.verdict != NO_DATA for o in outcomes)
     if waiting:
-        lines += [f"{waiting} more re-run comparisons have data before the re-run only (their runs are not all done).", ""]
+        lines += [f"{waiting} more re-run comparisons have no complete curve of the re-run yet; their verdicts before it "
+                  "are in results/claims.md's last column.", ""]
     return lines
 
 

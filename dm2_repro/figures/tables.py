@@ -90,10 +90,12 @@ def read_csv(path: Path) -> pd.DataFrame:
 
 
 def seed_counts(table: pd.DataFrame) -> dict[tuple, int]:
-    """(panel, curve, kind) -> the most seeds any of its rows has."""
+    """(panel, curve, kind) -> the most seeds any of its rows has, for the rows of kind "curve" (a demonstration
+    row follows its curve's seeds, and older CSVs name its kind differently)."""
     if table.empty or not {"panel", "curve", "kind", "n_seeds"} <= set(table.columns):
         return {}
-    return {key: int(n) for key, n in table.groupby(["panel", "curve", "kind"])["n_seeds"].max().items()}
+    curves = table[table["kind"] == "curve"]
+    return {key: int(n) for key, n in curves.groupby(["panel", "curve", "kind"])["n_seeds"].max().items()}
 
 
 def fewer_runs(old: pd.DataFrame, new: pd.DataFrame) -> str | None:

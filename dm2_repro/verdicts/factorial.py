@@ -13,7 +13,7 @@ from dm2_repro.results.curves import common_range, format_values, seed_values
 from dm2_repro.verdicts.findings import (BOOTSTRAP_SEED, CONFIDENCE, EQUIVALENCE_MARGIN, EQUIVALENT, GREATER,
                                          MIN_SEEDS, NO_DATA, N_BCA, fig3)
 from dm2_repro.verdicts.decide import _ci, bca_text, verdict
-from dm2_repro.verdicts.rerun import before_text
+from dm2_repro.verdicts.rerun import moved_text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,7 +106,8 @@ def factorial_lines(rows: list[EffectRow], metric: str = "win_rate") -> list[str
         what, _, _ = FIG3_EFFECTS[row.effect]
         shown = f"**{row.verdict}**" if row.verdict else "(no finding)"
         lines.append(f"| {what} | {row.panel} | {format_values(row.values.values())} | {row.measured} | {shown} |"
-                     + (f" {before_text(row)} |" if rerun else ""))
+                     + (f" {moved_text(row.verdict, row.estimate, row.before.verdict, row.before.estimate)} |"
+                        if rerun else ""))
     return lines
 
 

@@ -3,8 +3,8 @@ the runs before it, the log-odds GAIL reward without an absorbing state at the p
 (sweeps.plan.BEFORE_RERUN), which paid agents to end episodes early.
 
 A comparison counts as re-run where either of its curves has other jobs in that arm (a DM²-family curve of a
-figure that follows the re-run, sweeps.plan.rerun_figure); comparisons of IPPO, QMIX and RMAPPO alone were
-not re-run and carry no `before`.
+figure that follows the re-run, sweeps.plan.rerun_figure); comparisons with no earlier arm (IPPO, QMIX and RMAPPO
+alone; the reward-form and departure figures, which set their forms themselves) carry no `before`.
 """
 from __future__ import annotations
 
@@ -36,15 +36,22 @@ def changed(o) -> bool | None:
     return o.verdict != o.before.verdict
 
 
-def before_text(o) -> str:
-    """The report's cell: the verdict and estimate before the re-run, and how far the estimate moved. `o`: an
-    Outcome, or anything with `verdict`, `estimate` and `before` (factorial.EffectRow)."""
+def before_text(o: Outcome) -> str:
+    """The report's cell of an outcome: its verdict and estimate before the re-run, and how far the estimate moved."""
     if o.before is None:
         return "— (not re-run)"
-    if o.before.verdict == NO_DATA or o.before.estimate is None:
+    if not any(o.before.run_ids.values()):   # e.g. a preset whose runs all came after the re-run
+        return "— (no runs before the re-run)"
+    return moved_text(o.verdict, o.estimate, o.before.verdict, o.before.estimate)
+
+
+def moved_text(verdict: str, estimate: float | None, before_verdict: str, before_estimate: float | None) -> str:
+    """A verdict and estimate before the re-run, and how far the estimate moved to `estimate` (verdict "": a
+    row without a finding, e.g. Figure 3's interaction)."""
+    if before_verdict == NO_DATA or before_estimate is None:
         return NO_DATA
-    text = f"{o.before.verdict + ' ' if o.before.verdict else ''}({o.before.estimate:+.3f})"
-    if o.estimate is not None:
-        moved = changed(o)
-        text += f"; Δ {o.estimate - o.before.estimate:+.3f}" + {True: ", **changed**", False: ", same", None: ""}[moved]
+    text = f"{before_verdict + ' ' if before_verdict else ''}({before_estimate:+.3f})"
+    if estimate is not None:
+        moved = None if not verdict or NO_DATA in (verdict, before_verdict) else verdict != before_verdict
+        text += f"; Δ {estimate - before_estimate:+.3f}" + {True: ", **changed**", False: ", same", None: ""}[moved]
     return text

@@ -69,7 +69,7 @@ def saturation(curves: list[CurveRuns], results_dir: Path, metric: str = "win_ra
         return (done + [best])[first]
 
     def named(row: SaturationRow) -> str:
-        return row.key + (f" (demonstration quality {row.quality:.3f})" if row.quality is not None else "")
+        return row.key + (f" (greedy demonstration quality {row.quality:.3f})" if row.quality is not None else "")
 
     at, no_difference = first_from(lambda r: r.equivalent), first_from(lambda r: not r.differs)
     stricter = (f"; no difference from the last is detected from {named(no_difference)} on"
@@ -87,9 +87,11 @@ def saturation_section(curves: dict, scale: str, results_dir, before: dict | Non
     metric = metric_of(fig7.MAP, scale)
     margin = equivalence_margin(fig7.MAP, metric, scale)
     snapshots = lambda found: [c for (m, key), c in found.items() if key != "qmix"]  # noqa: E731
+    if not snapshots(curves):   # --maps / --curves left them out
+        return []
     rows, finding = saturation(snapshots(curves), results_dir, metric, margin)
     lines = ["Where the curve saturates (C4): each snapshot's AUC against the last snapshot's, paired by seed.", "",
-             f"| snapshot | demo quality (mean) | AUC per seed | ΔAUC to the last [95% paired t] | "
+             f"| snapshot | greedy demo quality (mean) | AUC per seed | ΔAUC to the last [95% paired t] | "
              f"within ±{margin:g} | differs (interval excludes 0) |",
              "|---|---|---|---|---|---|"]
     yes_no = lambda flag: "—" if flag is None else ("yes" if flag else "no")  # noqa: E731
@@ -99,6 +101,6 @@ def saturation_section(curves: dict, scale: str, results_dir, before: dict | Non
         lines.append(f"| {row.key} | {quality} | {format_values(row.auc.values())} | {delta} | "
                      f"{yes_no(row.equivalent)} | {yes_no(row.differs)} |")
     lines += ["", f"Finding: {finding}."]
-    if before is not None:
+    if before is not None and snapshots(before):
         lines += ["", f"Before the re-run (the log-odds GAIL reward): {saturation(snapshots(before), results_dir, metric, margin)[1]}."]
     return lines + [""]
