@@ -4,8 +4,9 @@
 64 + 64 episodes, 1000 demonstration episodes) and shortens only the budget. At those settings an update
 collects ~50-100k env steps, so IPPO may need far fewer than the paper's 10M steps on SMAX's small maps: this
 pilot measures how many. IPPO, one seed, each map with a generous `t_max` (PILOT_T_MAX). The budget chosen per
-map is the smallest at which IPPO's test win rate has risen and plateaued (docs/compute_plan.md says how it was
-read); the pilot's curves and that reasoning go into README. Curve keys are "ippo"; panels are maps.
+map is the smallest at which IPPO's test win rate has risen and plateaued, read by the rule declared before the
+pilot ran (dm2_repro/verdicts/budget.py: `python -m dm2_repro.verdicts.budget`); the pilot's curves and that reasoning
+go into README. Curve keys are "ippo"; panels are maps.
 
     python -m dm2_repro.run paper_hp_pilot            # at its own preset, paper_hp
     python -m dm2_repro.figure paper_hp_pilot

@@ -1,0 +1,53 @@
+"""The paper_hp pilot's reading (dm2_repro.verdicts.budget) on hand-written curves."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dm2_repro.verdicts.budget import read_pilot
+
+GRID = 100_000
+
+
+def test_a_rise_then_a_plateau_sets_the_budget_half_again_past_where_the_plateau_is_reached():
+    steps = np.arange(0, 2_000_001, 100_000)                   # 21 evaluations
+    values = np.minimum(0.8 * steps / 1_000_000, 0.8)          # 0 -> 0.8 by 1M, then flat
+    reading = read_pilot(steps, values, GRID)
+    assert reading.start == 0.0 and reading.final == pytest.approx(0.8)
+    # trailing means of 3: at 1.0M (0.64 + 0.72 + 0.8) / 3 = 0.72, at 1.1M (0.72 + 0.8 + 0.8) / 3 = 0.773
+    assert reading.reached == 1_100_000
+    assert reading.budget == 1_700_000                         # 1.65M up to the 100k grid
+    auc = (0.5 * 1_000_000 * 0.8 + 700_000 * 0.8) / 1_700_000  # the rise's triangle and the plateau
+    assert reading.auc == pytest.approx(auc) and reading.margin == pytest.approx(0.1 * auc)
+    assert "budget 1,700,000" in reading.describe()
+
+
+def test_noise_on_the_plateau_does_not_move_the_reading_as_a_single_evaluation_would():
+    steps = np.arange(0, 2_000_001, 100_000)
+    values = np.minimum(0.8 * steps / 1_000_000, 0.8)
+    values[8] = 0.78                                           # one lucky evaluation on the rise (0.64 expected)
+    # a single evaluation would say 800k; the trailing means are 0.607 at 800k, 0.687 at 900k, 0.767 at 1.0M
+    assert read_pilot(steps, values, GRID).reached == 1_000_000
+
+
+def test_a_late_plateau_is_capped_at_the_pilots_last_evaluation():
+    steps = np.arange(0, 1_000_001, 100_000)
+    values = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 0.9])
+    reading = read_pilot(steps, values, GRID)
+    assert reading.final == pytest.approx((0.7 + 0.9 + 0.9) / 3)   # the last quarter: ceil(11 / 4) = 3 evaluations
+    assert reading.reached == 1_000_000 and reading.budget == 1_000_000   # 1.5M, capped
+
+
+def test_no_rise_sets_no_budget():
+    steps = np.arange(0, 1_000_001, 100_000)
+    values = np.full(len(steps), 0.1)
+    values[-3:] = 0.25                                         # a final level 0.15 above the start: not a rise
+    reading = read_pilot(steps, values, GRID)
+    assert reading.budget is None and reading.margin is None and reading.describe().startswith("no rise")
+
+
+def test_a_curve_needs_two_evaluations_at_increasing_steps():
+    with pytest.raises(ValueError, match="increasing steps"):
+        read_pilot([0, 100_000, 50_000], [0.0, 0.5, 0.6], GRID)
+    with pytest.raises(ValueError, match="at least two"):
+        read_pilot([0], [0.0], GRID)
