@@ -310,12 +310,13 @@ def main(argv=None) -> int:
     text = markdown(outcomes, results_dir, scale, aggregates, selection_options(args), effects)
     readme_text = None
     if readme:
-        beyond = load_curves(results_dir, scale, args.backend, args.seeds, figures=list(report.BEYOND), runs=runs,
-                             **selection)
+        beyond, beyond_before = (load_curves(results_dir, scale, args.backend, args.seeds, figures=list(report.BEYOND),
+                                             runs=runs, before_rerun=earlier, **selection) for earlier in (False, True))
         extra = report_extras(curves, scale, results_dir, effects, before)
         figures = Path(os.path.relpath(Path("figures").resolve(), readme.resolve().parent)).as_posix()   # from cwd
         readme_text = report.replace_block(readme.read_text(),
-                                           report.block(outcomes, {**curves, **beyond}, scale, extra, figures), str(readme))
+                                           report.block(outcomes, {**curves, **beyond}, scale, extra, figures,
+                                                        beyond_before), str(readme))
     summary_text = None
     if summary:
         link = os.path.relpath(readme, summary.parent) if readme else str(out)

@@ -538,7 +538,10 @@ def test_setting_line_names_budget_statistic_and_batch_sizes_against_the_paper()
 
     line = setting_line(["5m_vs_6m"], "cpu")
     assert line.startswith("5m_vs_6m: 150k steps (paper 10M)") and "statistic test return / 20" in line
-    assert "16-episode PPO batches (paper 1024)" in line and "40 discriminator steps per update (paper 120)" in line
+    assert "16-episode PPO batches (paper 1024)" in line and "40 discriminator steps per update (paper 120 per 1024)" in line
+    # a figure whose DM²-family jobs take the paper's discriminator rate (the re-run) says so
+    assert ("2 discriminator steps per update, the paper's per collected episode (paper 120 per 1024)"
+            in setting_line(["5m_vs_6m"], "cpu", paper_rate=True))
     assert "batches" not in setting_line(["5m_vs_6m"], "paper")
 
 
@@ -660,3 +663,21 @@ def test_each_rerun_comparison_says_its_verdict_before_the_rerun(tmp_path):
     delta = AUC * (np.mean([0.80, 0.85, 0.90, 0.82, 0.88]) - np.mean([0.10, 0.15, 0.12, 0.11, 0.14]))
     assert now == "**holds**" and before == f"does not hold ({auc:+.3f}); Δ {delta:+.3f}, **changed**"
     assert "Changed by the re-run: 1 of the 1 re-run comparisons" in out.read_text()
+
+
+def test_c_sensitivity_gives_each_curves_mean_auc_before_the_rerun(tmp_path):
+    from dm2_repro.figures import report
+
+    w = Writer(tmp_path)
+    w.curve("c_sensitivity", "ippo", [0.6] * 5, "3s_vs_3z")
+    w.curve("c_sensitivity", "dm2_c1", [0.2] * 5, "3s_vs_3z", before_rerun=True)   # the logit runs
+    w.curve("c_sensitivity", "dm2_c1", [0.8] * 5, "3s_vs_3z")                      # the re-run
+    full = tmp_path / "report.md"
+    full.write_text(f"{report.START}\n{report.END}\n")
+    assert claims.main(["--results", str(tmp_path), "--out", str(tmp_path / "claims.md"), "--seeds", str(N_SEEDS),
+                        "--readme", str(full)]) == 0
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")]
+            for line in full.read_text().split("### c_sensitivity")[1].splitlines() if line.startswith("| ")}
+    assert rows["curve"][-1] == "mean AUC before the re-run"
+    assert rows["DM², c=1"][3] == f"{AUC * 0.8:.3f}" and rows["DM², c=1"][-1] == f"{AUC * 0.2:.3f}"
+    assert rows["IPPO"][-1] == "not re-run" and rows["DM², c=3"][-1] == "—"   # no runs of c=3 in either arm

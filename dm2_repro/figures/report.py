@@ -14,7 +14,7 @@ from __future__ import annotations
 from dm2_repro.config import MAX_RETURN, make_hp, paper_tables
 from dm2_repro.results.curves import common_range, format_values, seed_values
 from dm2_repro.envs import metric_of
-from dm2_repro.sweeps.plan import figure_def
+from dm2_repro.sweeps.plan import figure_def, paper_rate_gail_epochs
 from dm2_repro.verdicts.findings import NO_DATA
 from dm2_repro.verdicts.rerun import before_text, changed
 
@@ -34,8 +34,9 @@ def _steps(n: int) -> str:
     return f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n / 1e3:g}k"
 
 
-def setting_line(maps: list[str], scale: str) -> str:
-    """What differs from the paper's setting on these maps at this scale (budgets, statistic)."""
+def setting_line(maps: list[str], scale: str, paper_rate: bool = False) -> str:
+    """What differs from the paper's setting on these maps at this scale (budgets, statistic); `paper_rate`: the
+    figure's DM²-family jobs take the paper's discriminator steps per collected episode (FigureDef.paper_rate)."""
     paper = paper_tables()["maps"]
     parts = []
     for m in maps:
@@ -44,17 +45,19 @@ def setting_line(maps: list[str], scale: str) -> str:
         budget = f"{_steps(hp.t_max)} steps (paper {_steps(int(paper[m]['t_max']))})" if m in paper \
             else f"{_steps(hp.t_max)} steps"
         parts.append(f"{m}: {budget}, {hp.test_episodes} test episodes, statistic {statistic}")
-    return "; ".join(parts) + batch_line(maps[0], scale) if maps else ""
+    return "; ".join(parts) + batch_line(maps[0], scale, paper_rate) if maps else ""
 
 
-def batch_line(map_name: str, scale: str) -> str:
+def batch_line(map_name: str, scale: str, paper_rate: bool = False) -> str:
     """The batch sizes of this scale against the paper preset's (the same on every map; the whole
     list: config.DEPARTURES)."""
     if scale == "paper":
         return ""
     ours, paper = make_hp("dm2", map_name, scale), make_hp("dm2", map_name, "paper")
+    steps = (f"{paper_rate_gail_epochs(scale, map_name)} discriminator steps per update, the paper's per collected "
+             f"episode" if paper_rate else f"{ours.gail_epochs} discriminator steps per update")
     return (f"; {ours.buffer_episodes}-episode PPO batches (paper {paper.buffer_episodes}), "
-            f"{ours.gail_epochs} discriminator steps per update (paper {paper.gail_epochs}), "
+            f"{steps} (paper {paper.gail_epochs} per {paper.buffer_episodes}), "
             f"{ours.demo_episodes} demonstration episodes per agent (paper {paper.demo_episodes})")
 
 
@@ -99,25 +102,41 @@ def figure_section(name: str, outcomes: list, curves: dict, scale: str, extra: l
         lines.append("")
     if extra and any(c.runs for c in curves.values()):
         lines += list(extra)
-    lines += [f"Setting here: SMAX, the `{scale}` preset; {setting_line(maps, scale)}.", ""]
+    lines += [f"Setting here: SMAX, the `{scale}` preset; {setting_line(maps, scale, fig.paper_rate)}.", ""]
     return lines
 
 
-def values_section(name: str, curves: dict, scale: str, figures: str = "figures") -> list[str]:
-    """A figure beyond the paper (no claim to judge): each curve's per-seed AUC and final value."""
+def mean_aucs(curves: dict, scale: str) -> dict:
+    """(map, key) -> (per-seed AUCs, their mean or None) of each curve, on the step range every curve's runs cover."""
+    span = common_range([c for c in curves.values() if c.runs])
+    found = {}
+    for (m, key), c in curves.items():
+        auc = seed_values(c, "auc", *span, c.curve.metric or metric_of(m, scale)) if span and c.runs else {}
+        found[(m, key)] = (auc, sum(auc.values()) / len(auc) if auc else None)
+    return found
+
+
+def values_section(name: str, curves: dict, scale: str, figures: str = "figures", before: dict | None = None) -> list[str]:
+    """A figure beyond the paper (no claim to judge): each curve's per-seed AUC and final value; `before`: the
+    figure's curves on the runs before the re-run (their mean AUC beside)."""
     fig = figure_def(name)
     maps = list(dict.fromkeys(m for m, _ in curves))
     lines = [f"### {name}: {fig.title}", "", f"![{name}]({figures}/{name}.png)", ""]
     span = common_range([c for c in curves.values() if c.runs])
-    lines += ["| curve | seeds | AUC per seed (seed order) | mean AUC | final per seed |", "|---|---|---|---|---|"]
-    for (m, _), c in curves.items():
-        metric = c.curve.metric or metric_of(m, scale)
-        auc = seed_values(c, "auc", *span, metric) if span and c.runs else {}
-        final = seed_values(c, "final", *span, metric) if span and c.runs else {}
-        mean = f"{sum(auc.values()) / len(auc):.3f}" if auc else "—"
-        lines.append(f"| {c.curve.label} | {len(c.runs)}/{c.n_expected} | {format_values(auc.values())} | {mean} | "
-                     f"{format_values(final.values())} |")
-    lines += ["", f"Setting here: SMAX, the `{scale}` preset; {setting_line(maps, scale)}.", ""]
+    now = mean_aucs(curves, scale)
+    earlier = mean_aucs(before, scale) if before else {}
+    lines += ["| curve | seeds | AUC per seed (seed order) | mean AUC | final per seed |"
+              + (" mean AUC before the re-run |" if earlier else ""), "|---|---|---|---|---|" + ("---|" if earlier else "")]
+    for (m, key), c in curves.items():
+        auc, mean = now[(m, key)]
+        final = seed_values(c, "final", *span, c.curve.metric or metric_of(m, scale)) if span and c.runs else {}
+        rerun = bool(before) and before[(m, key)].curve.jobs != c.curve.jobs
+        old = earlier.get((m, key), ({}, None))[1]
+        old = ("—" if old is None else f"{old:.3f}") if rerun else "not re-run"
+        lines.append(f"| {c.curve.label} | {len(c.runs)}/{c.n_expected} | {format_values(auc.values())} | "
+                     f"{'—' if mean is None else f'{mean:.3f}'} | {format_values(final.values())} |"
+                     + (f" {old} |" if earlier else ""))
+    lines += ["", f"Setting here: SMAX, the `{scale}` preset; {setting_line(maps, scale, fig.paper_rate)}.", ""]
     return lines
 
 
@@ -148,17 +167,17 @@ def rerun_section(outcomes: list) -> list[str]:
 
 
 def block(outcomes: list, curves: dict, scale: str, extra: dict[str, list[str]] | None = None,
-          figures: str = "figures") -> str:
+          figures: str = "figures", before: dict | None = None) -> str:
     """The report between START and END. `curves`: claims.load_curves' figure -> (map, key) -> runs;
     `extra`: figure -> lines the claims made for it (claims.report_extras); `figures`: the figures folder as a
-    link from the report's file."""
+    link from the report's file; `before`: the BEYOND figures' curves before the re-run (their mean AUCs beside)."""
     lines = [START, "", *rerun_section(outcomes)]
     for name in ORDER:
         if name in curves:
             lines += figure_section(name, outcomes, curves[name], scale, (extra or {}).get(name, ()), figures)
     for name in BEYOND:
         if name in curves:
-            lines += values_section(name, curves[name], scale, figures)
+            lines += values_section(name, curves[name], scale, figures, (before or {}).get(name))
     return "\n".join(lines + [END])
 
 
