@@ -339,6 +339,28 @@ def test_gail_diagnostics_leave_out_ratios_of_updates_without_env_reward(tmp_pat
     assert "16.7% of its (agent, update) ratios are undefined" in capsys.readouterr().out
 
 
+def test_gail_diagnostics_leave_out_accuracies_that_counted_the_absorbing_row(tmp_path, capsys):
+    """Runs with the absorbing reward made at 8ec5814 logged accuracies over the absorbing row too: their accuracy rows
+    are left out (their ratios kept) and the legend marks the curve; a run of the same job from later code counts."""
+    dm2 = next(c for c in expand("c_sensitivity", "smoke").curves if c.key == "dm2_c1")
+    metrics = gail_metrics(UPDATES, np.full((4, 3), 0.2), np.full((4, 3), 0.9), np.full((4, 3), 0.5))
+    for run_id, (job, commit) in enumerate(zip(dm2.jobs, (diagnostics.ABSORBING_ROW_ACCURACY_COMMITS[0], "f" * 40)), 1):
+        path = write_job_run(tmp_path, run_id, job, metrics=metrics)
+        run = json.loads((path / "run.json").read_text())
+        run["experiment"] = {"repositories": [{"commit": commit, "dirty": False}]}
+        (path / "run.json").write_text(json.dumps(run))
+    data = diagnostics.compute_gail_diagnostics(tmp_path, scale="smoke")
+    assert dm2.jobs[0].gail_reward == "absorbing"   # the re-run's reward: the first run's accuracies are left out
+    n_seeds = data.table.groupby("kind")["n_seeds"].max()
+    assert n_seeds["disc_expert_acc"] == 1 and n_seeds["disc_agent_acc"] == 1 and n_seeds["gail_env_ratio"] == 2
+    (entry,) = data.legend()
+    assert entry.accuracy_note == " *1/2"
+    data.report()
+    assert "accuracies left out (logged with the absorbing row" in capsys.readouterr().out
+    labels = [t.get_text() for t in data.draw().axes[0].get_legend().get_texts()]
+    assert plotting.ACCURACY_LEFT_OUT_TEXT in labels and any(t.endswith(" *1/2") for t in labels)
+
+
 def test_gail_diagnostics_of_old_runs_only_note_the_missing_ratio(tmp_path):
     sil = next(c for c in expand("fig2", "smoke", maps=["3s_vs_3z"]).curves if c.key == "sil")
     write_job_run(tmp_path, 1, sil.jobs[0],

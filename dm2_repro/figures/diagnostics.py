@@ -7,7 +7,8 @@ logged once per update (mean over agents; the per-agent `NAME/k` metrics where a
 else the agent-averaged `NAME`), averaged per seed within bins of the preset's evaluation interval
 (a row's step is the bin's end), then mean and band over seeds. Its CSV has the same columns; kind
 is the metric (disc_expert_acc, disc_agent_acc, gail_env_ratio). Runs that predate a metric add
-no rows of it; with no such run at all the figure says so.
+no rows of it; with no such run at all the figure says so. The accuracies of the runs that counted the absorbing
+row (accuracy_counts_absorbing) are left out, and the figure's report names those curves.
 """
 from __future__ import annotations
 
@@ -30,6 +31,29 @@ GAIL_METRICS = ("disc_expert_acc", "disc_agent_acc", "gail_env_ratio")
 # the incentive to end games (the GAIL-reward issue): the greedy test episode length beside the mean length of
 # the demonstrations the curve imitates (an imitator should end games as often as its demonstrators)
 LENGTH_METRIC, DEMO_LENGTH_KIND = plotting.LENGTH_KIND, plotting.DEMO_LENGTH_KIND
+# The discriminator accuracies of runs with the absorbing reward made at these commits counted the absorbing row (the
+# zero observation, ~80% of each data set's weight on 5m_vs_6m) as a step: whichever side z_k(0) fell on, one
+# accuracy was pinned near that share (expert 0.14-0.36, agent 0.68-0.97 on 5m_vs_6m). 25c1189 takes them over real
+# steps only; the campaign of reward_forms' and departures' absorbing arms (runs 347-410) ran at 8ec5814, before it.
+# Their accuracy rows are left out (their other diagnostics are unaffected). Their sum still gives the real-step
+# balanced accuracy, (E + A - a) / (2 (1 - a)) for absorbing share a, which the sign of z_k(0) cancels from.
+ABSORBING_ROW_ACCURACY_COMMITS = ("8ec5814bd327e4820d01b5f8effbc9eb0dd27f1c",)
+ACCURACY_METRICS = ("disc_expert_acc", "disc_agent_acc")
+
+
+def accuracy_counts_absorbing(run) -> bool:
+    """Whether a run's logged discriminator accuracies counted the absorbing row (ABSORBING_ROW_ACCURACY_COMMITS)."""
+    return run.config.get("gail_reward") == "absorbing" and run.git_commit in ABSORBING_ROW_ACCURACY_COMMITS
+
+
+def accuracy_note(c: CurveRuns) -> str:
+    """The accuracy legend's note on a curve whose runs' accuracies are (partly) left out, else ""."""
+    left_out = sum(accuracy_counts_absorbing(run) for run in c.runs.values())
+    if not left_out:
+        return ""
+    return plotting.ACCURACY_LEFT_OUT if left_out == len(c.runs) else f" {plotting.ACCURACY_LEFT_OUT.strip()}{left_out}/{len(c.runs)}"
+
+
 # runs before 2026-12-04 divided by max(mean |r_env|, 1e-12), so an update without any env reward logged
 # ~1e10-1e12 instead of inf; no real ratio of the two reward terms comes near this
 UNDEFINED_RATIO = 1e9
@@ -135,7 +159,8 @@ class DiagnosticsData:
             share = self.undefined.get((c.curve.map, label), 0.0)
             note = f" [no r_env: {100 * share:.0f}% of updates left out]" if share else ""
             entries.append(plotting.LegendEntry(c.curve.map, label, label + partial,
-                                                f"{c.curve.figure}:{c.curve.key}", ratio_note=note))
+                                                f"{c.curve.figure}:{c.curve.key}", ratio_note=note,
+                                                accuracy_note=accuracy_note(c)))
         return entries
 
     def draw(self) -> plotting.plt.Figure:
@@ -147,6 +172,10 @@ class DiagnosticsData:
             print(f"{self.name}: {plotting.NO_GAIL_RUNS} ({len(self.entries)} DM²-family curves "
                   f"with runs at scale {self.scale})")
             return
+        left_out = [f"{c.curve.map} / {label}" for label, c in self.entries if accuracy_note(c)]
+        if left_out:
+            print(f"{self.name}: accuracies left out (logged with the absorbing row, code before 25c1189) of: "
+                  f"{'; '.join(left_out)}")
         without_ratio = [f"{c.curve.map} / {label}" for label, c in self.entries
                          if not (self.rows(label, c)["kind"] == "gail_env_ratio").any()]
         if without_ratio:
@@ -188,8 +217,8 @@ def compute_gail_diagnostics(results_dir: Path, band: str = "se", scale: str = "
         job = c.curve.jobs[0]
         width = make_hp(job.algo, job.map, job.scale, dict(job.hp)).eval_every
         for metric in GAIL_METRICS:
-            aligned = align_seeds({seed: binned(agent_mean(run, metric), width)
-                                   for seed, run in c.runs.items()})
+            aligned = align_seeds({seed: binned(agent_mean(run, metric), width) for seed, run in c.runs.items()
+                                   if not (metric in ACCURACY_METRICS and accuracy_counts_absorbing(run))})
             if aligned.empty:
                 continue
             parts.append(seed_rows({"figure": GAIL_DIAGNOSTICS, "panel": c.curve.map,

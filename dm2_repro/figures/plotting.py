@@ -44,6 +44,7 @@ class LegendEntry:
     text: str        # what the legend says (with n=k/N where seeds are missing)
     color_key: str   # curves with the same key share a colour across panels
     ratio_note: str = ""   # what the GAIL diagnostics' ratio legend adds (updates left out)
+    accuracy_note: str = ""   # what the GAIL diagnostics' accuracy legend adds (ACCURACY_LEFT_OUT: runs left out)
     linestyle: str = "-"
 
 
@@ -157,6 +158,12 @@ def _note(ax, text: str) -> None:
             fontsize=10, bbox=dict(facecolor="white", edgecolor="none", alpha=0.9))
 
 
+# the accuracy legend's mark of a curve whose runs' accuracies are left out (diagnostics.accuracy_note: "*" all of
+# them, "*k/n" k of its n runs), explained by one more legend line
+ACCURACY_LEFT_OUT = " *"
+ACCURACY_LEFT_OUT_TEXT = "* accuracy left out: logged with the absorbing row"
+
+
 def draw_gail_diagnostics(table: pd.DataFrame, panels: list[str], legend: list[LegendEntry],
                           band: str, title: str) -> plt.Figure:
     """Three axes per map (one row each): (a) discriminator accuracy on expert steps (solid) and on
@@ -196,7 +203,7 @@ def draw_gail_diagnostics(table: pd.DataFrame, panels: list[str], legend: list[L
             demo = mine[mine["kind"] == DEMO_LENGTH_KIND]
             if len(demo):
                 ax_len.axhline(float(demo["mean"].iloc[0]), color=color, linestyle=":", linewidth=1.3)
-            handles.append(Line2D([], [], color=color, label=entry.text))
+            handles.append(Line2D([], [], color=color, label=entry.text + entry.accuracy_note))
         has_acc = rows["kind"].isin(list(ACCURACY_KINDS)).any()
         if panel is not None and not (rows["kind"] == LENGTH_KIND).any():
             _note(ax_len, "no test episode lengths yet")
@@ -230,6 +237,8 @@ def draw_gail_diagnostics(table: pd.DataFrame, panels: list[str], legend: list[L
         styles = [Line2D([], [], color="black", linestyle=style, label=f"accuracy {text}")
                   for style, text in ACCURACY_KINDS.values()]
         styles.append(Line2D([], [], color="grey", linestyle=":", label="chance (0.5)"))
+        if any(e.accuracy_note for e in mine_entries):
+            styles.append(Line2D([], [], color="none", label=ACCURACY_LEFT_OUT_TEXT))
         ax_acc.legend(handles=handles + styles, fontsize=7, loc="upper center",
                       bbox_to_anchor=(0.5, -0.19), ncol=2, frameon=False)
         ax_ratio.legend(handles=ratio_handles + [Line2D([], [], color="grey", linestyle=":",

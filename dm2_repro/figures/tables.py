@@ -90,11 +90,11 @@ def read_csv(path: Path) -> pd.DataFrame:
 
 
 def seed_counts(table: pd.DataFrame) -> dict[tuple, int]:
-    """(panel, curve, kind) -> the most seeds any of its rows has, for the rows of kind "curve" (a demonstration
-    row follows its curve's seeds, and older CSVs name its kind differently)."""
+    """(panel, curve, kind) -> the most seeds any of its rows has, leaving out the demonstration rows (kinds
+    "demo_*": they follow their curve's seeds, and older CSVs named them differently)."""
     if table.empty or not {"panel", "curve", "kind", "n_seeds"} <= set(table.columns):
         return {}
-    curves = table[table["kind"] == "curve"]
+    curves = table[~table["kind"].astype(str).str.startswith("demo_")]
     return {key: int(n) for key, n in curves.groupby(["panel", "curve", "kind"])["n_seeds"].max().items()}
 
 

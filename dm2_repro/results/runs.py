@@ -72,6 +72,12 @@ class SacredRun:
         return info if info is not None else (self.run.get("info") or {})
 
     @property
+    def git_commit(self) -> str | None:
+        """The commit of the code that made the run, as Sacred recorded it (None: not recorded)."""
+        repositories = (self.run.get("experiment") or {}).get("repositories") or [{}]
+        return repositories[0].get("commit")
+
+    @property
     def hostname(self) -> str | None:
         return (self.run.get("host") or {}).get("hostname")
 
