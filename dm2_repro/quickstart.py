@@ -125,7 +125,8 @@ def latest_steps(results: Path, seed: int) -> dict[str, int]:
 
 
 def curves(args, demo: Path):
-    """(this run's curve per algo, the committed mean over seeds per algo, the demo's quality)."""
+    """(this run's curve per algo, the committed mean over seeds per algo, the demo's json: its sampled episodes'
+    win rate `demo_win_rate`, what DM² imitates and the figure draws, and the greedy team's `quality`)."""
     import json
 
     import pandas as pd
@@ -147,8 +148,7 @@ def curves(args, demo: Path):
             reference[curve.jobs[0].algo] = (pd.concat(series, axis=1).sort_index().interpolate("index"), len(series))
         if runs.get(args.seed):
             same_seed[curve.jobs[0].algo] = runs[args.seed].metric()
-    quality = json.loads(demo.with_suffix(".json").read_text()).get("quality")
-    return mine, reference, same_seed, quality
+    return mine, reference, same_seed, json.loads(demo.with_suffix(".json").read_text())
 
 
 def agreement(mine, same_seed) -> list[str]:
@@ -175,7 +175,7 @@ def draw(args, demo: Path) -> Path:
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    mine, reference, same_seed, quality = curves(args, demo)
+    mine, reference, same_seed, demo_meta = curves(args, demo)
     for line in agreement(mine, same_seed):
         print(line)
     colors = {"ippo": "#1f77b4", "dm2": "#d62728"}
@@ -191,8 +191,11 @@ def draw(args, demo: Path) -> Path:
         ax.plot(series.index, series.values, color=colors[algo], lw=2.2, marker="o", ms=3,
                 label=f"{names[algo]}: your run, seed {args.seed}")
         rows += [dict(algo=algo, seed=args.seed, step=int(s), test_win_rate=float(v)) for s, v in series.items()]
-    if quality is not None:
-        ax.axhline(quality, color=colors["dm2"], ls="--", lw=1, label=f"demonstrations' win rate ({quality:.2f})")
+    sampled, greedy = demo_meta.get("demo_win_rate"), demo_meta.get("quality")
+    if sampled is not None:   # the team DM² imitates, as the figures' dotted lines
+        ax.axhline(sampled, color=colors["dm2"], ls="--", lw=1,
+                   label=f"demonstrations' win rate ({sampled:.2f}; greedy team {greedy:.2f})" if greedy is not None
+                   else f"demonstrations' win rate ({sampled:.2f})")
     ax.set(xlabel="env steps", ylabel="test win rate", ylim=(-0.02, 1.02), title=f"Quick start: {MAP}, cpu preset")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")

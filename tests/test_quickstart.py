@@ -50,3 +50,27 @@ def test_the_committed_demo_of_each_seed(tmp_path):
     assert path.name == "3s_vs_3z_cpu_smax_ippo_s1_25k_co_concurrent.npz" and path.exists()
     with pytest.raises(SystemExit):
         quickstart.demo_file(tmp_path, 1)   # a results dir without the demos: one line, not a traceback
+
+
+def test_the_figure_draws_the_sampled_demonstrations_win_rate(tmp_path):
+    """Like the figures' dotted lines: the win rate of the sampled episodes DM² imitates, the greedy team's beside."""
+    import json
+    from types import SimpleNamespace
+
+    from tests.fixtures_runs import win_curve, write_run
+
+    results = tmp_path / "quickstart"
+    for run_id, algo in enumerate(("ippo", "dm2"), 1):
+        write_run(results, run_id, algo=algo, map_name="3s_vs_3z", seed=1,
+                  metrics={"test_battle_won_mean": win_curve(0.6, (0, 5000, 10000))})
+    demo = tmp_path / "demo.npz"
+    demo.with_suffix(".json").write_text(json.dumps({"quality": 0.74, "demo_win_rate": 0.095}))
+    args = SimpleNamespace(results=results, committed=tmp_path / "none", seed=1, steps=10000, out=tmp_path / "qs")
+    (tmp_path / "none").mkdir()
+    quickstart.draw(args, demo)
+    rows = pd.read_csv(tmp_path / "qs.csv")
+    assert set(rows["algo"]) == {"ippo", "dm2"}
+    import matplotlib.pyplot as plt
+    labels = [t.get_text() for t in plt.figure(plt.get_fignums()[-1]).axes[0].get_legend().get_texts()]
+    assert "demonstrations' win rate (0.10; greedy team 0.74)" in labels
+    plt.close("all")
