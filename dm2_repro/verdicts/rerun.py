@@ -31,9 +31,14 @@ def with_before(outcomes: list[Outcome], before_outcomes: list[Outcome], now: di
 def changed(o) -> bool | None:
     """Whether the verdict moved from the runs before the re-run (None: not re-run, or no data on either side).
     `o`: an Outcome, or anything with `verdict` and `before` (factorial.EffectRow)."""
-    if o.before is None or not o.verdict or NO_DATA in (o.verdict, o.before.verdict):   # "": no finding
+    return None if o.before is None else verdict_moved(o.verdict, o.before.verdict)
+
+
+def verdict_moved(verdict: str, before_verdict: str) -> bool | None:
+    """Whether `verdict` differs from `before_verdict` (None: either has no data, or "" a row without a finding)."""
+    if not verdict or NO_DATA in (verdict, before_verdict):
         return None
-    return o.verdict != o.before.verdict
+    return verdict != before_verdict
 
 
 def before_text(o: Outcome) -> str:
@@ -52,6 +57,6 @@ def moved_text(verdict: str, estimate: float | None, before_verdict: str, before
         return NO_DATA
     text = f"{before_verdict + ' ' if before_verdict else ''}({before_estimate:+.3f})"
     if estimate is not None:
-        moved = None if not verdict or NO_DATA in (verdict, before_verdict) else verdict != before_verdict
+        moved = verdict_moved(verdict, before_verdict)
         text += f"; Δ {estimate - before_estimate:+.3f}" + {True: ", **changed**", False: ", same", None: ""}[moved]
     return text
