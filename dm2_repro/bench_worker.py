@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import time
+
+from dm2_repro.training.tracking import peak_rss_mb
 
 
 def _setup_threads(threads: int) -> None:
@@ -79,7 +80,7 @@ def train_throughput(cfg: dict) -> dict:
     total = time.perf_counter() - t_start
     return dict(env_steps_per_s=steps / total, update_fraction=t_update / total,
                 collect_steps_per_s=steps / t_collect, collect_lockstep_per_s=lockstep / t_collect, env_steps=int(steps),
-                peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+                peak_rss_mb=peak_rss_mb())
 
 
 def _case(cfg: dict):

@@ -260,6 +260,7 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
         _save(dict(learner=learner.state_dict(), generator=gen.get_state(), counters=dict(s), metrics=logger.history,
                    pending=pending, meta=checkpoint_meta(cfg, env.spec)), ckpt_dir / "last.pt")
         _run.info["checkpoint"] = str(ckpt_dir / "last.pt")
+        _run.info["peak_rss_mb"] = round(tracking.peak_rss_mb(), 1)   # this process's, so far (a resumed run: its own)
 
     def save_snapshot(step: int):
         if ckpt_dir:
@@ -319,6 +320,7 @@ def train(_run, _config, hp):  # hp captured so Sacred accepts `with hp.KEY=VALU
         logger.close()
         env.close()
     _run.info["env_steps"] = s["env_steps"]
+    _run.info["peak_rss_mb"] = round(tracking.peak_rss_mb(), 1)
     return last_win
 
 

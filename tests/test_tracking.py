@@ -289,3 +289,21 @@ def test_help_lists_every_key_with_its_default_before_heavy_imports(word):
         (line,) = [ln for ln in lines if ln.split()[:1] == [key]]
         assert line.rstrip().endswith(f"(default: {default!r})") and validate.TRAIN_HELP[key] in line
     assert set(validate.TRAIN_HELP) == set(validate.TRAIN_DEFAULTS)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="VmHWM: Linux's own count of the peak")
+def test_peak_rss_is_the_kernels_high_water_mark():
+    """peak_rss_mb agrees with /proc's VmHWM (both the peak resident set, KiB): a unit slip (bytes, MB) fails."""
+    from dm2_repro.training.tracking import peak_rss_mb
+
+    hwm_kib = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
+                   if line.startswith("VmHWM:"))
+    assert abs(peak_rss_mb() - hwm_kib / 1024) < 16
+
+
+def test_training_run_records_its_peak_memory(smoke_ippo_run):
+    """info.json keeps the training process's peak RSS (the paper_hp preset's two-runs-per-machine check)."""
+    from dm2_repro.training.tracking import peak_rss_mb
+
+    info = json.loads((smoke_ippo_run / "info.json").read_text())
+    assert 10 < info["peak_rss_mb"] <= peak_rss_mb() + 1   # the run ran in this process: its peak so far bounds it

@@ -26,6 +26,18 @@ GIT_LISTED_CHANGES = 50            # changed paths listed in info.json (the flag
 TB_METRICS = ("test_battle_won_mean", "test_return_mean")   # the hparams dashboard's columns
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MiB (getrusage: KiB on Linux, bytes on macOS); nan where the
+    platform has no `resource` module (Windows). A run records it in info.json (`peak_rss_mb`): the paper_hp
+    preset must fit two runs on a 24 GB machine."""
+    try:
+        import resource
+    except ImportError:
+        return float("nan")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
 # ---------------------------------------------------------------------------------------------
 # MongoDB URL: where the run goes, and what the record may show of it
 # ---------------------------------------------------------------------------------------------
