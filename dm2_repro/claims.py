@@ -84,6 +84,7 @@ from pathlib import Path
 
 from dm2_repro.sweeps.plan import BACKENDS, FIGURES, SCALES, expand
 from dm2_repro.figures import report
+from dm2_repro.figures.behaviour import behaviour_lines
 from dm2_repro.envs import metric_of
 from dm2_repro.results.runs import (CurveRuns, DamagedRun, curve_runs, damaged_lines, detect_scale, load_runs,
                                     range_problem)
@@ -101,13 +102,16 @@ from dm2_repro.verdicts.aggregate import AGGREGATE_BASELINE, Aggregate, aggregat
 
 def report_extras(curves: dict, scale: str, results_dir: Path, effects, before: dict | None = None) -> dict[str, list[str]]:
     """The report's lines that come from the claims beyond the comparison table: Figure 3 as a 2x2
-    design (when `effects`, verdicts.factorial's rows), Figure 7's saturation (report.block's `extra`);
+    design (when `effects`, verdicts.factorial's rows), Figure 7's saturation, and for every figure its
+    end-of-training behaviour table (figures.behaviour) (report.block's `extra`);
     `before`: the curves before the re-run (load_curves(before_rerun=True))."""
     extra = {}
     if effects is not None:
         extra["fig3"] = factorial_section(effects, scale)
     if "fig7" in curves:
         extra["fig7"] = saturation_section(curves["fig7"], scale, results_dir, (before or {}).get("fig7"))
+    for name, by_key in curves.items():   # every figure: what its learners do at the end, beside their demonstrations
+        extra[name] = [*extra.get(name, []), *behaviour_lines(by_key, results_dir, (before or {}).get(name))]
     return extra
 
 
