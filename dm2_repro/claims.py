@@ -127,7 +127,7 @@ def load_curves(results_dir: Path, scale: str, backend: str = "smax", n_seeds: i
     dm2_repro.run for the runs; `before_rerun`: the DM²-family curves' runs before their re-run (plan.expand)."""
     runs = load_runs(results_dir, strict=True) if runs is None else runs
     figures = figures or list(dict.fromkeys(
-        [c.figure for c in comparisons(scale)] + list(COMPARISON_MAPS)))
+        [c.figure for c in comparisons(scale, hp)] + list(COMPARISON_MAPS)))
     found = {}
     for figure in figures:
         plan = expand(figure, scale, n_seeds, maps, curves, backend=backend, hp=hp, before_rerun=before_rerun)
@@ -142,10 +142,10 @@ def selected(comparison, by_key: dict) -> bool:
 
 
 def evaluate_all(results_dir: Path, scale: str, backend: str = "smax",
-                 n_seeds: int | None = None, curves=None) -> list[Outcome]:
-    curves = curves or load_curves(results_dir, scale, backend, n_seeds)
+                 n_seeds: int | None = None, curves=None, hp: tuple = ()) -> list[Outcome]:
+    curves = curves or load_curves(results_dir, scale, backend, n_seeds, hp=hp)
     outcomes = []
-    for comparison in comparisons(scale):
+    for comparison in comparisons(scale, hp):
         by_key = curves[comparison.figure]
         if not selected(comparison, by_key):
             continue
@@ -284,9 +284,9 @@ def main(argv=None) -> int:
         if scale == "auto":
             scale = detect_scale(FIGURES, runs, args.backend, args.seeds, **selection)
         curves = load_curves(results_dir, scale, args.backend, args.seeds, runs=runs, **selection)
-        outcomes = evaluate_all(results_dir, scale, args.backend, args.seeds, curves)
+        outcomes = evaluate_all(results_dir, scale, args.backend, args.seeds, curves, hp)
         before = load_curves(results_dir, scale, args.backend, args.seeds, runs=runs, before_rerun=True, **selection)
-        with_before(outcomes, evaluate_all(results_dir, scale, args.backend, args.seeds, before), curves, before)
+        with_before(outcomes, evaluate_all(results_dir, scale, args.backend, args.seeds, before, hp), curves, before)
         aggregates = aggregate_all(curves, scale)
         metric = metric_of(fig3.MAP, scale)
         margin = equivalence_margin(fig3.MAP, metric, scale)

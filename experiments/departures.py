@@ -21,8 +21,7 @@ for this map (until then the report's margin, 0.1).
 """
 from __future__ import annotations
 
-from dm2_repro.sweeps.plan import (Context, Curve, FigureDef, definition, format_steps, paper_rate_gail_epochs,
-                                   snapshot_grid)
+from dm2_repro.sweeps.plan import Context, Curve, FigureDef, definition, format_steps, paper_rate_gail_epochs
 
 EXPERT_TAG = definition("fig7").EXPERT_TAG   # Figure 7's own expert runs: their 50% / 70% snapshots
 
@@ -37,7 +36,7 @@ def build(context: Context) -> list[Curve]:
     def late_demo(seed):
         return context.ippo_demo(MAP, seed, late)
 
-    grid = snapshot_grid(MAP, context.scale)
+    grid = context.snapshot_grid(MAP)
     rate = paper_rate_gail_epochs(context.scale, MAP)
     curves = [
         context.curve("departures", MAP, "dm2", f"DM², cpu preset (IPPO demo, {format_steps(late)})", "dm2", MAP,

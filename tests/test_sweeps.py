@@ -283,3 +283,18 @@ def test_help_shows_defaults(call, expected, capsys):
     text = " ".join(capsys.readouterr().out.split())
     missing = [e for e in expected if e not in text]
     assert not missing and "(default: None)" not in text and "--map MAP" not in text
+
+
+def test_a_budget_override_moves_the_experts_snapshots_with_it():
+    """`run --hp t_max=...`: demonstrations come from 50% / 70% of the budget the experts really train for, not
+    of the preset's (a snapshot the shortened expert never saves would make the demonstration job fail)."""
+    short = (("t_max", 200_000),)
+    plan = expand("fig2", "paper_hp", n_seeds=1, maps=["3s_vs_3z"], curves=["dm2_ippo_early", "dm2_ippo_late"],
+                  hp=short)
+    demos = {c.key: c.jobs[0].demo for c in plan.curves}
+    assert {k: d.step for k, d in demos.items()} == {"dm2_ippo_early": 100_000, "dm2_ippo_late": 200_000}
+    assert all(dict(d.sources[0].hp)["t_max"] == 200_000 for d in demos.values())   # the experts train that long
+    default = expand("fig2", "cpu", n_seeds=1, maps=["3s_vs_3z"], curves=["dm2_ippo_early", "dm2_ippo_late"])
+    assert [c.jobs[0].demo.step for c in default.curves] == [15_000, 25_000]   # the cpu preset's 15% / 25%
+    fig7 = claims.comparisons("cpu", (("t_max", 100_000),))   # Figure 7's keys follow the shorter grid
+    assert any(c.figure == "fig7" and c.a == "dm2_ippo_100k" for c in fig7)

@@ -123,9 +123,10 @@ def _settings(scale: str) -> ScaleSettings:
     return SCALE_SETTINGS[scale]
 
 
-def snapshot_grid(map_name: str, scale: str) -> tuple[int, ...]:
-    """Every env step at which the preset's IPPO experts save a policy snapshot."""
-    hp = make_hp("ippo", map_name, scale)
+def snapshot_grid(map_name: str, scale: str, hp: Iterable[tuple[str, object]] | dict = ()) -> tuple[int, ...]:
+    """Every env step at which the preset's IPPO experts save a policy snapshot; `hp`: the user's overrides given
+    to every job (`run --hp`: a t_max or save_policy_every there moves the experts' snapshots)."""
+    hp = make_hp("ippo", map_name, scale, dict(hp))
     if hp.t_max < hp.save_policy_every:   # e.g. a task's own tiny budget
         raise ValueError(f"{map_name} at scale {scale}: t_max {hp.t_max} < save_policy_every "
                          f"{hp.save_policy_every}, so the experts save no snapshot to take demonstrations from")
@@ -136,9 +137,9 @@ def _snap(grid: tuple[int, ...], step: float) -> int:
     return min(grid, key=lambda s: (abs(s - step), s))
 
 
-def demo_step(map_name: str, scale: str, level: str) -> int:
-    """The expert snapshot of a demonstration quality level ("early"/"late") on a map."""
-    grid = snapshot_grid(map_name, scale)
+def demo_step(map_name: str, scale: str, level: str, hp: Iterable[tuple[str, object]] | dict = ()) -> int:
+    """The expert snapshot of a demonstration quality level ("early"/"late") on a map (`hp`: snapshot_grid's)."""
+    grid = snapshot_grid(map_name, scale, hp)
     fractions = _settings(scale).demo_fractions
     steps = {}
     for name in sorted(fractions, key=fractions.get):
@@ -149,9 +150,9 @@ def demo_step(map_name: str, scale: str, level: str) -> int:
     return steps[level]
 
 
-def quality_sweep(map_name: str, scale: str) -> tuple[int, ...]:
-    """Figure 7's snapshots: every one, or evenly spaced ones where there are too many."""
-    grid = snapshot_grid(map_name, scale)
+def quality_sweep(map_name: str, scale: str, hp: Iterable[tuple[str, object]] | dict = ()) -> tuple[int, ...]:
+    """Figure 7's snapshots: every one, or evenly spaced ones where there are too many (`hp`: snapshot_grid's)."""
+    grid = snapshot_grid(map_name, scale, hp)
     n = _settings(scale).max_quality_sweep
     if len(grid) <= n:
         return grid
@@ -401,10 +402,13 @@ class Context:
         return tuple(sorted(merged.items()))
 
     def demo_step(self, map_name: str, level: str) -> int:
-        return demo_step(map_name, self.scale, level)
+        return demo_step(map_name, self.scale, level, self.hp)
 
     def quality_sweep(self, map_name: str) -> tuple[int, ...]:
-        return quality_sweep(map_name, self.scale)
+        return quality_sweep(map_name, self.scale, self.hp)
+
+    def snapshot_grid(self, map_name: str) -> tuple[int, ...]:
+        return snapshot_grid(map_name, self.scale, self.hp)
 
     def demo_episodes(self, map_name: str) -> int:
         """Episodes per agent in a demonstration file: what the learners of this preset use."""

@@ -117,8 +117,9 @@ class Outcome:
 COMPARISON_MAPS = {"fig2": fig2.MAPS, "fig4": fig4.MAPS}
 
 
-def comparisons(scale: str) -> list[Comparison]:
-    """Every comparison, each of curves of its figure definition (checked: see check_curve_keys)."""
+def comparisons(scale: str, hp: tuple = ()) -> list[Comparison]:
+    """Every comparison, each of curves of its figure definition (checked: see check_curve_keys); `hp`: the
+    overrides the runs were made with (`run --hp`), which can move Figure 7's snapshots."""
     found = []
     for figure, maps in COMPARISON_MAPS.items():
         for m in maps:
@@ -144,8 +145,8 @@ def comparisons(scale: str) -> list[Comparison]:
                 "Sec. 6: despite the variance in demonstration win rates DM² performs similarly",
                 figure, m, "dm2_ippo_late", "dm2_ippo_early", EQUIVALENT, paired=True))
     # Saturation: the best snapshot against the "late" one (paper: 10M against 7M).
-    sweep = quality_sweep(fig7.MAP, scale)
-    late = min(sweep, key=lambda s: abs(s - demo_step(fig7.MAP, scale, "late")))
+    sweep = quality_sweep(fig7.MAP, scale, hp)
+    late = min(sweep, key=lambda s: abs(s - demo_step(fig7.MAP, scale, "late", hp)))
     found.append(Comparison(
         "Little sensitivity to demonstration quality beyond a threshold",
         "App. B, Fig. 7: improves with demonstration quality but quickly saturates",
@@ -183,7 +184,7 @@ def comparisons(scale: str) -> list[Comparison]:
         "QMIX is sensitive to its agent architecture",
         "App. C, Fig. 8: QMIX with the IPPO agent network performs significantly worse",
         "fig8", fig8.MAP, "qmix", "qmix_ippo_arch", GREATER))
-    check_curve_keys(found, scale)
+    check_curve_keys(found, scale, hp)
     return [replace(c, metric=metric, secondary=i > 0,
                     margin=reward_forms.EPISODE_LENGTH_MARGIN if c.test == DEMO_LENGTH
                     else equivalence_margin(c.map, metric, scale))
@@ -216,10 +217,10 @@ def beyond_the_paper(scale: str) -> list[Comparison]:
     return found
 
 
-def check_curve_keys(found: list[Comparison], scale: str) -> None:
-    """Every curve a comparison names is a curve (Curve.key on that map) of its figure definition:
-    a curve renamed there fails here, naming the comparison, instead of silently dropping out."""
-    keys = {figure: {(c.map, c.key) for c in expand(figure, scale).curves}
+def check_curve_keys(found: list[Comparison], scale: str, hp: tuple = ()) -> None:
+    """Every curve a comparison names is a curve (Curve.key on that map) of its figure definition (made with the
+    runs' `hp`): a curve renamed there fails here, naming the comparison, instead of silently dropping out."""
+    keys = {figure: {(c.map, c.key) for c in expand(figure, scale, hp=tuple(hp)).curves}
             for figure in dict.fromkeys(c.figure for c in found)}
     for comparison in found:
         for key in (comparison.a, comparison.b):
