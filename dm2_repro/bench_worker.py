@@ -12,9 +12,15 @@ from __future__ import annotations
 import json
 import os
 import sys
+import resource
 import time
 
-from dm2_repro.training.tracking import peak_rss_mb
+
+def _peak_rss_mb() -> float:
+    # tracking.peak_rss_mb's count, written out here: this worker also runs against older trees (bench --compare),
+    # which have no such helper. ru_maxrss: KiB on Linux, bytes on macOS.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
 def _setup_threads(threads: int) -> None:
@@ -80,7 +86,7 @@ def train_throughput(cfg: dict) -> dict:
     total = time.perf_counter() - t_start
     return dict(env_steps_per_s=steps / total, update_fraction=t_update / total,
                 collect_steps_per_s=steps / t_collect, collect_lockstep_per_s=lockstep / t_collect, env_steps=int(steps),
-                peak_rss_mb=peak_rss_mb())
+                peak_rss_mb=_peak_rss_mb())
 
 
 def _case(cfg: dict):

@@ -293,6 +293,7 @@ def main(argv=None) -> int:
         effects = factorial(curves["fig3"], metric, margin) if has_fig3_cells(curves) else None
         if effects is not None and has_fig3_cells(before):
             with_before_rerun(effects, factorial(before["fig3"], metric, margin))
+        extra = report_extras(curves, scale, results_dir, effects, before) if readme else {}
     except DamagedRun as error:   # e.g. a win rate outside [0, 1]: names the run
         for line in damaged_lines(runs):
             print(line)
@@ -316,7 +317,6 @@ def main(argv=None) -> int:
     if readme:
         beyond, beyond_before = (load_curves(results_dir, scale, args.backend, args.seeds, figures=list(report.BEYOND),
                                              runs=runs, before_rerun=earlier, **selection) for earlier in (False, True))
-        extra = report_extras(curves, scale, results_dir, effects, before)
         figures = Path(os.path.relpath(Path("figures").resolve(), readme.resolve().parent)).as_posix()   # from cwd
         readme_text = report.replace_block(readme.read_text(),
                                            report.block(outcomes, {**curves, **beyond}, scale, extra, figures,

@@ -35,8 +35,8 @@ from pathlib import Path
 
 from dm2_repro.training import tracking
 from dm2_repro.sweeps.launchers import LAUNCHERS, SLURM_EXECUTORS, SLURM_MINUTES, LocalLauncher, RayLauncher, SlurmLauncher
-from dm2_repro.sweeps.plan import (BACKENDS, DEFAULT_SCALE, FIGURES, SCALES, Job, dependency_order, expand,
-                                   figure_def, run_scale)
+from dm2_repro.sweeps.plan import (BACKENDS, DEFAULT_SCALE, FIGURES, SCALES, Job, check_demo_snapshots,
+                                   dependency_order, expand, figure_def, run_scale)
 from dm2_repro.sweeps.record import record_sweep, sweep_jobs
 from dm2_repro.sweeps.runner import Runner
 from dm2_repro.sweeps.status import Commands, pass_through_words
@@ -52,7 +52,9 @@ def plan_jobs(figures: list[str], scale: str, seeds: int | None, maps, curves,
     learners = []
     for figure in figures:
         learners += expand(figure, scale, seeds, maps, curves, backend, hp).learner_jobs
-    return dependency_order(learners)
+    jobs = dependency_order(learners)
+    check_demo_snapshots(jobs)
+    return jobs
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,11 +24,12 @@ class Run:
         return pd.Series(values, index=range(len(values)), dtype=float)
 
 
-def curve(label: str, runs: dict[int, Run], panel: str = "3s_vs_3z", with_demo: bool = False) -> CurveRuns:
-    demo = SimpleNamespace(path=lambda results_dir: Path(results_dir) / "demos" / "absent.npz") if with_demo else None
+def curve(label: str, runs: dict[int, Run], panel: str = "3s_vs_3z", with_demo: bool = False,
+          key: str | None = None, demo_file: str = "absent") -> CurveRuns:
+    demo = SimpleNamespace(path=lambda results_dir: Path(results_dir) / "demos" / f"{demo_file}.npz") if with_demo else None
     jobs = tuple(SimpleNamespace(seed=seed, demo=demo) for seed in (1, 2))
-    return CurveRuns(SimpleNamespace(label=label, panel=panel, jobs=jobs, demos=tuple(j.demo for j in jobs if j.demo)),
-                     runs)
+    return CurveRuns(SimpleNamespace(label=label, key=key or label, panel=panel, jobs=jobs,
+                                     demos=tuple(j.demo for j in jobs if j.demo)), runs)
 
 
 def played(lengths, wins, returns) -> dict[str, list[float]]:
@@ -70,3 +71,30 @@ def test_table_shows_values_before_the_rerun_only_for_curves_it_changed(tmp_path
     assert rows["IPPO"] == "| IPPO | 52.0 / 1.00 / 20.00 |"
     assert "SIL" not in rows   # no runs: no row (the runs table says so)
     assert behaviour_lines({("3s_vs_3z", "sil"): now[("3s_vs_3z", "sil")]}, tmp_path) == []
+
+
+def test_demonstrations_fall_back_on_the_json_and_a_missing_key_is_a_dash(tmp_path):
+    """Runs made before they recorded the demonstration read its json; a json without the episode length (older
+    files) leaves that column "—" and the others intact; seeds without a run are not averaged in."""
+    import json
+
+    (tmp_path / "demos").mkdir()
+    (tmp_path / "demos" / "old.json").write_text(json.dumps({"demo_win_rate": 0.25, "demo_return_mean": 6.0}))
+    c = curve("DM²", {1: Run("r/1", played([9] * 3, [0.5] * 3, [10.0] * 3))}, with_demo=True, demo_file="old")
+    length, win, ret = demonstrations(c, tmp_path)
+    assert math.isnan(length) and (win, ret) == pytest.approx((0.25, 6.0))
+    lines = behaviour_lines({("3s_vs_3z", "dm2"): c}, tmp_path)
+    table = [line for line in lines if line.startswith("| DM²")]
+    assert table == ["| DM² | 9.0 / 0.50 / 10.00 |", "| DM²: its demonstrations (sampled episodes) | — / 0.25 / 6.00 |"]
+    assert demonstrations(curve("DM²", {}, with_demo=True, demo_file="old"), tmp_path) is None
+
+
+def test_one_row_per_curve_key_across_panels_whose_labels_differ(tmp_path):
+    """fig2's early-demonstration curve is "20k" on one map and "15k" on another: one row, both labels."""
+    runs = {1: Run("r/1", played([9] * 3, [0.5] * 3, [10.0] * 3))}
+    curves = {("5m_vs_6m", "early"): curve("DM² (20k)", runs, panel="5m_vs_6m", key="early"),
+              ("3s_vs_3z", "early"): curve("DM² (15k)", runs, panel="3s_vs_3z", key="early"),
+              ("3s_vs_3z", "ippo"): curve("IPPO", runs, panel="3s_vs_3z")}
+    rows = [line for line in behaviour_lines(curves, tmp_path) if line.startswith("| ") and "---" not in line]
+    assert rows[1:] == ["| DM² (20k) / DM² (15k) | 9.0 / 0.50 / 10.00 | 9.0 / 0.50 / 10.00 |",
+                        "| IPPO | — | 9.0 / 0.50 / 10.00 |"]

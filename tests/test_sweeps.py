@@ -298,3 +298,16 @@ def test_a_budget_override_moves_the_experts_snapshots_with_it():
     assert [c.jobs[0].demo.step for c in default.curves] == [15_000, 25_000]   # the cpu preset's 15% / 25%
     fig7 = claims.comparisons("cpu", (("t_max", 100_000),))   # Figure 7's keys follow the shorter grid
     assert any(c.figure == "fig7" and c.a == "dm2_ippo_100k" for c in fig7)
+
+
+def test_a_budget_below_the_snapshot_interval_plans_curves_without_demonstrations_only(capsys):
+    """`--hp t_max=3000` at cpu (snapshots every 5k): IPPO alone still plans; a curve with demonstrations is
+    refused in one line naming the snapshot the shortened expert never saves; claims keep their comparisons."""
+    assert run.main(["fig2", "--scale", "cpu", "--maps", "3s_vs_3z", "--curves", "ippo", "--seeds", "1",
+                     "--hp", "t_max=3000", "--dry-run"]) == 0
+    capsys.readouterr()
+    assert run.main(["fig2", "--scale", "cpu", "--maps", "3s_vs_3z", "--curves", "dm2_ippo_early", "--seeds", "1",
+                     "--hp", "t_max=3000", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "saves no snapshot at step 15000" in err and "t_max of at least 5000" in err and len(err.splitlines()) == 1
+    assert claims.comparisons("cpu", (("t_max", 3000),)) == claims.comparisons("cpu")

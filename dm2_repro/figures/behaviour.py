@@ -22,35 +22,32 @@ LENGTH, WIN, RETURN = "test_ep_length_mean", "test_battle_won_mean", "test_retur
 DEMO_ROW = "its demonstrations (sampled episodes)"
 
 
+def _mean(values: list[float]) -> float:
+    """The mean of the finite values (nan where there is none): one seed without a metric blanks nothing."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
 def end_of_training(curve: CurveRuns) -> tuple[float, float, float] | None:
     """(episode length, win rate, return): per seed the mean of its last FINAL_EVALS evaluations, then the
-    mean over seeds; None without runs. A metric no run logged is nan."""
+    mean over the seeds that logged it; None without runs. A metric no run logged is nan."""
     if not curve.runs:
         return None
-    found = []
-    for name in (LENGTH, WIN, RETURN):
-        per_seed = [float(s.iloc[-FINAL_EVALS:].mean()) for s in curve.series(name).values() if len(s)]
-        found.append(float(np.mean(per_seed)) if per_seed else math.nan)
-    return tuple(found)
+    return tuple(_mean([float(s.iloc[-FINAL_EVALS:].mean()) for s in curve.series(name).values() if len(s)])
+                 for name in (LENGTH, WIN, RETURN))
 
 
 def demonstrations(curve: CurveRuns, results_dir: str | Path) -> tuple[float, float, float] | None:
-    """(episode length, win rate, return) of the curve's sampled demonstration episodes, mean over the seeds
-    whose file or run records them; None for a curve without demonstrations."""
-    if not curve.curve.demos:
+    """(episode length, win rate, return) of the sampled demonstration episodes of the curve's seeds that have a
+    run (the seeds its own row averages), mean over those whose run or file records each; None for a curve
+    without demonstrations or runs."""
+    jobs = [job for job in curve.curve.jobs if job.demo and job.seed in curve.runs]
+    if not jobs:
         return None
-    columns: list[list[float]] = [[], [], []]
-    for job in curve.curve.jobs:
-        if not job.demo:
-            continue
-        run = curve.runs.get(job.seed)
-        values = (demo_episode_length(job.demo, run, results_dir),
-                  demo_quality(job.demo, run, results_dir, "win_rate", "sampled"),
-                  demo_quality(job.demo, run, results_dir, "return", "sampled"))
-        for column, value in zip(columns, values):
-            if value is not None:
-                column.append(value)
-    return tuple(float(np.mean(c)) if c else math.nan for c in columns)
+    values = [(demo_episode_length(job.demo, curve.runs[job.seed], results_dir),
+               demo_quality(job.demo, curve.runs[job.seed], results_dir, "win_rate", "sampled"),
+               demo_quality(job.demo, curve.runs[job.seed], results_dir, "return", "sampled")) for job in jobs]
+    return tuple(_mean([v[i] for v in values]) for i in range(3))
 
 
 def cell(values: tuple[float, float, float] | None, before: tuple[float, float, float] | None = None) -> str:
@@ -80,16 +77,23 @@ def behaviour_lines(curves: dict, results_dir: str | Path, before: dict | None =
     if not any(c.runs for c in curves.values()):
         return []
     panels = list(dict.fromkeys(c.curve.panel for c in curves.values()))
+    # one row per curve key (a key's label may name each map's own snapshot: "20k" here, "15k" there)
+    labels: dict[str, list[str]] = {}
+    for c in curves.values():
+        labels.setdefault(c.curve.key, [])
+        if c.runs and c.curve.label not in labels[c.curve.key]:
+            labels[c.curve.key].append(c.curve.label)
     rows: dict[str, dict[str, str]] = {}
     for key, c in curves.items():
         if not c.runs:   # the report's runs table already says which curves wait for their runs
             continue
         earlier = (before or {}).get(key)
         old = end_of_training(earlier) if rerun(c, earlier) else None
-        rows.setdefault(c.curve.label, {})[c.curve.panel] = cell(end_of_training(c), old)
+        label = " / ".join(labels[c.curve.key])
+        rows.setdefault(label, {})[c.curve.panel] = cell(end_of_training(c), old)
         demo = demonstrations(c, results_dir)
         if demo is not None:
-            rows.setdefault(f"{c.curve.label}: {DEMO_ROW}", {})[c.curve.panel] = cell(demo)
+            rows.setdefault(f"{label}: {DEMO_ROW}", {})[c.curve.panel] = cell(demo)
     lines = [f"End of training (mean over seeds of the last {FINAL_EVALS} test evaluations): episode length / win "
              "rate / return; in parentheses the curve's runs before the re-run, where it was re-run. The "
              "demonstration rows are the sampled episodes the curve imitates (descriptive: the comparisons above "

@@ -133,13 +133,42 @@ def snapshot_grid(map_name: str, scale: str, hp: Iterable[tuple[str, object]] | 
     return tuple(range(hp.save_policy_every, hp.t_max + 1, hp.save_policy_every))
 
 
+def _planning_grid(map_name: str, scale: str, hp: Iterable[tuple[str, object]] | dict = ()) -> tuple[int, ...]:
+    """The grid demonstrations and Figure 7's sweep are planned on: the experts' under the user's overrides; where
+    those leave the experts no snapshot at all (a t_max below save_policy_every), the preset's, so that curves
+    without demonstrations can still be planned (figure and claims then find no runs for the others, and `run`
+    refuses them: check_demo_snapshots)."""
+    try:
+        return snapshot_grid(map_name, scale, hp)
+    except ValueError:
+        if not dict(hp):
+            raise
+        return snapshot_grid(map_name, scale)
+
+
+def check_demo_snapshots(jobs: Iterable[Job]) -> None:
+    """Every demonstration job names a snapshot its expert runs save (ValueError, one line, otherwise): a budget
+    given with --hp below the preset's snapshot interval leaves the experts none to take demonstrations from."""
+    for job in jobs:
+        if not isinstance(job, DemoJob) or job.step is None:
+            continue
+        for source in job.sources:
+            hp = make_hp(source.algo, source.map, source.scale, dict(source.hp))
+            if job.step % hp.save_policy_every or job.step > hp.t_max:
+                raise ValueError(f"{job.name}: its expert ({source.algo} seed {source.seed}, t_max {hp.t_max}) saves "
+                                 f"no snapshot at step {job.step} (one every {hp.save_policy_every} steps): give a "
+                                 f"t_max of at least {hp.save_policy_every}, or leave out the curves with "
+                                 f"demonstrations (--curves)")
+
+
 def _snap(grid: tuple[int, ...], step: float) -> int:
     return min(grid, key=lambda s: (abs(s - step), s))
 
 
 def demo_step(map_name: str, scale: str, level: str, hp: Iterable[tuple[str, object]] | dict = ()) -> int:
-    """The expert snapshot of a demonstration quality level ("early"/"late") on a map (`hp`: snapshot_grid's)."""
-    grid = snapshot_grid(map_name, scale, hp)
+    """The expert snapshot of a demonstration quality level ("early"/"late") on a map (`hp`: the user's overrides;
+    the step is snapped to _planning_grid)."""
+    grid = _planning_grid(map_name, scale, hp)
     fractions = _settings(scale).demo_fractions
     steps = {}
     for name in sorted(fractions, key=fractions.get):
@@ -151,8 +180,8 @@ def demo_step(map_name: str, scale: str, level: str, hp: Iterable[tuple[str, obj
 
 
 def quality_sweep(map_name: str, scale: str, hp: Iterable[tuple[str, object]] | dict = ()) -> tuple[int, ...]:
-    """Figure 7's snapshots: every one, or evenly spaced ones where there are too many (`hp`: snapshot_grid's)."""
-    grid = snapshot_grid(map_name, scale, hp)
+    """Figure 7's snapshots: every one, or evenly spaced ones where there are too many (`hp`: demo_step's)."""
+    grid = _planning_grid(map_name, scale, hp)
     n = _settings(scale).max_quality_sweep
     if len(grid) <= n:
         return grid
@@ -408,7 +437,7 @@ class Context:
         return quality_sweep(map_name, self.scale, self.hp)
 
     def snapshot_grid(self, map_name: str) -> tuple[int, ...]:
-        return snapshot_grid(map_name, self.scale, self.hp)
+        return _planning_grid(map_name, self.scale, self.hp)
 
     def demo_episodes(self, map_name: str) -> int:
         """Episodes per agent in a demonstration file: what the learners of this preset use."""

@@ -220,7 +220,7 @@ def beyond_the_paper(scale: str) -> list[Comparison]:
 def check_curve_keys(found: list[Comparison], scale: str, hp: tuple = ()) -> None:
     """Every curve a comparison names is a curve (Curve.key on that map) of its figure definition (made with the
     runs' `hp`): a curve renamed there fails here, naming the comparison, instead of silently dropping out."""
-    keys = {figure: {(c.map, c.key) for c in expand(figure, scale, hp=tuple(hp)).curves}
+    keys = {figure: {(c.map, c.key) for c in expand(figure, scale, hp=tuple(sorted(dict(hp).items()))).curves}
             for figure in dict.fromkeys(c.figure for c in found)}
     for comparison in found:
         for key in (comparison.a, comparison.b):
