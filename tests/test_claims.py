@@ -607,6 +607,17 @@ def test_verdict_p_gives_the_interval_verdict(test, paired):
             assert direction == judged
 
 
+def test_an_interval_without_spread_says_so_instead_of_a_dof():
+    """Both curves at the floor on every seed (3s_vs_5z's first third): t's interval is the point and scipy's
+    df=1 means nothing; the report names the test as undefined. One seed off the floor restores Welch's name."""
+    floor = np.zeros(5)
+    name, estimate, low, high, bca = decide.interval(floor, floor, False)
+    assert name.startswith("no spread") and (estimate, low, high) == (0.0, 0.0, 0.0) and bca == "BCa n/a"
+    assert decide.interval(floor + 0.1, floor, True)[0].startswith("no spread")   # every pair differs by 0.1
+    assert decide.interval(np.array([0, 0, 0, 0, 0.03]), floor, False)[0].startswith("Welch t, df=")
+    assert decide.interval(np.array([0, 0, 0, 0, 0.03]), floor, True)[0].startswith("paired t, df=")
+
+
 def test_holm_column_keeps_only_verdicts_that_survive_the_family():
     def fake(p, direction):
         return claims.Outcome(None, direction if p < 0.05 else claims.INCONCLUSIVE, "", p_value=p, direction=direction)

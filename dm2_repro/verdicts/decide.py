@@ -86,6 +86,10 @@ def interval(a: np.ndarray, b: np.ndarray, paired: bool) -> tuple[str, float, fl
                                                   confidence=CONFIDENCE, n_resamples=N_BCA,
                                                   seed=BOOTSTRAP_SEED)
         name = f"Welch t, df={dof:.1f}"
+    if np.ptp(a - b if paired else a) == 0 and (paired or np.ptp(b) == 0):
+        # no spread at all (e.g. both curves at the win-rate floor throughout): t's interval collapses to the point
+        # and its dof means nothing; say so instead of printing scipy's df
+        name = "no spread between seeds: t interval undefined"
     return name, estimate, low, high, bca_text(bca_low, bca_high)
 
 
