@@ -320,7 +320,7 @@ def main(argv=None) -> int:
         figures = Path(os.path.relpath(Path("figures").resolve(), readme.resolve().parent)).as_posix()   # from cwd
         readme_text = report.replace_block(readme.read_text(),
                                            report.block(outcomes, {**curves, **beyond}, scale, extra, figures,
-                                                        beyond_before), str(readme))
+                                                        beyond_before, hp), str(readme))
     summary_text = None
     if summary:
         link = os.path.relpath(readme, summary.parent) if readme else str(out)

@@ -692,3 +692,11 @@ def test_c_sensitivity_gives_each_curves_mean_auc_before_the_rerun(tmp_path):
     assert rows["curve"][-1] == "mean AUC before the re-run"
     assert rows["DM², c=1"][3] == f"{AUC * 0.8:.3f}" and rows["DM², c=1"][-1] == f"{AUC * 0.2:.3f}"
     assert rows["IPPO"][-1] == "not re-run" and rows["DM², c=3"][-1] == "—"   # no runs of c=3 in either arm
+
+
+def test_setting_line_states_the_budget_the_runs_were_made_with():
+    """claims --hp t_max=...: the report's setting line gives that budget, not the preset's."""
+    from dm2_repro.figures.report import setting_line
+
+    assert setting_line(["3s_vs_3z"], "cpu").startswith("3s_vs_3z: 100k steps (paper 10M)")
+    assert setting_line(["3s_vs_3z"], "cpu", hp=(("t_max", 50_000),)).startswith("3s_vs_3z: 50k steps (paper 10M)")

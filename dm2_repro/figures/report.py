@@ -34,13 +34,15 @@ def _steps(n: int) -> str:
     return f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n / 1e3:g}k"
 
 
-def setting_line(maps: list[str], scale: str, paper_rate: bool = False) -> str:
+def setting_line(maps: list[str], scale: str, paper_rate: bool = False, hp: tuple = ()) -> str:
     """What differs from the paper's setting on these maps at this scale (budgets, statistic); `paper_rate`: the
-    figure's DM²-family jobs take the paper's discriminator steps per collected episode (FigureDef.paper_rate)."""
+    figure's DM²-family jobs take the paper's discriminator steps per collected episode (FigureDef.paper_rate);
+    `hp`: the overrides the runs were made with (`--hp`, e.g. a shorter t_max)."""
     paper = paper_tables()["maps"]
     parts = []
+    overrides = dict(hp)
     for m in maps:
-        hp = make_hp(PAPER_ALGO, m, scale)
+        hp = make_hp(PAPER_ALGO, m, scale, overrides)
         statistic = "win rate" if metric_of(m, scale) == "win_rate" else f"test return / {MAX_RETURN:g}"
         budget = f"{_steps(hp.t_max)} steps (paper {_steps(int(paper[m]['t_max']))})" if m in paper \
             else f"{_steps(hp.t_max)} steps"
@@ -73,7 +75,7 @@ def runs_table(curves: dict) -> list[str]:
 
 
 def figure_section(name: str, outcomes: list, curves: dict, scale: str, extra: list[str] = (),
-                   figures: str = "figures") -> list[str]:
+                   figures: str = "figures", hp: tuple = ()) -> list[str]:
     """One figure's section; `extra`: lines the claims made for it (Figure 3's 2x2, Figure 7's saturation),
     shown where the figure has runs."""
     fig = figure_def(name)
@@ -102,7 +104,7 @@ def figure_section(name: str, outcomes: list, curves: dict, scale: str, extra: l
         lines.append("")
     if extra and any(c.runs for c in curves.values()):
         lines += list(extra)
-    lines += [f"Setting here: SMAX, the `{scale}` preset; {setting_line(maps, scale, fig.paper_rate)}.", ""]
+    lines += [f"Setting here: SMAX, the `{scale}` preset; {setting_line(maps, scale, fig.paper_rate, hp)}.", ""]
     return lines
 
 
@@ -116,7 +118,8 @@ def mean_aucs(curves: dict, scale: str) -> dict:
     return found
 
 
-def values_section(name: str, curves: dict, scale: str, figures: str = "figures", before: dict | None = None) -> list[str]:
+def values_section(name: str, curves: dict, scale: str, figures: str = "figures", before: dict | None = None,
+                   hp: tuple = ()) -> list[str]:
     """A figure beyond the paper (no claim to judge): each curve's per-seed AUC and final value; `before`: the
     figure's curves on the runs before the re-run (their mean AUC beside)."""
     fig = figure_def(name)
@@ -136,7 +139,7 @@ def values_section(name: str, curves: dict, scale: str, figures: str = "figures"
         lines.append(f"| {c.curve.label} | {len(c.runs)}/{c.n_expected} | {format_values(auc.values())} | "
                      f"{'—' if mean is None else f'{mean:.3f}'} | {format_values(final.values())} |"
                      + (f" {old} |" if earlier else ""))
-    lines += ["", f"Setting here: SMAX, the `{scale}` preset; {setting_line(maps, scale, fig.paper_rate)}.", ""]
+    lines += ["", f"Setting here: SMAX, the `{scale}` preset; {setting_line(maps, scale, fig.paper_rate, hp)}.", ""]
     return lines
 
 
@@ -167,17 +170,17 @@ def rerun_section(outcomes: list) -> list[str]:
 
 
 def block(outcomes: list, curves: dict, scale: str, extra: dict[str, list[str]] | None = None,
-          figures: str = "figures", before: dict | None = None) -> str:
+          figures: str = "figures", before: dict | None = None, hp: tuple = ()) -> str:
     """The report between START and END. `curves`: claims.load_curves' figure -> (map, key) -> runs;
     `extra`: figure -> lines the claims made for it (claims.report_extras); `figures`: the figures folder as a
     link from the report's file; `before`: the BEYOND figures' curves before the re-run (their mean AUCs beside)."""
     lines = [START, "", *rerun_section(outcomes)]
     for name in ORDER:
         if name in curves:
-            lines += figure_section(name, outcomes, curves[name], scale, (extra or {}).get(name, ()), figures)
+            lines += figure_section(name, outcomes, curves[name], scale, (extra or {}).get(name, ()), figures, hp)
     for name in BEYOND:
         if name in curves:
-            lines += values_section(name, curves[name], scale, figures, (before or {}).get(name))
+            lines += values_section(name, curves[name], scale, figures, (before or {}).get(name), hp)
     return "\n".join(lines + [END])
 
 
