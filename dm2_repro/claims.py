@@ -93,6 +93,7 @@ from dm2_repro.validate import (InputError, Parser, at_least, atomic_write_text,
 from dm2_repro.verdicts.findings import (COMPARISON_MAPS, FAILS, HOLDS, INCONCLUSIVE, MIN_SEEDS, NO_DATA, Outcome,
                                          TRIVIAL, comparisons, equivalence_margin, fig3)
 from dm2_repro.verdicts.decide import evaluate, with_holm
+from dm2_repro.verdicts import beside
 from dm2_repro.verdicts.rerun import before_text, changed, with_before
 from dm2_repro.verdicts.saturation import saturation_section
 from dm2_repro.verdicts.factorial import (EffectRow, factorial, factorial_lines, factorial_section, has_fig3_cells,
@@ -246,6 +247,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--summary", default=None, metavar="README.md",
                         help="also write the claims at a glance (one row per finding and figure, linking to --readme's "
                              "file) into this file, between its markers")
+    parser.add_argument("--beside", choices=SCALES, default=None, metavar="SCALE",
+                        help="also judge the same comparisons at this preset (its whole report) and set its verdicts "
+                             "beside these (verdicts.beside), e.g. --scale paper_hp --beside cpu; with --beside-into")
+    parser.add_argument("--beside-into", default=None, metavar="README.md",
+                        help="write the presets side by side into this file, between its markers")
     parser.add_argument("--check", action="store_true",
                         help="fail (exit 1) if the existing report (and --readme's and --summary's blocks) differs "
                              "from the logged runs; write nothing")
@@ -274,6 +280,13 @@ def main(argv=None) -> int:
         readme = marked_file("--readme", args.readme, report.START, report.END, "the reproduction report's")
         summary = marked_file("--summary", args.summary, report.SUMMARY_START, report.SUMMARY_END,
                               "the claims at a glance's")
+        if bool(args.beside) != bool(args.beside_into):
+            raise InputError("--beside and --beside-into go together: the preset to set beside, and the file to write "
+                             "the table into")
+        if args.beside and args.beside == args.scale:
+            raise InputError(f"--beside {args.beside}: the same preset as --scale")
+        beside_into = marked_file("--beside-into", args.beside_into, beside.START, beside.END,
+                                  "the presets side by side's")
     except InputError as error:
         fail(error)
     selection = dict(hp=hp, maps=args.maps, curves=args.curves)
@@ -294,6 +307,13 @@ def main(argv=None) -> int:
         if effects is not None and has_fig3_cells(before):
             with_before_rerun(effects, factorial(before["fig3"], metric, margin))
         extra = report_extras(curves, scale, results_dir, effects, before) if readme else {}
+        if args.beside == scale:
+            raise InputError(f"--beside {args.beside}: the same preset as the runs' ({scale})")
+        # the other preset's whole report: its verdicts and Holm column as in its own claims file
+        others = evaluate_all(results_dir, args.beside, args.backend, None,
+                              load_curves(results_dir, args.beside, args.backend, runs=runs)) if args.beside else []
+    except InputError as error:
+        fail(error)
     except DamagedRun as error:   # e.g. a win rate outside [0, 1]: names the run
         for line in damaged_lines(runs):
             print(line)
@@ -326,13 +346,24 @@ def main(argv=None) -> int:
         link = os.path.relpath(readme, summary.parent) if readme else str(out)
         summary_text = report.replace_block(summary.read_text(), report.summary_block(outcomes, Path(link).as_posix()),
                                             str(summary), report.SUMMARY_START, report.SUMMARY_END)
-    written = [(path, new) for path, new in ((out, text), (readme, readme_text), (summary, summary_text)) if path]
+    beside_text = None
+    if beside_into:
+        command = (f"python -m dm2_repro.claims --scale {scale}{selection_options(args)} --out {args.out or out} "
+                   f"--beside {args.beside} --beside-into {args.beside_into}")
+        start_from = summary_text if summary_text is not None and beside_into == summary else beside_into.read_text()
+        beside_text = report.replace_block(start_from, beside.block(outcomes, others, scale, args.beside, command),
+                                           str(beside_into), beside.START, beside.END)
+        if beside_into == summary:   # one file, both blocks: write it once, with both
+            summary_text, beside_text = beside_text, None
+    written = [(path, new) for path, new in ((out, text), (readme, readme_text), (summary, summary_text),
+                                             (beside_into, beside_text)) if path and new is not None]
     if args.check:
         stale = [path for path, new in written if not path.exists() or path.read_text() != new]
         for path in stale:
             print(f"\n{path} is stale or missing: regenerate it with python -m dm2_repro.claims"
                   + (f" --readme {args.readme}" if args.readme else "")
-                  + (f" --summary {args.summary}" if args.summary else ""), file=sys.stderr)
+                  + (f" --summary {args.summary}" if args.summary else "")
+                  + (f" --beside {args.beside} --beside-into {args.beside_into}" if args.beside else ""), file=sys.stderr)
         if stale:
             return 1
         print(f"\n{' and '.join(str(path) for path, _ in written)} agree with the logged runs")
