@@ -253,7 +253,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--beside-into", default=None, metavar="README.md",
                         help="write the presets side by side into this file, between its markers")
     parser.add_argument("--check", action="store_true",
-                        help="fail (exit 1) if the existing report (and --readme's and --summary's blocks) differs "
+                        help="fail (exit 1) if the existing report (and --readme's, --summary's and --beside-into's "
+                             "blocks) differs "
                              "from the logged runs; write nothing")
     return parser.parse_args(argv)
 
@@ -278,6 +279,8 @@ def main(argv=None) -> int:
         if args.out and Path(args.out).is_dir():
             raise InputError(f"--out {args.out}: is a directory, not a report file")
         readme = marked_file("--readme", args.readme, report.START, report.END, "the reproduction report's")
+        if args.readme and args.beside_into and Path(args.readme).resolve() == Path(args.beside_into).resolve():
+            raise InputError(f"--beside-into {args.beside_into}: the same file as --readme (give README.md)")
         summary = marked_file("--summary", args.summary, report.SUMMARY_START, report.SUMMARY_END,
                               "the claims at a glance's")
         if bool(args.beside) != bool(args.beside_into):
@@ -350,20 +353,21 @@ def main(argv=None) -> int:
     if beside_into:
         command = (f"python -m dm2_repro.claims --scale {scale}{selection_options(args)} --out {args.out or out} "
                    f"--beside {args.beside} --beside-into {args.beside_into}")
-        start_from = summary_text if summary_text is not None and beside_into == summary else beside_into.read_text()
+        same_file = summary is not None and beside_into.resolve() == summary.resolve()
+        start_from = summary_text if same_file else beside_into.read_text()
         beside_text = report.replace_block(start_from, beside.block(outcomes, others, scale, args.beside, command),
                                            str(beside_into), beside.START, beside.END)
-        if beside_into == summary:   # one file, both blocks: write it once, with both
+        if same_file:   # one file, both blocks: write it once, with both
             summary_text, beside_text = beside_text, None
     written = [(path, new) for path, new in ((out, text), (readme, readme_text), (summary, summary_text),
                                              (beside_into, beside_text)) if path and new is not None]
     if args.check:
         stale = [path for path, new in written if not path.exists() or path.read_text() != new]
         for path in stale:
-            print(f"\n{path} is stale or missing: regenerate it with python -m dm2_repro.claims"
-                  + (f" --readme {args.readme}" if args.readme else "")
-                  + (f" --summary {args.summary}" if args.summary else "")
-                  + (f" --beside {args.beside} --beside-into {args.beside_into}" if args.beside else ""), file=sys.stderr)
+            again = ((command if beside_into else "python -m dm2_repro.claims")
+                     + (f" --readme {args.readme}" if args.readme else "")
+                     + (f" --summary {args.summary}" if args.summary else ""))
+            print(f"\n{path} is stale or missing: regenerate it with {again}", file=sys.stderr)
         if stale:
             return 1
         print(f"\n{' and '.join(str(path) for path, _ in written)} agree with the logged runs")

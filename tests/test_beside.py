@@ -25,6 +25,15 @@ def test_comparisons_pair_on_what_they_compare_not_on_the_margin():
     assert pairs[2][1] is there[1]          # the first third matches the first third only
 
 
+def test_a_margin_is_each_presets_own_and_a_default_says_so():
+    here = outcome("dm2_ippo_late", EQUIVALENT, margin=0.1, estimate=0.02)     # paper_hp: no declared margin yet
+    there = outcome("dm2_ippo_late", EQUIVALENT, margin=0.078, estimate=0.02)  # cpu: 3s_vs_3z's declared ±0.078
+    row = next(line for line in beside.block([here], [there], "paper_hp", "cpu", "cmd").splitlines()
+               if line.startswith("| finding |") and "fig2" in line)
+    assert "(auc) |" in row and "±0.1, the default until this preset declares its own" in row
+    assert "±0.078; after Holm" in row
+
+
 def test_rows_say_whether_the_presets_agree():
     here = [outcome("a", verdict=HOLDS, holm=INCONCLUSIVE), outcome("b", verdict=NO_DATA, estimate=None),
             outcome("c", verdict=INCONCLUSIVE, estimate=-0.02)]
@@ -70,10 +79,12 @@ def test_claims_writes_the_side_by_side_block_and_check_catches_a_stale_one(tmp_
     assert claims.main(argv) == 0
     text = readme.read_text()
     rows = [line for line in text.splitlines() if line.startswith("| DM²") or line.startswith("| Little")]
-    assert len(rows) == 7 and all(f"| {NO_DATA} | {NO_DATA} | — |" in row for row in rows)   # no runs either side
+    assert len(rows) == 7 and all(row.count(NO_DATA) == 2 and row.endswith("| — |") for row in rows)   # no runs
     assert text.endswith("\n\nafter\n") and "--beside cpu --beside-into" in text
     assert claims.main([*argv, "--check"]) == 0
     readme.write_text(text.replace("| — |", "| same |", 1))
     capsys.readouterr()
     assert claims.main([*argv, "--check"]) == 1
-    assert "--beside cpu --beside-into" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "regenerate it with python -m dm2_repro.claims --scale paper_hp --maps 3s_vs_3z" in err   # runnable as is
+    assert "--beside cpu --beside-into" in err

@@ -12,7 +12,7 @@ first preset's side, that preset's whole report on the other (its Holm column as
 from __future__ import annotations
 
 from dm2_repro.sweeps.plan import SCALE_SETTINGS
-from dm2_repro.verdicts.findings import NO_DATA, Comparison, Outcome
+from dm2_repro.verdicts.findings import EQUIVALENCE_MARGINS, EQUIVALENT, NO_DATA, Comparison, Outcome
 
 START = ("<!-- presets side by side: made by `python -m dm2_repro.claims ... --beside SCALE --beside-into FILE`; "
          "do not edit by hand -->")
@@ -20,8 +20,22 @@ END = "<!-- end of the presets side by side -->"
 
 
 def comparison_key(c: Comparison) -> tuple:
-    """What a comparison compares, the same at every preset (its margin is the preset's own)."""
-    return c.figure, c.map, c.a, c.b, c.test, c.statistic, c.metric, c.window, c.secondary
+    """What a comparison compares, the same at every preset (its margin is the preset's own; whether a statistic is
+    a map's primary or secondary one may differ between presets, so only the metric counts)."""
+    return c.figure, c.map, c.a, c.b, c.test, c.statistic, c.metric, c.window, c.is_paired
+
+
+def shared_description(c: Comparison) -> str:
+    """The comparison's description without its "~" margin (each preset's cell gives its own)."""
+    return c.description.replace(f", ±{c.margin:g}", "")
+
+
+def margin_text(c: Comparison, scale: str) -> str:
+    """A "~" comparison's margin at a preset, saying when it is the default rather than one the preset declared."""
+    if c.test != EQUIVALENT:
+        return ""
+    declared = (c.map, c.metric) in EQUIVALENCE_MARGINS.get(scale, {})
+    return f"±{c.margin:g}" + ("" if declared else ", the default until this preset declares its own")
 
 
 def paired(outcomes: list[Outcome], others: list[Outcome]) -> list[tuple[Outcome, Outcome | None]]:
@@ -30,13 +44,15 @@ def paired(outcomes: list[Outcome], others: list[Outcome]) -> list[tuple[Outcome
     return [(o, by_key.get(comparison_key(o.comparison))) for o in outcomes]
 
 
-def verdict_cell(o: Outcome | None) -> str:
-    """"**verdict** (estimate; Holm: verdict)", or the verdict alone where there is no estimate."""
+def verdict_cell(o: Outcome | None, scale: str) -> str:
+    """"**verdict** (estimate; after Holm: verdict)" with a "~" comparison's margin, or the verdict alone where there
+    is no estimate."""
     if o is None:
         return "— (not compared there)"
+    margin = margin_text(o.comparison, scale)
     if o.estimate is None:
-        return o.verdict
-    return f"**{o.verdict}** ({o.estimate:+.3f}; after Holm: {o.holm or o.verdict})"
+        return o.verdict + (f" ({margin})" if margin else "")
+    return f"**{o.verdict}** ({o.estimate:+.3f}{'; ' + margin if margin else ''}; after Holm: {o.holm or o.verdict})"
 
 
 def agreement(o: Outcome, other: Outcome | None) -> str:
@@ -63,6 +79,6 @@ def block(outcomes: list[Outcome], others: list[Outcome], scale: str, other_scal
              f"`{command}`.", "",
              f"| finding | comparison | `{scale}` | `{other_scale}` | verdicts |", "|---|---|---|---|---|"]
     for o, other in paired(outcomes, others):
-        lines.append(f"| {o.comparison.finding} | {o.comparison.description} | {verdict_cell(o)} | "
-                     f"{verdict_cell(other)} | {agreement(o, other)} |")
+        lines.append(f"| {o.comparison.finding} | {shared_description(o.comparison)} | {verdict_cell(o, scale)} | "
+                     f"{verdict_cell(other, other_scale)} | {agreement(o, other)} |")
     return "\n".join([*lines, "", END])
