@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import resource
+import sys
 import time
 
 

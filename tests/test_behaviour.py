@@ -25,9 +25,9 @@ class Run:
 
 
 def curve(label: str, runs: dict[int, Run], panel: str = "3s_vs_3z", with_demo: bool = False,
-          key: str | None = None, demo_file: str = "absent") -> CurveRuns:
+          key: str | None = None, demo_file: str = "absent", gail_reward: str = "absorbing") -> CurveRuns:
     demo = SimpleNamespace(path=lambda results_dir: Path(results_dir) / "demos" / f"{demo_file}.npz") if with_demo else None
-    jobs = tuple(SimpleNamespace(seed=seed, demo=demo) for seed in (1, 2))
+    jobs = tuple(SimpleNamespace(seed=seed, demo=demo, gail_reward=gail_reward) for seed in (1, 2))
     return CurveRuns(SimpleNamespace(label=label, key=key or label, panel=panel, jobs=jobs,
                                      demos=tuple(j.demo for j in jobs if j.demo)), runs)
 
@@ -63,7 +63,8 @@ def test_table_shows_values_before_the_rerun_only_for_curves_it_changed(tmp_path
     now = {("3s_vs_3z", "dm2"): curve("DM²", {1: Run("new/1", played([50] * 3, [0.9] * 3, [19.0] * 3))}),
            ("3s_vs_3z", "ippo"): curve("IPPO", {1: Run("same/1", played([52] * 3, [1.0] * 3, [20.0] * 3))}),
            ("3s_vs_3z", "sil"): curve("SIL", {})}
-    before = {("3s_vs_3z", "dm2"): curve("DM²", {1: Run("old/1", played([30] * 3, [0.5] * 3, [15.0] * 3))}),
+    before = {("3s_vs_3z", "dm2"): curve("DM²", {1: Run("old/1", played([30] * 3, [0.5] * 3, [15.0] * 3))},
+                                         gail_reward="logit"),   # re-run: other jobs
               ("3s_vs_3z", "ippo"): now[("3s_vs_3z", "ippo")]}
     lines = behaviour_lines(now, tmp_path, before)
     rows = {line.split(" | ")[0].lstrip("| "): line for line in lines if line.startswith("| ") and "---" not in line}

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dm2_repro.results.curves import FINAL_EVALS
+from dm2_repro.results.curves import FINAL_EVALS, final_win_rate
 from dm2_repro.results.runs import CurveRuns, demo_episode_length, demo_quality
+from dm2_repro.verdicts.rerun import rerun_curve
 
 LENGTH, WIN, RETURN = "test_ep_length_mean", "test_battle_won_mean", "test_return_mean"   # the logged names
 DEMO_ROW = "its demonstrations (sampled episodes)"
@@ -33,7 +34,7 @@ def end_of_training(curve: CurveRuns) -> tuple[float, float, float] | None:
     mean over the seeds that logged it; None without runs. A metric no run logged is nan."""
     if not curve.runs:
         return None
-    return tuple(_mean([float(s.iloc[-FINAL_EVALS:].mean()) for s in curve.series(name).values() if len(s)])
+    return tuple(_mean([final_win_rate(s, math.inf) for s in curve.series(name).values() if len(s)])   # any metric
                  for name in (LENGTH, WIN, RETURN))
 
 
@@ -64,13 +65,6 @@ def cell(values: tuple[float, float, float] | None, before: tuple[float, float, 
     return " / ".join(parts)
 
 
-def rerun(now: CurveRuns, before: CurveRuns | None) -> bool:
-    """Whether the curve's runs changed with the re-run (its runs before it are other runs)."""
-    if before is None or not before.runs or not now.runs:
-        return False
-    return {r.path for r in now.runs.values()} != {r.path for r in before.runs.values()}
-
-
 def behaviour_lines(curves: dict, results_dir: str | Path, before: dict | None = None) -> list[str]:
     """The table for one figure: `curves` (map, key) -> CurveRuns as claims.load_curves gives them; `before`: the
     same figure's curves before the re-run (their values in parentheses where the runs differ)."""
@@ -88,7 +82,7 @@ def behaviour_lines(curves: dict, results_dir: str | Path, before: dict | None =
         if not c.runs:   # the report's runs table already says which curves wait for their runs
             continue
         earlier = (before or {}).get(key)
-        old = end_of_training(earlier) if rerun(c, earlier) else None
+        old = end_of_training(earlier) if rerun_curve(c, earlier) else None   # None: no runs before it either
         label = " / ".join(labels[c.curve.key])
         rows.setdefault(label, {})[c.curve.panel] = cell(end_of_training(c), old)
         demo = demonstrations(c, results_dir)

@@ -153,8 +153,12 @@ def check_demo_snapshots(jobs: Iterable[Job]) -> None:
         if not isinstance(job, DemoJob) or job.step is None:
             continue
         for source in job.sources:
-            hp = make_hp(source.algo, source.map, source.scale, dict(source.hp))
-            if job.step % hp.save_policy_every or job.step > hp.t_max:
+            try:
+                saved = snapshot_grid(source.map, source.scale, source.hp)
+            except ValueError:   # a budget below the snapshot interval: no snapshot at all
+                saved = ()
+            if job.step not in saved:
+                hp = make_hp(source.algo, source.map, source.scale, dict(source.hp))
                 raise ValueError(f"{job.name}: its expert ({source.algo} seed {source.seed}, t_max {hp.t_max}) saves "
                                  f"no snapshot at step {job.step} (one every {hp.save_policy_every} steps): give a "
                                  f"t_max of at least {hp.save_policy_every}, or leave out the curves with "

@@ -11,12 +11,18 @@ from __future__ import annotations
 from dm2_repro.verdicts.findings import NO_DATA, Comparison, Outcome
 
 
+def rerun_curve(now, before) -> bool:
+    """Whether a curve has other jobs before the re-run (`now`, `before`: its CurveRuns in the current plan and in
+    the arm before the re-run; `before` None: no such arm)."""
+    return before is not None and now.curve.jobs != before.curve.jobs
+
+
 def rerun_comparison(comparison: Comparison, now: dict, before: dict) -> bool:
     """Whether a side of the comparison has other jobs before the re-run. `now`, `before`: claims.load_curves'
     figure -> (map, key) -> CurveRuns of the current plan and of the arm before the re-run."""
     keys = [key for key in (comparison.a, comparison.b) if key]
-    return any(now[comparison.figure][(comparison.map, key)].curve.jobs
-               != before[comparison.figure][(comparison.map, key)].curve.jobs for key in keys)
+    return any(rerun_curve(now[comparison.figure][(comparison.map, key)],
+                           before[comparison.figure][(comparison.map, key)]) for key in keys)
 
 
 def with_before(outcomes: list[Outcome], before_outcomes: list[Outcome], now: dict, before: dict) -> list[Outcome]:
