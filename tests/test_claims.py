@@ -333,8 +333,10 @@ def test_claims_at_a_glance_count_each_findings_verdicts_and_link_to_the_report(
     text = front.read_text()
     assert text.startswith("# title\n") and text.endswith("\nafter\n") and "\nold\n" not in text
     assert "[the reproduction report](docs/report.md)" in text   # the link, relative to README
-    fig8 = next(line for line in text.splitlines() if "| fig8: 5m_vs_6m |" in line)
+    link = "[fig8](docs/report.md#fig8-qmixs-sensitivity-to-the-agent-architecture)"   # GitHub's anchor of its heading
+    fig8 = next(line for line in text.splitlines() if f"| {link}: 5m_vs_6m |" in line)
     assert fig8.startswith("| QMIX is sensitive to its agent architecture |")
+    assert "\n### fig8: QMIX's sensitivity to the agent architecture\n" in full.read_text()   # the heading linked to
     cells = [c.strip() for c in fig8.strip("|").split("|")]
     assert cells[2:] == ["1", "", "", "", "", "1", ""]   # one comparison: holds, and after Holm; QMIX: not re-run
     rows = [line for line in text.splitlines() if line.startswith("| ") and "figure: maps" not in line]
@@ -700,3 +702,10 @@ def test_setting_line_states_the_budget_the_runs_were_made_with():
 
     assert setting_line(["3s_vs_3z"], "cpu").startswith("3s_vs_3z: 100k steps (paper 10M)")
     assert setting_line(["3s_vs_3z"], "cpu", hp=(("t_max", 50_000),)).startswith("3s_vs_3z: 50k steps (paper 10M)")
+
+
+def test_anchor_follows_githubs_rule_for_headings():
+    from dm2_repro.figures.report import anchor
+    assert anchor("fig2: DM² compared to IPPO, RMAPPO and QMIX") == "fig2-dm-compared-to-ippo-rmappo-and-qmix"
+    assert anchor("reward_forms: The GAIL reward's form (beyond)") == "reward_forms-the-gail-rewards-form-beyond"
+    assert anchor("Findings of the biased `logit` runs (2026-12-06)") == "findings-of-the-biased-logit-runs-2026-12-06"

@@ -11,6 +11,8 @@ Reference: docs/figures.md.
 """
 from __future__ import annotations
 
+import unicodedata
+
 from dm2_repro.config import MAX_RETURN, make_hp, paper_tables
 from dm2_repro.results.curves import common_range, format_values, seed_values
 from dm2_repro.envs import metric_of
@@ -28,6 +30,19 @@ DOTTED_LINES = ("Dotted lines: the win rate (or return) of the SAMPLED episodes 
                 "rate (or return) of the source team (kind `demo_greedy`; json `quality`, `quality_return`), the "
                 "paper's demonstration quality, which the \"above its demonstrations\" findings use as declared.")
 PAPER_ALGO = "ippo"   # the budget quoted per map is the one of this learner (every curve shares it)
+
+
+def section_heading(name: str) -> str:
+    """The report's heading of a figure's section (the summary table links to it by its anchor)."""
+    return f"{name}: {figure_def(name).title}"
+
+
+def anchor(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading: lower case; letters, marks, decimal digits, spaces, '-' and '_' kept
+    (so "DM²" becomes "dm"); spaces become '-'."""
+    kept = (ch for ch in heading.lower()
+            if ch in " -_" or unicodedata.category(ch)[0] in "LM" or unicodedata.category(ch) in ("Nd", "Nl"))
+    return "".join(kept).replace(" ", "-")
 
 
 def _steps(n: int) -> str:
@@ -81,7 +96,7 @@ def figure_section(name: str, outcomes: list, curves: dict, scale: str, extra: l
     fig = figure_def(name)
     mine = [o for o in outcomes if o.comparison.figure == name]
     maps = list(dict.fromkeys(m for m, _ in curves))
-    lines = [f"### {name}: {fig.title}", ""]
+    lines = [f"### {section_heading(name)}", ""]
     statements = list(dict.fromkeys(o.comparison.paper for o in mine))
     lines += [f"Paper: {'; '.join(statements)}." if statements else "Paper: no comparison is drawn from it.", "",
               f"![{name}]({figures}/{name}.png)", ""]
@@ -124,7 +139,7 @@ def values_section(name: str, curves: dict, scale: str, figures: str = "figures"
     figure's curves on the runs before the re-run (their mean AUC beside)."""
     fig = figure_def(name)
     maps = list(dict.fromkeys(m for m, _ in curves))
-    lines = [f"### {name}: {fig.title}", "", f"![{name}]({figures}/{name}.png)", ""]
+    lines = [f"### {section_heading(name)}", "", f"![{name}]({figures}/{name}.png)", ""]
     span = common_range([c for c in curves.values() if c.runs])
     now = mean_aucs(curves, scale)
     earlier = mean_aucs(before, scale) if before else {}
@@ -210,7 +225,8 @@ def summary_block(outcomes: list, report_path: str) -> str:
         counts = [sum(o.verdict == v for o in group) for v in VERDICT_COLUMNS]
         holm = sum(o.holm == VERDICT_COLUMNS[0] for o in group)
         moved = [changed(o) for o in group if changed(o) is not None]
-        lines.append(f"| {cell(finding)} | {figure}: {maps} | " + " | ".join(str(n or "") for n in counts)
+        link = f"[{figure}]({report_path}#{anchor(section_heading(figure))})"
+        lines.append(f"| {cell(finding)} | {link}: {maps} | " + " | ".join(str(n or "") for n in counts)
                      + f" | {holm or ''} | " + (f"{sum(moved)} of {len(moved)}" if moved else "") + " |")
     return "\n".join(lines + ["", SUMMARY_END])
 
