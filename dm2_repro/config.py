@@ -55,8 +55,9 @@ PRESETS: dict[str, dict] = {
                 gail_batch_episodes=64, demo_episodes=200, sil_store_episodes=64, bc_epochs=10,
                 rmappo_buffer_episodes=16, qmix_buffer_episodes=1000, target_update_episodes=50),
     # every per-update setting of the paper (buffer, epochs, discriminator, demonstrations, test episodes: the
-    # tables' values, nothing set here); only the budget (PAPER_HP_T_MAX), evaluation and snapshot spacing differ
-    "paper_hp": dict(save_policy_every=100_000, checkpoint_every=100_000),
+    # tables' values, nothing set here); only the budget (PAPER_HP_T_MAX) and with it the snapshot spacing
+    # (make_hp: a tenth of the budget, as the paper's 1M of 10M) and checkpoint spacing differ
+    "paper_hp": dict(checkpoint_every=100_000),
     "smoke": dict(n_envs=4, t_max=800, eval_every=400, log_every=0, save_policy_every=400,
                   checkpoint_every=400, buffer_episodes=4, ppo_epochs=2, gail_buffer_episodes=4, gail_epochs=2,
                   gail_batch_episodes=4, demo_episodes=8, sil_store_episodes=8, bc_epochs=2, bc_batch_episodes=4,
@@ -75,6 +76,7 @@ CPU_T_MAX = {"3s_vs_3z": 100_000, "3s_vs_4z": 150_000, "5m_vs_6m": 150_000, "3s_
 # docs/compute_plan.md) sets them: the smallest budget at which IPPO's test win rate has risen and plateaued at the
 # paper's per-update settings. Maps not listed keep the paper's 10M.
 PAPER_HP_T_MAX = {"3s_vs_3z": 2_000_000, "3s_vs_4z": 3_000_000}
+PAPER_SNAPSHOTS_PER_BUDGET = 10   # the paper's expert snapshots: every 1M of its 10M steps (paper_tables.yaml)
 MAX_RETURN = 20.0   # SMAC's reward_scale_rate: the best episode return; claims divide returns by it
 
 DEPARTURES = {
@@ -89,8 +91,10 @@ DEPARTURES = {
            "policy snapshots every 5k steps; t_max per map (CPU_T_MAX) instead of 10M.",
     "paper_hp": "the paper's per-update settings (Tables 1-2: 1024-episode PPO batches, 120 discriminator steps of "
                 "64 + 64 episodes, 1000 demonstration episodes, 32 or 128 test episodes; 32 parallel envs as `paper`) "
-                "with a shorter budget per map (PAPER_HP_T_MAX, from an IPPO pilot; paper: 10M) and expert "
-                "snapshots every 100k steps (paper: 1M); demonstrations at 50% / 70% of the budget as the paper's.",
+                "with a shorter budget per map (PAPER_HP_T_MAX, from an IPPO pilot; paper: 10M); expert snapshots every "
+                "tenth of that budget (paper: 1M of 10M), so the demonstrations come from 50% / 70% of it as the "
+                "paper's; checkpoints for resuming every 100k steps; seeds 1-5 (`paper`: the original code's "
+                "seed list).",
     "smoke": "tiny budgets for CI: every count shrunk so a run takes seconds; no learning expected.",
     "paper": "32 parallel envs collect the 1024-episode buffer (the paper ran one env: same data, faster).",
 }
@@ -179,6 +183,10 @@ def make_hp(algo: str, map_name: str, scale: str, overrides: dict | None = None)
     if unknown:
         raise ValueError(f"unknown hp key(s) {unknown}; valid keys: {', '.join(sorted(valid))}")
     values.update(overrides)
+    if scale == "paper_hp" and "save_policy_every" not in overrides:
+        # the paper's snapshot spacing relative to its budget (1M of 10M), so that the demonstrations' 50% and 70%
+        # of a shortened budget are snapshots the experts save, not the nearest ones of a fixed grid
+        values["save_policy_every"] = max(1, values["t_max"] // PAPER_SNAPSHOTS_PER_BUDGET)
     hp = HP(**values)
     for f in fields(HP):  # keep the declared types (Sacred's command line may give ints for floats)
         cast = {"int": int, "float": float}[f.type]

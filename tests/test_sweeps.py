@@ -19,6 +19,7 @@ from dm2_repro.sweeps import launchers, status as states
 from dm2_repro.sweeps import runner as scheduler
 from dm2_repro import claims, figure, run
 from dm2_repro.sweeps.plan import DemoJob, TrainJob, expand
+from dm2_repro.sweeps.plan import demo_step as plan_demo_step
 from dm2_repro.results.runs import load_runs
 from dm2_repro.validate import train_words
 from tests.fixtures_runs import write_job_run
@@ -292,8 +293,13 @@ def test_a_budget_override_moves_the_experts_snapshots_with_it():
     plan = expand("fig2", "paper_hp", n_seeds=1, maps=["3s_vs_3z"], curves=["dm2_ippo_early", "dm2_ippo_late"],
                   hp=short)
     demos = {c.key: c.jobs[0].demo for c in plan.curves}
-    assert {k: d.step for k, d in demos.items()} == {"dm2_ippo_early": 100_000, "dm2_ippo_late": 200_000}
+    assert {k: d.step for k, d in demos.items()} == {"dm2_ippo_early": 100_000, "dm2_ippo_late": 140_000}
     assert all(dict(d.sources[0].hp)["t_max"] == 200_000 for d in demos.values())   # the experts train that long
+    for budget in (300_000, 700_000, 900_000, 2_000_000, 268_888):   # the paper's 50% / 70% of any budget: the
+        hp = (("t_max", budget),)                                    # experts save a snapshot every tenth of it
+        tenth = budget // 10
+        steps = tuple(plan_demo_step("3s_vs_3z", "paper_hp", level, hp) for level in ("early", "late"))
+        assert steps == (5 * tenth, 7 * tenth), budget
     default = expand("fig2", "cpu", n_seeds=1, maps=["3s_vs_3z"], curves=["dm2_ippo_early", "dm2_ippo_late"])
     assert [c.jobs[0].demo.step for c in default.curves] == [15_000, 25_000]   # the cpu preset's 15% / 25%
     fig7 = claims.comparisons("cpu", (("t_max", 100_000),))   # Figure 7's keys follow the shorter grid

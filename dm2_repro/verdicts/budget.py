@@ -9,7 +9,9 @@ budget. From its test win rate w(t) at the evaluation steps t, per map:
   above w(0); otherwise IPPO did not learn within the pilot and the map gets no budget from it.
 - reached: the first evaluation step at which the trailing mean of SMOOTH evaluations is within TOLERANCE of L
   (one seed, 32 test episodes: a single evaluation's standard error is up to ~0.09, three of them ~0.05).
-- budget B = reached x PLATEAU_FACTOR, rounded up to the snapshot grid (the preset's save_policy_every, 100k), and
+- budget B = reached x PLATEAU_FACTOR, rounded up to BUDGET_GRID (100k: declared as "the 100k snapshot grid" when
+  the preset saved a snapshot every 100k; its experts now save one every tenth of the budget, so the 50% / 70%
+  demonstrations are exact snapshots of any budget), and
   at most the pilot's own last evaluation: the panel's curves then spend at least a third of their budget on the
   plateau, which is what "risen and plateaued" asks to see, and the demonstrations' 50% / 70% snapshots fall
   on the rise and near the plateau.
@@ -32,6 +34,7 @@ RISE = 0.2              # the least rise of the final level above the step-0 win
 SMOOTH = 3              # evaluations in the trailing mean that must come within TOLERANCE of the final level
 TOLERANCE = 0.05
 PLATEAU_FACTOR = 1.5    # budget = the step the plateau is reached x this: a third of the budget on the plateau
+BUDGET_GRID = 100_000   # budgets are multiples of this (the pilot's checkpoint spacing)
 MARGIN_FRACTION = 0.1   # the "~" margin: this fraction of IPPO's gain in AUC over its step-0 value
 
 
@@ -94,7 +97,6 @@ def read_pilot(steps, values, grid: int) -> PilotReading:
 
 
 def main(argv=None) -> int:
-    from dm2_repro.config import make_hp
     from dm2_repro.envs import METRICS
     from dm2_repro.results.runs import curve_runs, load_runs
     from dm2_repro.sweeps.plan import expand
@@ -111,8 +113,7 @@ def main(argv=None) -> int:
             print(f"{c.curve.map}: no completed pilot run (python -m dm2_repro.run paper_hp_pilot --maps {c.curve.map})")
             continue
         series = next(iter(c.runs.values())).metric(METRICS["win_rate"])
-        grid = make_hp("ippo", c.curve.map, "paper_hp").save_policy_every
-        print(f"{c.curve.map}: {read_pilot(series.index.to_numpy(), series.to_numpy(), grid).describe()}")
+        print(f"{c.curve.map}: {read_pilot(series.index.to_numpy(), series.to_numpy(), BUDGET_GRID).describe()}")
     return 0
 
 
