@@ -29,7 +29,9 @@ Declared 2026-12-07, before the re-run of the DM²-family curves under the absor
   0.053, 3s_vs_3z 0.078, 3s_vs_5z 0.003 (win rate) and 0.039 (return / 20), 8m_vs_9m 0.024 (return /
   20). One margin of 0.1 for win rates and returns alike made "~" hold by construction on the return
   maps (every curve's AUC there lies within 0.24-0.31); other scales keep 0.1 until their own IPPO
-  runs declare theirs.
+  runs declare theirs. At paper_hp (declared before any run at that preset; docs/figures.md): the same
+  rule from the paper_hp pilot's IPPO run over the budget the pilot sets (dm2_repro.verdicts.budget),
+  committed with config.PAPER_HP_T_MAX before the panel's first run; its statistics are those above.
 - "Learns faster" findings (DM² > IPPO, CTDE > DM²) are judged on the AUC over the whole common step
   range and, as a second row, over its first third (sweeps.plan.EARLY_WINDOW, "first third of
   training"): DM² can lead early and fall behind later, which a full-budget AUC mixes.

@@ -88,7 +88,10 @@ DEPARTURES = {
            "of training 0.60 with 20 steps of 16+16, 0.62 with 40 of 64+16, 0.67 with the paper's 120 of 64 (3x "
            "the cost). 200 demonstration episodes (paper: 1000); SIL store of 64 episodes (paper: 1024); "
            "QMIX buffer 1000 episodes, target update every 50 episodes (paper: 5000, 200); eval every 5k steps; "
-           "policy snapshots every 5k steps; t_max per map (CPU_T_MAX) instead of 10M.",
+           "policy snapshots every 5k steps; t_max per map (CPU_T_MAX) instead of 10M. The paper's figures (the re-run "
+           "from 2026-12-07) give every DM²-family job the paper's discriminator steps per collected episode instead "
+           "(hp.gail_epochs=2 per 16-episode update: sweeps.plan.PAPER_FIGURES_PAPER_RATE); a run made by hand "
+           "with scale=cpu keeps the preset's 40 unless given hp.gail_epochs=2.",
     "paper_hp": "the paper's per-update settings (Tables 1-2: 1024-episode PPO batches, 120 discriminator steps of "
                 "64 + 64 episodes, 1000 demonstration episodes, 32 or 128 test episodes; 32 parallel envs as `paper`) "
                 "with a shorter budget per map (PAPER_HP_T_MAX, from an IPPO pilot; paper: 10M); expert snapshots every "
