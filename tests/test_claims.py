@@ -297,7 +297,9 @@ def test_reproduction_report_goes_between_the_readme_markers(results, tmp_path, 
     # beyond the paper: each curve's per-seed values, no verdict (IPPO is fig2's 3s_vs_3z IPPO)
     beyond = text[text.index("### c_sensitivity"):]
     assert f"| IPPO | 5/5 | {values([0.1] * 5)} | 0.050 | {values([0.1] * 5, FINAL)} |" in beyond
-    assert "| DM², c=0.1 | 0/5 | none | — | none |" in beyond and "verdict" not in beyond
+    assert "| DM², c=0.1 | 0/5 | none | — | none |" in beyond and "| verdict |" not in beyond
+    behaviour = beyond[beyond.index("End of training"):]   # what its learners do, as in every figure's section
+    assert sum(line.startswith("| IPPO | ") for line in behaviour.splitlines()) == 1
     assert claims.main(args + ["--check"]) == 0
     readme.write_text(text.replace("**holds**", "**does not hold**", 1))
     assert claims.main(args + ["--check"]) == 1
@@ -690,7 +692,8 @@ def test_c_sensitivity_gives_each_curves_mean_auc_before_the_rerun(tmp_path):
     assert claims.main(["--results", str(tmp_path), "--out", str(tmp_path / "claims.md"), "--seeds", str(N_SEEDS),
                         "--readme", str(full)]) == 0
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")]
-            for line in full.read_text().split("### c_sensitivity")[1].splitlines() if line.startswith("| ")}
+            for line in full.read_text().split("### c_sensitivity")[1].split("End of training")[0].splitlines()
+            if line.startswith("| ")}
     assert rows["curve"][-1] == "mean AUC before the re-run"
     assert rows["DM², c=1"][3] == f"{AUC * 0.8:.3f}" and rows["DM², c=1"][-1] == f"{AUC * 0.2:.3f}"
     assert rows["IPPO"][-1] == "not re-run" and rows["DM², c=3"][-1] == "—"   # no runs of c=3 in either arm

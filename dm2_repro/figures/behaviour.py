@@ -90,8 +90,8 @@ def behaviour_lines(curves: dict, results_dir: str | Path, before: dict | None =
             rows.setdefault(f"{label}: {DEMO_ROW}", {})[c.curve.panel] = cell(demo)
     lines = [f"End of training (mean over seeds of the last {FINAL_EVALS} test evaluations): episode length / win "
              "rate / return; in parentheses the curve's runs before the re-run, where it was re-run. The "
-             "demonstration rows are the sampled episodes the curve imitates (descriptive: the comparisons above "
-             "give the verdicts).", "",
+             "demonstration rows are the sampled episodes the curve imitates (descriptive: no verdict rests on this "
+             "table).", "",
              "| curve | " + " | ".join(panels) + " |", "|---" * (len(panels) + 1) + "|"]
     lines += [f"| {label} | " + " | ".join(cells.get(p, "—") for p in panels) + " |" for label, cells in rows.items()]
     return lines + [""]

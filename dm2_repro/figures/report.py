@@ -134,9 +134,10 @@ def mean_aucs(curves: dict, scale: str) -> dict:
 
 
 def values_section(name: str, curves: dict, scale: str, figures: str = "figures", before: dict | None = None,
-                   hp: tuple = ()) -> list[str]:
+                   hp: tuple = (), extra: list[str] = ()) -> list[str]:
     """A figure beyond the paper (no claim to judge): each curve's per-seed AUC and final value; `before`: the
-    figure's curves on the runs before the re-run (their mean AUC beside)."""
+    figure's curves on the runs before the re-run (their mean AUC beside); `extra`: lines the claims made for it
+    (its end-of-training behaviour table), shown where it has runs."""
     fig = figure_def(name)
     maps = list(dict.fromkeys(m for m, _ in curves))
     lines = [f"### {section_heading(name)}", "", f"![{name}]({figures}/{name}.png)", ""]
@@ -154,7 +155,10 @@ def values_section(name: str, curves: dict, scale: str, figures: str = "figures"
         lines.append(f"| {c.curve.label} | {len(c.runs)}/{c.n_expected} | {format_values(auc.values())} | "
                      f"{'—' if mean is None else f'{mean:.3f}'} | {format_values(final.values())} |"
                      + (f" {old} |" if earlier else ""))
-    lines += ["", f"Setting here: SMAX, the `{scale}` preset; {setting_line(maps, scale, fig.paper_rate, hp)}.", ""]
+    lines.append("")
+    if extra and any(c.runs for c in curves.values()):
+        lines += list(extra)
+    lines += [f"Setting here: SMAX, the `{scale}` preset; {setting_line(maps, scale, fig.paper_rate, hp)}.", ""]
     return lines
 
 
@@ -195,7 +199,8 @@ def block(outcomes: list, curves: dict, scale: str, extra: dict[str, list[str]] 
             lines += figure_section(name, outcomes, curves[name], scale, (extra or {}).get(name, ()), figures, hp)
     for name in BEYOND:
         if name in curves:
-            lines += values_section(name, curves[name], scale, figures, (before or {}).get(name), hp)
+            lines += values_section(name, curves[name], scale, figures, (before or {}).get(name), hp,
+                                    (extra or {}).get(name, ()))
     return "\n".join(lines + [END])
 
 
