@@ -141,8 +141,14 @@ def compute(name: str, results_dir: Path, band: str = "se", scale: str = "auto",
     seeds = seeds_frame([part for c in curves
                          for part in curve_table(name, c, results_dir, band, id(c) in owners, scale)])
     panels = list(dict.fromkeys(c.curve.panel for c in curves))
+    table = summary(seeds, band)
+    marks = figure_def(name).marks
+    if marks:
+        rows = [{"figure": name, "panel": c.curve.panel, "curve": f"{c.curve.label}: {label}", "kind": plotting.MARK_KIND,
+                 "step": step} for c in curves for label, step in marks(c)]
+        table = pd.concat([table, pd.DataFrame(rows, columns=table.columns)], ignore_index=True) if rows else table
     return FigureData(name, figure_def(name).title, scale, backend, band, panels, curves,
-                      summary(seeds, band), list(runs.damaged), seeds)
+                      table, list(runs.damaged), seeds)
 
 
 def run_command_for_missing(data: FigureData, results_dir: Path, n_seeds: int | None) -> str:

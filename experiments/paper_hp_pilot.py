@@ -14,6 +14,7 @@ go into README. Curve keys are "ippo"; panels are maps.
 from __future__ import annotations
 
 from dm2_repro.sweeps.plan import Context, Curve, FigureDef
+from dm2_repro.verdicts.budget import pilot_marks
 
 # 3s_vs_3z: the panel's map; 3s_vs_4z: if the pilot fits the envelope (the optional second map)
 PILOT_T_MAX = {"3s_vs_3z": 4_000_000, "3s_vs_4z": 5_000_000}
@@ -25,7 +26,7 @@ def build(context: Context) -> list[Curve]:
 
 
 FIGURE = FigureDef(name="paper_hp_pilot", title="Budget pilot at the paper's per-update settings: IPPO, one seed",
-                   build=build, n_seeds=1, ncols=len(PILOT_T_MAX), scale="paper_hp")
+                   build=build, n_seeds=1, ncols=len(PILOT_T_MAX), scale="paper_hp", marks=pilot_marks)
 
 
 if __name__ == "__main__":   # python experiments/paper_hp_pilot.py with jobs=2: the sweep as a Sacred run

@@ -1,10 +1,13 @@
 """The paper_hp pilot's reading (dm2_repro.verdicts.budget) on hand-written curves."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
+import pandas as pd
 import pytest
 
-from dm2_repro.verdicts.budget import read_pilot
+from dm2_repro.verdicts.budget import pilot_marks, read_pilot
 
 GRID = 100_000
 
@@ -51,3 +54,38 @@ def test_a_curve_needs_two_evaluations_at_increasing_steps():
         read_pilot([0, 100_000, 50_000], [0.0, 0.5, 0.6], GRID)
     with pytest.raises(ValueError, match="at least two"):
         read_pilot([0], [0.0], GRID)
+
+
+class _Run:
+    def __init__(self, steps, values):
+        self.series = pd.Series(values, index=steps)
+
+    def metric(self, _name):
+        return self.series
+
+
+def test_the_pilot_figure_marks_where_the_rule_finds_the_plateau_and_the_budget():
+    steps = np.arange(0, 2_000_001, 100_000)
+    pilot = SimpleNamespace(runs={1: _Run(steps, np.minimum(0.8 * steps / 1_000_000, 0.8))})
+    marks = pilot_marks(pilot)
+    assert [step for _, step in marks] == [1_100_000, 1_700_000]   # the first test's reading
+    assert marks[1][0] == "budget (1.5x, up to 100k)"
+    assert pilot_marks(SimpleNamespace(runs={})) == []                        # no run yet
+    flat = SimpleNamespace(runs={1: _Run(steps, np.full(len(steps), 0.1))})
+    assert pilot_marks(flat) == []                                            # no rise: no budget to mark
+
+
+def test_marks_are_drawn_as_vertical_lines_with_their_legend_entries():
+    from dm2_repro.figures import plotting
+
+    table = pd.DataFrame([
+        {"figure": "f", "panel": "p", "curve": "IPPO", "kind": "curve", "step": s, "mean": v, "se": 0.0, "n_seeds": 1}
+        for s, v in [(0, 0.0), (1_000_000, 0.8), (2_000_000, 0.8)]]
+        + [{"figure": "f", "panel": "p", "curve": "IPPO: budget", "kind": plotting.MARK_KIND, "step": 1_700_000}])
+    legend = [plotting.LegendEntry("p", "IPPO", "IPPO", "ippo")]
+    fig = plotting.draw(table, ["p"], legend, "se", "t")
+    ax = fig.axes[0]
+    vertical = [line for line in ax.lines if list(line.get_xdata()) == [1_700_000, 1_700_000]]
+    assert len(vertical) == 1
+    assert any(t.get_text() == "IPPO: budget: 1,700,000 steps" for t in ax.get_legend().get_texts())
+    plotting.plt.close(fig)

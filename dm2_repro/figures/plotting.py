@@ -71,6 +71,8 @@ def curve_colors(keys: list[str]) -> dict[str, tuple]:
     return colors
 
 
+MARK_KIND = "mark"   # rows of a vertical line (FigureDef.marks): its step and, in `curve`, what it marks
+MARK_STYLES = ("--", "-.", ":")
 DRAWN_DEMO_KIND = "demo_sampled"   # the demonstration rows drawn as dotted lines: the team DM² imitates
 DEMO_LINE_LABEL = "demonstrations (sampled episodes)"
 
@@ -111,6 +113,10 @@ def draw(table: pd.DataFrame, panels: list[str], legend: list[LegendEntry], band
                        linewidth=1.6)
         if (rows["kind"] == DRAWN_DEMO_KIND).any():
             handles.append(Line2D([], [], color="grey", linestyle=":", label=DEMO_LINE_LABEL))
+        for (_, mark), style in zip(rows[rows["kind"] == MARK_KIND].iterrows(), MARK_STYLES * len(rows)):
+            ax.axvline(mark["step"], color="dimgrey", linestyle=style, linewidth=1.2)
+            handles.append(Line2D([], [], color="dimgrey", linestyle=style,
+                                  label=f"{mark['curve']}: {int(mark['step']):,} steps"))
         if not (rows["kind"] == "curve").any():
             ax.text(0.5, 0.5, "no runs", transform=ax.transAxes, ha="center", va="center",
                     color="grey", fontsize=12)

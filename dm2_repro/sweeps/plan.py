@@ -505,6 +505,9 @@ class FigureDef:
     # the preset it runs and is drawn at unless one is named (the paper_hp pilot); None: `run` takes DEFAULT_SCALE,
     # `figure` and `claims` detect it from the runs. `run all --scale S` leaves out the figures pinned to another.
     scale: str | None = None
+    # vertical lines a curve's runs call for, as (label, env step) pairs (the paper_hp pilot: where its budget rule
+    # finds the plateau and the budget it sets); drawn dashed and written to the CSV as rows of kind "mark"
+    marks: Callable | None = None
 
 
 def definition(name: str):

@@ -96,8 +96,26 @@ def read_pilot(steps, values, grid: int) -> PilotReading:
     return PilotReading(start, final, reached, budget, auc, MARGIN_FRACTION * (auc - start))
 
 
-def main(argv=None) -> int:
+def pilot_reading(curve) -> PilotReading | None:
+    """The reading of a pilot curve's run (a results.runs.CurveRuns of one seed); None without a completed run."""
     from dm2_repro.envs import METRICS
+
+    if not curve.runs:
+        return None
+    series = next(iter(curve.runs.values())).metric(METRICS["win_rate"])
+    return read_pilot(series.index.to_numpy(), series.to_numpy(), BUDGET_GRID)
+
+
+def pilot_marks(curve) -> list[tuple[str, int]]:
+    """The pilot figure's vertical lines (FigureDef.marks): where the rule finds the plateau and the budget it sets."""
+    reading = pilot_reading(curve)
+    if reading is None or reading.budget is None:
+        return []
+    return [("plateau reached", reading.reached), (f"budget ({PLATEAU_FACTOR:g}x, up to {BUDGET_GRID // 1000}k)",
+                                                   reading.budget)]
+
+
+def main(argv=None) -> int:
     from dm2_repro.results.runs import curve_runs, load_runs
     from dm2_repro.sweeps.plan import expand
     from dm2_repro.validate import existing_dir
@@ -109,11 +127,11 @@ def main(argv=None) -> int:
     results_dir = existing_dir("--results", args.results)
     plan = expand("paper_hp_pilot", "paper_hp")
     for c in curve_runs(plan.curves, load_runs(results_dir)):
-        if not c.runs:
+        reading = pilot_reading(c)
+        if reading is None:
             print(f"{c.curve.map}: no completed pilot run (python -m dm2_repro.run paper_hp_pilot --maps {c.curve.map})")
-            continue
-        series = next(iter(c.runs.values())).metric(METRICS["win_rate"])
-        print(f"{c.curve.map}: {read_pilot(series.index.to_numpy(), series.to_numpy(), BUDGET_GRID).describe()}")
+        else:
+            print(f"{c.curve.map}: {reading.describe()}")
     return 0
 
 
