@@ -342,8 +342,7 @@ def main(argv=None) -> int:
     if readme:
         beyond, beyond_before = (load_curves(results_dir, scale, args.backend, args.seeds, figures=list(report.BEYOND),
                                              runs=runs, before_rerun=earlier, **selection) for earlier in (False, True))
-        extra = {**extra, **{name: behaviour_lines(by_key, results_dir, beyond_before.get(name))
-                             for name, by_key in beyond.items()}}   # what their learners do, as every figure's
+        extra = {**extra, **report_extras(beyond, scale, results_dir, None, beyond_before)}   # their behaviour tables
         figures = Path(os.path.relpath(Path("figures").resolve(), readme.resolve().parent)).as_posix()   # from cwd
         readme_text = report.replace_block(readme.read_text(),
                                            report.block(outcomes, {**curves, **beyond}, scale, extra, figures,

@@ -69,7 +69,7 @@ def test_the_pilot_figure_marks_where_the_rule_finds_the_plateau_and_the_budget(
     pilot = SimpleNamespace(runs={1: _Run(steps, np.minimum(0.8 * steps / 1_000_000, 0.8))})
     marks = pilot_marks(pilot)
     assert [step for _, step in marks] == [1_100_000, 1_700_000]   # the first test's reading
-    assert marks[1][0] == "budget (1.5x, up to 100k)"
+    assert marks[1][0] == "budget (1.5x that, rounded up to a multiple of 100k)"
     assert pilot_marks(SimpleNamespace(runs={})) == []                        # no run yet
     flat = SimpleNamespace(runs={1: _Run(steps, np.full(len(steps), 0.1))})
     assert pilot_marks(flat) == []                                            # no rise: no budget to mark
@@ -89,3 +89,24 @@ def test_marks_are_drawn_as_vertical_lines_with_their_legend_entries():
     assert len(vertical) == 1
     assert any(t.get_text() == "IPPO: budget: 1,700,000 steps" for t in ax.get_legend().get_texts())
     plotting.plt.close(fig)
+
+
+def test_the_pilot_figure_with_its_marks_is_made_replaced_and_checked(tmp_path):
+    """figure paper_hp_pilot on a pilot run: the marks go into the CSV, and a second make (which compares seed
+    counts with the existing CSV) and --check both accept it."""
+    from dm2_repro import figure
+    from dm2_repro.figures.plotting import MARK_KIND
+    from dm2_repro.figures.tables import read_csv
+    from dm2_repro.sweeps.plan import expand
+    from tests.fixtures_runs import write_job_run
+
+    job = next(j for j in expand("paper_hp_pilot", "paper_hp").learner_jobs if j.map == "3s_vs_3z")
+    steps = list(range(0, 2_000_001, 100_000))
+    write_job_run(tmp_path, 1, job, metrics={"test_battle_won_mean": (steps, [min(0.8 * s / 1e6, 0.8) for s in steps])})
+    out = tmp_path / "figures"
+    args = ("se", False, "paper_hp", None, "smax")
+    assert figure.make("paper_hp_pilot", tmp_path, out, *args)
+    marks = read_csv(out / "paper_hp_pilot.csv").query(f"kind == '{MARK_KIND}'")
+    assert list(marks["step"]) == [1_100_000, 1_700_000] and set(marks["panel"]) == {"3s_vs_3z"}
+    assert figure.make("paper_hp_pilot", tmp_path, out, *args)                        # replaced: no seed lost
+    assert figure.make("paper_hp_pilot", tmp_path, out, "se", True, "paper_hp", None, "smax")   # --check: fresh

@@ -38,10 +38,10 @@ def section_heading(name: str) -> str:
 
 
 def anchor(heading: str) -> str:
-    """GitHub's anchor of a Markdown heading: lower case; letters, marks, decimal digits, spaces, '-' and '_' kept
-    (so "DM²" becomes "dm"); spaces become '-'."""
+    """GitHub's anchor of a Markdown heading: lower case; letters, marks, decimal and letter digits, connector
+    punctuation ('_'), spaces and '-' kept (so "DM²" becomes "dm", "a & b" "a--b"); spaces become '-'."""
     kept = (ch for ch in heading.lower()
-            if ch in " -_" or unicodedata.category(ch)[0] in "LM" or unicodedata.category(ch) in ("Nd", "Nl"))
+            if ch in " -" or unicodedata.category(ch)[0] in "LM" or unicodedata.category(ch) in ("Nd", "Nl", "Pc"))
     return "".join(kept).replace(" ", "-")
 
 

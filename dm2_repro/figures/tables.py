@@ -91,10 +91,11 @@ def read_csv(path: Path) -> pd.DataFrame:
 
 def seed_counts(table: pd.DataFrame) -> dict[tuple, int]:
     """(panel, curve, kind) -> the most seeds any of its rows has, leaving out the demonstration rows (kinds
-    "demo_*": they follow their curve's seeds, and older CSVs named them differently)."""
+    "demo_*": they follow their curve's seeds, and older CSVs named them differently) and the rows without a seed
+    count (the vertical marks of FigureDef.marks)."""
     if table.empty or not {"panel", "curve", "kind", "n_seeds"} <= set(table.columns):
         return {}
-    curves = table[~table["kind"].astype(str).str.startswith("demo_")]
+    curves = table[~table["kind"].astype(str).str.startswith("demo_") & table["n_seeds"].notna()]
     return {key: int(n) for key, n in curves.groupby(["panel", "curve", "kind"])["n_seeds"].max().items()}
 
 

@@ -11,7 +11,7 @@ budget. From its test win rate w(t) at the evaluation steps t, per map:
   (one seed, 32 test episodes: a single evaluation's standard error is up to ~0.09, three of them ~0.05).
 - budget B = reached x PLATEAU_FACTOR, rounded up to BUDGET_GRID (100k: declared as "the 100k snapshot grid" when
   the preset saved a snapshot every 100k; its experts now save one every tenth of the budget, so the 50% / 70%
-  demonstrations are exact snapshots of any budget), and
+  demonstrations are the 50% / 70% snapshots of any budget), and
   at most the pilot's own last evaluation: the panel's curves then spend at least a third of their budget on the
   plateau, which is what "risen and plateaued" asks to see, and the demonstrations' 50% / 70% snapshots fall
   on the rise and near the plateau.
@@ -34,7 +34,7 @@ RISE = 0.2              # the least rise of the final level above the step-0 win
 SMOOTH = 3              # evaluations in the trailing mean that must come within TOLERANCE of the final level
 TOLERANCE = 0.05
 PLATEAU_FACTOR = 1.5    # budget = the step the plateau is reached x this: a third of the budget on the plateau
-BUDGET_GRID = 100_000   # budgets are multiples of this (the pilot's checkpoint spacing)
+BUDGET_GRID = 100_000   # budgets are multiples of this (the declared rounding)
 MARGIN_FRACTION = 0.1   # the "~" margin: this fraction of IPPO's gain in AUC over its step-0 value
 
 
@@ -111,8 +111,8 @@ def pilot_marks(curve) -> list[tuple[str, int]]:
     reading = pilot_reading(curve)
     if reading is None or reading.budget is None:
         return []
-    return [("plateau reached", reading.reached), (f"budget ({PLATEAU_FACTOR:g}x, up to {BUDGET_GRID // 1000}k)",
-                                                   reading.budget)]
+    return [("plateau reached", reading.reached),
+            (f"budget ({PLATEAU_FACTOR:g}x that, rounded up to a multiple of {BUDGET_GRID // 1000}k)", reading.budget)]
 
 
 def main(argv=None) -> int:
