@@ -350,7 +350,8 @@ def main(argv=None) -> int:
     summary_text = None
     if summary:
         link = os.path.relpath(readme, summary.parent) if readme else str(out)
-        summary_text = report.replace_block(summary.read_text(), report.summary_block(outcomes, Path(link).as_posix()),
+        block = report.summary_block(outcomes, Path(link).as_posix(), sections=bool(readme))
+        summary_text = report.replace_block(summary.read_text(), block,
                                             str(summary), report.SUMMARY_START, report.SUMMARY_END)
     beside_text = None
     if beside_into:

@@ -339,6 +339,11 @@ def test_claims_at_a_glance_count_each_findings_verdicts_and_link_to_the_report(
     fig8 = next(line for line in text.splitlines() if f"| {link}: 5m_vs_6m |" in line)
     assert fig8.startswith("| QMIX is sensitive to its agent architecture |")
     assert "\n### fig8: QMIX's sensitivity to the agent architecture\n" in full.read_text()   # the heading linked to
+    without = ["--results", str(results), "--out", str(tmp_path / "claims.md"), "--seeds", str(N_SEEDS),
+               "--summary", str(tmp_path / "other.md")]   # no report: the table links to claims.md, no sections
+    (tmp_path / "other.md").write_text(f"{report.SUMMARY_START}\n{report.SUMMARY_END}\n")
+    assert claims.main(without) == 0
+    assert "| fig8: 5m_vs_6m |" in (tmp_path / "other.md").read_text() and "#fig" not in (tmp_path / "other.md").read_text()
     cells = [c.strip() for c in fig8.strip("|").split("|")]
     assert cells[2:] == ["1", "", "", "", "", "1", ""]   # one comparison: holds, and after Holm; QMIX: not re-run
     rows = [line for line in text.splitlines() if line.startswith("| ") and "figure: maps" not in line]

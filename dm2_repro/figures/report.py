@@ -211,9 +211,10 @@ SUMMARY_END = "<!-- end of the claims at a glance -->"
 VERDICT_COLUMNS = ("holds", "does not hold", "inconclusive", "trivially above", "not enough data")
 
 
-def summary_block(outcomes: list, report_path: str) -> str:
+def summary_block(outcomes: list, report_path: str, sections: bool = True) -> str:
     """The claims at a glance: per finding and figure, its maps and how many of its comparisons have each
-    verdict (unadjusted, and "holds" after Holm's adjustment), linking to the full report."""
+    verdict (unadjusted, and "holds" after Holm's adjustment), linking to the full report (`sections`: each
+    figure to its section there; False where `report_path` is the claims file, which has no such headings)."""
     groups: dict[tuple[str, str], list] = {}
     for o in outcomes:
         groups.setdefault((o.comparison.finding, o.comparison.figure), []).append(o)
@@ -230,7 +231,7 @@ def summary_block(outcomes: list, report_path: str) -> str:
         counts = [sum(o.verdict == v for o in group) for v in VERDICT_COLUMNS]
         holm = sum(o.holm == VERDICT_COLUMNS[0] for o in group)
         moved = [changed(o) for o in group if changed(o) is not None]
-        link = f"[{figure}]({report_path}#{anchor(section_heading(figure))})"
+        link = f"[{figure}]({report_path}#{anchor(section_heading(figure))})" if sections else figure
         lines.append(f"| {cell(finding)} | {link}: {maps} | " + " | ".join(str(n or "") for n in counts)
                      + f" | {holm or ''} | " + (f"{sum(moved)} of {len(moved)}" if moved else "") + " |")
     return "\n".join(lines + ["", SUMMARY_END])
