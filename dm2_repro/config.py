@@ -72,10 +72,12 @@ PRESETS: dict[str, dict] = {
 # rises 1.1 -> 8.1 by 50k and stays at 7.8-8.7 to 115k)
 CPU_T_MAX = {"3s_vs_3z": 100_000, "3s_vs_4z": 150_000, "5m_vs_6m": 150_000, "3s_vs_5z": 200_000,
              "8m_vs_9m": 60_000}
-# paper_hp budgets per map (env steps), PROVISIONAL until the paper_hp pilot (experiments/paper_hp_pilot.py;
-# docs/compute_plan.md) sets them: the smallest budget at which IPPO's test win rate has risen and plateaued at the
-# paper's per-update settings. Maps not listed keep the paper's 10M.
-PAPER_HP_T_MAX = {"3s_vs_3z": 2_000_000, "3s_vs_4z": 3_000_000}
+# paper_hp budgets per map (env steps): the smallest budget at which IPPO's test win rate has risen and plateaued at
+# the paper's per-update settings, read from the paper_hp pilot (experiments/paper_hp_pilot.py) by the rule declared
+# before it ran (`python -m dm2_repro.verdicts.budget`). 3s_vs_3z, set 2026-12-07 from the pilot's run (IPPO seed 1,
+# 4M steps): final level 0.998, plateau reached at 837,882 steps, budget 1.5 x that rounded up to 1.3M.
+# 3s_vs_4z: PROVISIONAL until its pilot runs. Maps not listed keep the paper's 10M.
+PAPER_HP_T_MAX = {"3s_vs_3z": 1_300_000, "3s_vs_4z": 3_000_000}
 PAPER_SNAPSHOTS_PER_BUDGET = 10   # the paper's expert snapshots: every 1M of its 10M steps (paper_tables.yaml)
 MAX_RETURN = 20.0   # SMAC's reward_scale_rate: the best episode return; claims divide returns by it
 

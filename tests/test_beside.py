@@ -26,12 +26,16 @@ def test_comparisons_pair_on_what_they_compare_not_on_the_margin():
 
 
 def test_a_margin_is_each_presets_own_and_a_default_says_so():
-    here = outcome("dm2_ippo_late", EQUIVALENT, margin=0.1, estimate=0.02)     # paper_hp: no declared margin yet
+    here = outcome("dm2_ippo_late", EQUIVALENT, margin=0.1, estimate=0.02)     # paper: no declared margin
     there = outcome("dm2_ippo_late", EQUIVALENT, margin=0.078, estimate=0.02)  # cpu: 3s_vs_3z's declared ±0.078
-    row = next(line for line in beside.block([here], [there], "paper_hp", "cpu", "cmd").splitlines()
+    row = next(line for line in beside.block([here], [there], "paper", "cpu", "cmd").splitlines()
                if line.startswith("| finding |") and "fig2" in line)
     assert "(auc) |" in row and "±0.1, the default until this preset declares its own" in row
     assert "±0.078; after Holm" in row
+    declared = outcome("dm2_ippo_late", EQUIVALENT, margin=0.056, estimate=0.02)   # paper_hp: set from its pilot
+    row = next(line for line in beside.block([declared], [there], "paper_hp", "cpu", "cmd").splitlines()
+               if line.startswith("| finding |") and "fig2" in line)
+    assert "±0.056; after Holm" in row and "the default" not in row
 
 
 def test_rows_say_whether_the_presets_agree():
