@@ -7,6 +7,7 @@ exactly what is drawn: mean curves with a band, and demonstration qualities as d
 """
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -113,7 +114,7 @@ def draw(table: pd.DataFrame, panels: list[str], legend: list[LegendEntry], band
                        linewidth=1.6)
         if (rows["kind"] == DRAWN_DEMO_KIND).any():
             handles.append(Line2D([], [], color="grey", linestyle=":", label=DEMO_LINE_LABEL))
-        for (_, mark), style in zip(rows[rows["kind"] == MARK_KIND].iterrows(), MARK_STYLES * len(rows)):
+        for (_, mark), style in zip(rows[rows["kind"] == MARK_KIND].iterrows(), itertools.cycle(MARK_STYLES)):
             ax.axvline(mark["step"], color="dimgrey", linestyle=style, linewidth=1.2)
             handles.append(Line2D([], [], color="dimgrey", linestyle=style,
                                   label=f"{mark['curve']}: {int(mark['step']):,} steps"))
