@@ -40,7 +40,9 @@ Declared 2026-12-07, before the re-run of the DM²-family curves under the absor
 - Beside each verdict, the verdict after Holm–Bonferroni adjustment over every comparison of the
   report with data (the family; stats.holm): each verdict's p-value is that of the same t test
   (verdict_p: two-sided for ">" findings; two one-sided tests against the margins for "~") and the
-  verdict stands where its adjusted p < 0.05, else "inconclusive".
+  verdict stands where its adjusted p < 0.05, else "inconclusive". The family includes Figure 3's 2x2
+  rows with a verdict (since 2026-12-08: until then they were left out of it by an omission; a larger
+  family only makes the adjusted verdicts stricter).
 
 Beyond the paper, declared before their runs (2026-12-07): the reward-form figure (reward_forms) compares,
 per form of the GAIL reward, DM² with IPPO (auc, as C1) and GAIL-only's final greedy test episode length
@@ -63,8 +65,8 @@ concurrent sampling (concurrent - non-concurrent, averaged over both expert kind
 interaction (dm2_repro.results.stats.factorial_effects); each effect's 95% interval is the one-sample t
 interval of its per-seed values (df = n - 1), BCa beside it. Co-training's effect is judged as an
 "A > B" finding, concurrency's as an "A ~ B" one; the interaction is reported without a verdict. The
-pooled row is the primary verdict of each factor (the panels' rows and the pairwise comparisons above,
-no multiplicity correction, show where it comes from); a main effect averages over the other factor, so
+pooled row is the primary verdict of each factor (the panels' rows and the pairwise comparisons above
+show where it comes from; all of them are in Holm's family); a main effect averages over the other factor, so
 opposite simple effects could cancel in it: the pairwise rows are those simple effects.
 
 Aggregate across maps (rliable's method, Agarwal et al. 2021, re-implemented in dm2_repro.results.stats):
@@ -144,8 +146,10 @@ def selected(comparison, by_key: dict) -> bool:
     return all((comparison.map, key) in by_key for key in (comparison.a, comparison.b) if key)
 
 
-def evaluate_all(results_dir: Path, scale: str, backend: str = "smax",
-                 n_seeds: int | None = None, curves=None, hp: tuple = ()) -> list[Outcome]:
+def judge(results_dir: Path, scale: str, backend: str = "smax", n_seeds: int | None = None, curves=None,
+          hp: tuple = ()) -> tuple[list[Outcome], list[EffectRow] | None]:
+    """The report's verdicts: every comparison (outcomes) and Figure 3's 2x2 rows (None unless all eight of its
+    curves are loaded), with Holm's adjustment over both: the family is every verdict of the report with data."""
     curves = curves or load_curves(results_dir, scale, backend, n_seeds, hp=hp)
     outcomes = []
     for comparison in comparisons(scale, hp):
@@ -155,7 +159,24 @@ def evaluate_all(results_dir: Path, scale: str, backend: str = "smax",
         a = by_key[(comparison.map, comparison.a)]
         b = by_key[(comparison.map, comparison.b)] if comparison.b else None
         outcomes.append(evaluate(comparison, a, b, results_dir))
-    return with_holm(outcomes)
+    effects = fig3_effects(curves, scale)
+    with_holm([*outcomes, *(effects or [])])
+    return outcomes, effects
+
+
+def evaluate_all(results_dir: Path, scale: str, backend: str = "smax",
+                 n_seeds: int | None = None, curves=None, hp: tuple = ()) -> list[Outcome]:
+    """judge()'s comparisons alone (their Holm column over the whole family, Figure 3's 2x2 rows included)."""
+    return judge(results_dir, scale, backend, n_seeds, curves, hp)[0]
+
+
+def fig3_effects(curves: dict, scale: str) -> list[EffectRow] | None:
+    """Figure 3's 2x2 rows (verdicts.factorial) on the map's declared statistic and margin; None unless all
+    eight of its curves are loaded."""
+    if not has_fig3_cells(curves):
+        return None
+    metric = metric_of(fig3.MAP, scale)
+    return factorial(curves["fig3"], metric, equivalence_margin(fig3.MAP, metric, scale))
 
 
 def _estimate(value: tuple[float, float, float]) -> str:
@@ -302,15 +323,13 @@ def main(argv=None) -> int:
         if scale == "auto":
             scale = detect_scale(FIGURES, runs, args.backend, args.seeds, **selection)
         curves = load_curves(results_dir, scale, args.backend, args.seeds, runs=runs, **selection)
-        outcomes = evaluate_all(results_dir, scale, args.backend, args.seeds, curves, hp)
+        outcomes, effects = judge(results_dir, scale, args.backend, args.seeds, curves, hp)
         before = load_curves(results_dir, scale, args.backend, args.seeds, runs=runs, before_rerun=True, **selection)
-        with_before(outcomes, evaluate_all(results_dir, scale, args.backend, args.seeds, before, hp), curves, before)
+        outcomes_before, effects_before = judge(results_dir, scale, args.backend, args.seeds, before, hp)
+        with_before(outcomes, outcomes_before, curves, before)
         aggregates = aggregate_all(curves, scale)
-        metric = metric_of(fig3.MAP, scale)
-        margin = equivalence_margin(fig3.MAP, metric, scale)
-        effects = factorial(curves["fig3"], metric, margin) if has_fig3_cells(curves) else None
-        if effects is not None and has_fig3_cells(before):
-            with_before_rerun(effects, factorial(before["fig3"], metric, margin))
+        if effects is not None and effects_before is not None:
+            with_before_rerun(effects, effects_before)
         extra = report_extras(curves, scale, results_dir, effects, before) if readme else {}
         if args.beside == scale:
             raise InputError(f"--beside {args.beside}: the same preset as the runs' ({scale})")

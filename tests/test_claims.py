@@ -438,7 +438,9 @@ def test_figure3_factorial_separates_co_training_from_concurrent_sampling(tmp_pa
             final = 0.2 + 0.05 * (job.seed % 3) + (gain if "_co_" in c.key else 0.0) + (
                 concurrent_gain[job.seed] if "_concurrent" in c.key else 0.0)
             run_id += 1
-            write_job_run(tmp_path, run_id, job, final=final, steps=STEPS)
+            steps, wins = win_curve(final, STEPS)   # the same curve as the return (5m_vs_6m's cpu statistic)
+            write_job_run(tmp_path, run_id, job, metrics={"test_battle_won_mean": (steps, wins),
+                                                          "test_return_mean": (steps, [20 * w for w in wins])})
     curves = claims.load_curves(tmp_path, "cpu", figures=["fig3"])["fig3"]
     rows = {(r.effect, r.panel): r for r in claims.factorial(curves)}
     early_co = rows[("A", "early")]
@@ -456,6 +458,12 @@ def test_figure3_factorial_separates_co_training_from_concurrent_sampling(tmp_pa
         [(co_gain[s] - 0.05) * AUC for s in range(1, 5)])
     assert rows[("A", "late")].verdict == rows[("A", factorial.POOLED)].verdict == claims.NO_DATA
     assert "n=4 seeds" in rows[("B", factorial.POOLED)].measured
+    # judge(): the rows with a verdict and data are in Holm's family (their Holm column set), the others not
+    outcomes, effects = claims.judge(tmp_path, "cpu", curves=claims.load_curves(tmp_path, "cpu"))
+    judged = {(r.effect, r.panel): r for r in effects}
+    assert judged[("A", "early")].holm == claims.HOLDS and judged[("A", "early")].p_value < 0.05
+    assert judged[("AB", "early")].holm == "" and judged[("AB", "early")].p_value is None
+    assert judged[("A", factorial.POOLED)].holm == claims.NO_DATA
 
 
 def renaming(monkeypatch, figures, old, new):
@@ -639,6 +647,21 @@ def test_holm_column_keeps_only_verdicts_that_survive_the_family():
     claims.with_holm(outcomes)   # adjusted: 0.004, 0.06, 0.06, 0.06
     assert [o.holm for o in outcomes] == [claims.HOLDS] + [claims.INCONCLUSIVE] * 3
     assert [o.verdict for o in outcomes] == [claims.HOLDS, claims.FAILS, claims.HOLDS, claims.HOLDS]
+
+
+def test_figure3_rows_share_holms_family_with_the_comparisons():
+    """A 2x2 row that holds on its own p (0.03) is inconclusive once the report's comparisons join its family."""
+    def fake(p, direction):
+        return claims.Outcome(None, direction if p < 0.05 else claims.INCONCLUSIVE, "", p_value=p, direction=direction)
+
+    row = factorial.EffectRow("both", "A", {}, "m", claims.HOLDS, 0.1, p_value=0.03, direction=claims.HOLDS)
+    interaction = factorial.EffectRow("both", "AB", {}, "m", "", 0.0)
+    claims.with_holm([row, interaction])
+    assert (row.holm, interaction.holm) == (claims.HOLDS, "")
+    row.holm = ""
+    claims.with_holm([fake(0.001, claims.HOLDS), fake(0.02, claims.FAILS), fake(0.3, claims.HOLDS), row])
+    assert row.holm == claims.INCONCLUSIVE   # adjusted: 0.004, 0.06, 0.3, 0.06
+    assert factorial.factorial_lines([row])[2].endswith("| **holds** | inconclusive |")
 
 
 def test_declared_statistics_at_the_cpu_preset():

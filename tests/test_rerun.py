@@ -85,9 +85,10 @@ def test_figure3_rows_say_their_effect_before_the_rerun():
               EffectRow("both", "AB", {1: 0.0}, "m", "", -0.01)]
     assert "before the re-run" not in factorial_lines(before)[0]   # rows without a `before`: no such column
     lines = factorial_lines(with_before_rerun(now, before))
-    assert lines[0].endswith("| verdict | before the re-run |")
-    assert lines[2].endswith("| **holds** | inconclusive (+0.020); Δ +0.080, **changed** |")
-    assert lines[3].endswith("| (no finding) | (-0.010); Δ +0.010 |")   # the interaction: no verdict to change
+    assert lines[0].endswith("| verdict | Holm | before the re-run |")
+    # no Holm verdict set (with_holm not run): the column repeats the verdict
+    assert lines[2].endswith("| **holds** | holds | inconclusive (+0.020); Δ +0.080, **changed** |")
+    assert lines[3].endswith("| (no finding) |  | (-0.010); Δ +0.010 |")   # the interaction: no verdict to change
 
 
 def test_the_report_lists_the_verdicts_the_rerun_changed():

@@ -56,9 +56,11 @@ def verdict_p(test: str, a: np.ndarray, b: np.ndarray, paired: bool, margin: flo
     return (p_holds, HOLDS) if p_holds <= p_fails else (p_fails, FAILS)
 
 
-def with_holm(outcomes: list[Outcome]) -> list[Outcome]:
+def with_holm(outcomes: list) -> list:
     """The outcomes with their Holm-adjusted verdicts: Holm–Bonferroni over every outcome with data in the
-    report (the family), each verdict kept where its adjusted p < ALPHA, inconclusive otherwise."""
+    report (the family), each verdict kept where its adjusted p < ALPHA, inconclusive otherwise. An outcome
+    is anything with `p_value`, `direction`, `verdict` and `holm`: an Outcome, or Figure 3's 2x2 rows
+    (factorial.EffectRow)."""
     judged = [o for o in outcomes if o.p_value is not None]
     adjusted = stats.holm([o.p_value for o in judged]) if judged else []
     for o, p in zip(judged, adjusted):

@@ -12,7 +12,7 @@ from dm2_repro.results import stats
 from dm2_repro.results.curves import common_range, format_values, seed_values
 from dm2_repro.verdicts.findings import (BOOTSTRAP_SEED, CONFIDENCE, EQUIVALENCE_MARGIN, EQUIVALENT, GREATER,
                                          MIN_SEEDS, NO_DATA, N_BCA, fig3)
-from dm2_repro.verdicts.decide import _ci, bca_text, verdict
+from dm2_repro.verdicts.decide import _ci, bca_text, verdict, verdict_p
 from dm2_repro.verdicts.rerun import moved_text
 
 
@@ -41,6 +41,9 @@ class EffectRow:
     verdict: str                # "" for the interaction (no finding)
     estimate: float | None = None   # the mean per-seed effect (None: too few seeds)
     before: EffectRow | None = None  # the same row on the runs before the re-run (with_before_rerun)
+    p_value: float | None = None     # the p of the verdict's own one-sample t test (decide.verdict_p), for Holm
+    direction: str = ""              # the verdict that p < ALPHA gives (HOLDS or FAILS)
+    holm: str = ""                   # the verdict after Holm's adjustment over the report (decide.with_holm)
 
 
 def fig3_cells(curves: dict, level: str, metric: str) -> dict[int, np.ndarray]:
@@ -62,7 +65,11 @@ def effect_row(panel: str, effect: str, values: dict[int, float], margin: float 
     estimate, low, high, dof = stats.paired_t_interval(x, np.zeros_like(x), CONFIDENCE)
     _, bca_low, bca_high = stats.bca_interval(x, confidence=CONFIDENCE, n_resamples=N_BCA, seed=BOOTSTRAP_SEED)
     measured = f"{estimate:+.3f} {_ci(low, high)} (t, df={dof:g}); {bca_text(bca_low, bca_high)} (n={len(x)} seeds)"
-    return EffectRow(panel, effect, values, measured, verdict(test, low, high, margin) if test else "", estimate)
+    if not test:   # the interaction: no finding, so not in Holm's family
+        return EffectRow(panel, effect, values, measured, "", estimate)
+    p, direction = verdict_p(test, x, np.zeros_like(x), True, margin)
+    return EffectRow(panel, effect, values, measured, verdict(test, low, high, margin), estimate, p_value=p,
+                     direction=direction)
 
 
 def factorial(curves: dict, metric: str = "win_rate", margin: float = EQUIVALENCE_MARGIN) -> list[EffectRow]:
@@ -99,13 +106,14 @@ def with_before_rerun(rows: list[EffectRow], before: list[EffectRow]) -> list[Ef
 def factorial_lines(rows: list[EffectRow], metric: str = "win_rate") -> list[str]:
     of = "win rate" if metric == "win_rate" else f"test return / {MAX_RETURN:g}"
     rerun = any(row.before is not None for row in rows)
-    lines = [f"| effect (AUC of {of}) | panel | per-seed effect (seed order) | measured (95%) | verdict |"
+    lines = [f"| effect (AUC of {of}) | panel | per-seed effect (seed order) | measured (95%) | verdict | Holm |"
              + (" before the re-run |" if rerun else ""),
-             "|---|---|---|---|---|" + ("---|" if rerun else "")]
+             "|---|---|---|---|---|---|" + ("---|" if rerun else "")]
     for row in rows:
         what, _, _ = FIG3_EFFECTS[row.effect]
         shown = f"**{row.verdict}**" if row.verdict else "(no finding)"
-        lines.append(f"| {what} | {row.panel} | {format_values(row.values.values())} | {row.measured} | {shown} |"
+        lines.append(f"| {what} | {row.panel} | {format_values(row.values.values())} | {row.measured} | {shown} | "
+                     f"{row.holm or row.verdict} |"
                      + (f" {moved_text(row.verdict, row.estimate, row.before.verdict, row.before.estimate)} |"
                         if rerun else ""))
     return lines
