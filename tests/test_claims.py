@@ -337,7 +337,7 @@ def test_claims_at_a_glance_count_each_findings_verdicts_and_link_to_the_report(
     assert "[the reproduction report](docs/report.md)" in text   # the link, relative to README
     link = "[fig8](docs/report.md#fig8-qmixs-sensitivity-to-the-agent-architecture)"   # GitHub's anchor of its heading
     fig8 = next(line for line in text.splitlines() if f"| {link}: 5m_vs_6m |" in line)
-    assert fig8.startswith("| QMIX is sensitive to its agent architecture |")
+    assert fig8.startswith("| C8 | QMIX is sensitive to its agent architecture |")
     assert "\n### fig8: QMIX's sensitivity to the agent architecture\n" in full.read_text()   # the heading linked to
     without = ["--results", str(results), "--out", str(tmp_path / "claims.md"), "--seeds", str(N_SEEDS),
                "--summary", str(tmp_path / "other.md")]   # no report: the table links to claims.md, no sections
@@ -345,11 +345,13 @@ def test_claims_at_a_glance_count_each_findings_verdicts_and_link_to_the_report(
     assert claims.main(without) == 0
     assert "| fig8: 5m_vs_6m |" in (tmp_path / "other.md").read_text() and "#fig" not in (tmp_path / "other.md").read_text()
     cells = [c.strip() for c in fig8.strip("|").split("|")]
-    assert cells[2:] == ["1", "", "", "", "", "1", ""]   # one comparison: holds, and after Holm; QMIX: not re-run
+    assert cells[3:] == ["1", "", "", "", "", "1", ""]   # one comparison: holds, and after Holm; QMIX: not re-run
     rows = [line for line in text.splitlines() if line.startswith("| ") and "figure: maps" not in line]
     n_comparisons = sum(1 for line in (tmp_path / "claims.md").read_text().splitlines()
                         if line.split("|")[1:2] and line.split("|")[1].strip().isdigit())   # claims.md: a row each
-    assert sum(int(c) for line in rows for c in line.strip("|").split("|")[2:7] if c.strip()) == n_comparisons
+    assert sum(int(c) for line in rows for c in line.strip("|").split("|")[3:8] if c.strip()) == n_comparisons
+    labels = {line.split("|")[1].strip() for line in rows}
+    assert labels == {f"C{i}" for i in range(1, 9)} | {"beyond the paper"}   # every paper claim, and the rest
     assert claims.main(args + ["--check"]) == 0
     front.write_text(text.replace(fig8, fig8.replace("| 1 |", "| 2 |", 1)))
     assert claims.main(args + ["--check"]) == 1
@@ -647,6 +649,19 @@ def test_holm_column_keeps_only_verdicts_that_survive_the_family():
     claims.with_holm(outcomes)   # adjusted: 0.004, 0.06, 0.06, 0.06
     assert [o.holm for o in outcomes] == [claims.HOLDS] + [claims.INCONCLUSIVE] * 3
     assert [o.verdict for o in outcomes] == [claims.HOLDS, claims.FAILS, claims.HOLDS, claims.HOLDS]
+
+
+def test_every_comparison_of_the_paper_names_its_claim():
+    """CLAIM_LABELS covers every paper finding (a new one without a label fails here, not in the report)."""
+    from dm2_repro.verdicts.findings import claim_label, comparisons
+
+    labels = {c.figure: set() for c in comparisons("cpu")}
+    for c in comparisons("cpu"):
+        labels[c.figure].add(claim_label(c))
+    assert labels["fig2"] == labels["fig4"] == {"C1", "C2", "C3", "C4"}
+    assert (labels["fig3"], labels["fig5"], labels["fig6"], labels["fig7"], labels["fig8"]) == (
+        {"C5"}, {"C7"}, {"C6"}, {"C4"}, {"C8"})
+    assert labels["reward_forms"] == labels["departures"] == {""}
 
 
 def test_figure3_rows_share_holms_family_with_the_comparisons():

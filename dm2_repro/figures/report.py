@@ -17,7 +17,7 @@ from dm2_repro.config import MAX_RETURN, make_hp, paper_tables
 from dm2_repro.results.curves import common_range, format_values, seed_values
 from dm2_repro.envs import metric_of
 from dm2_repro.sweeps.plan import figure_def, paper_rate_gail_epochs
-from dm2_repro.verdicts.findings import NO_DATA
+from dm2_repro.verdicts.findings import NO_DATA, claim_label
 from dm2_repro.verdicts.rerun import before_text, changed
 
 START = "<!-- reproduction report: made by `python -m dm2_repro.claims --readme docs/report.md`; do not edit by hand -->"
@@ -222,17 +222,20 @@ def summary_block(outcomes: list, report_path: str, sections: bool = True) -> st
              f"Comparisons per verdict (95% intervals, 5 seeds a side; the rows, per-seed values and intervals: "
              f"[the reproduction report]({report_path}) and results/claims.md). Changed by the re-run: of the comparisons "
              f"with data both before and after the re-run of the DM²-family curves (before: the log-odds GAIL reward that "
-             f"paid agents to end episodes early), how many have another verdict now.", "",
-             "| finding | figure: maps | " + " | ".join(VERDICT_COLUMNS) + " | holds after Holm | "
+             f"paid agents to end episodes early), how many have another verdict now. Claim: the paper's claim the "
+             f"finding tests, numbered as in "
+             + (f"[why our verdicts differ from the paper]({report_path}#why-our-verdicts-differ-from-the-paper)"
+                if sections else "the reproduction report's \"Why our verdicts differ from the paper\"") + ".", "",
+             "| claim | finding | figure: maps | " + " | ".join(VERDICT_COLUMNS) + " | holds after Holm | "
              "changed by the re-run |",
-             "|---|---|" + "---|" * (len(VERDICT_COLUMNS) + 2)]
+             "|---|---|---|" + "---|" * (len(VERDICT_COLUMNS) + 2)]
     for (finding, figure), group in groups.items():
         maps = ", ".join(dict.fromkeys(o.comparison.map for o in group))
         counts = [sum(o.verdict == v for o in group) for v in VERDICT_COLUMNS]
         holm = sum(o.holm == VERDICT_COLUMNS[0] for o in group)
         moved = [changed(o) for o in group if changed(o) is not None]
         link = f"[{figure}]({report_path}#{anchor(section_heading(figure))})" if sections else figure
-        lines.append(f"| {cell(finding)} | {link}: {maps} | " + " | ".join(str(n or "") for n in counts)
+        lines.append(f"| {claim_label(group[0].comparison) or 'beyond the paper'} | {cell(finding)} | {link}: {maps} | " + " | ".join(str(n or "") for n in counts)
                      + f" | {holm or ''} | " + (f"{sum(moved)} of {len(moved)}" if moved else "") + " |")
     return "\n".join(lines + ["", SUMMARY_END])
 

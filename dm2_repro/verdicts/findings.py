@@ -119,6 +119,27 @@ class Outcome:
 # The maps of the figure definitions themselves: a map added to Fig. 2 or 4 is compared too.
 COMPARISON_MAPS = {"fig2": fig2.MAPS, "fig4": fig4.MAPS}
 
+# The paper's claims as the report and README number them (docs/report.md, "Why our verdicts differ from the
+# paper"): finding -> label. A comparison beyond the paper (its `paper` says so) has none.
+CLAIM_LABELS = {
+    "DM² learns faster than IPPO": "C1",
+    "CTDE (QMIX, RMAPPO) learns faster than DM²": "C2",
+    "DM² surpasses its IPPO demonstrations": "C3",
+    "Little sensitivity to demonstration quality": "C4",
+    "Little sensitivity to demonstration quality beyond a threshold": "C4",
+    "Co-trained demonstrations matter": "C5",
+    "Concurrent sampling does not matter": "C5",
+    "GAIL reward alone is far worse": "C6",
+    "The benefit of BC pretraining vanishes": "C7",
+    "QMIX is sensitive to its agent architecture": "C8",
+}
+BEYOND_THE_PAPER = "Beyond the paper"
+
+
+def claim_label(c: Comparison) -> str:
+    """The paper's claim a comparison tests (CLAIM_LABELS), "" beyond the paper."""
+    return "" if c.paper.startswith(BEYOND_THE_PAPER) else CLAIM_LABELS[c.finding]
+
 
 def comparisons(scale: str, hp: tuple = ()) -> list[Comparison]:
     """Every comparison, each of curves of its figure definition (checked: see check_curve_keys); `hp`: the
@@ -201,21 +222,21 @@ def beyond_the_paper(scale: str) -> list[Comparison]:
         for form in GAIL_REWARDS:
             found.append(Comparison(
                 f"DM² ({form} GAIL reward) learns faster than IPPO",
-                "Beyond the paper: C1 under each form of the GAIL reward", "reward_forms", m, f"dm2_{form}",
+                f"{BEYOND_THE_PAPER}: C1 under each form of the GAIL reward", "reward_forms", m, f"dm2_{form}",
                 "ippo", GREATER))
             found.append(Comparison(
                 f"GAIL-only ({form}) ends games as its demonstrations do",
-                "Beyond the paper: an imitator reproduces its demonstrators' episode lengths", "reward_forms", m,
+                f"{BEYOND_THE_PAPER}: an imitator reproduces its demonstrators' episode lengths", "reward_forms", m,
                 f"gail_only_{form}", None, DEMO_LENGTH, "final"))
     arms = [c.key for c in expand("departures", scale).curves if c.key.startswith("dm2")]
     for window in (1.0, EARLY_WINDOW):
         for arm in arms:
             found.append(Comparison(
-                "DM² learns faster than IPPO", "Beyond the paper: C1 with one departure of the cpu preset undone",
+                "DM² learns faster than IPPO", f"{BEYOND_THE_PAPER}: C1 with one departure of the cpu preset undone",
                 "departures", departures.MAP, arm, "ippo", GREATER, window=window))
         for arm in arms[1:]:
             found.append(Comparison(
-                "The departure does not matter", "Beyond the paper: the arm against the cpu preset's DM²",
+                "The departure does not matter", f"{BEYOND_THE_PAPER}: the arm against the cpu preset's DM²",
                 "departures", departures.MAP, arm, "dm2", EQUIVALENT, window=window))
     return found
 
