@@ -466,6 +466,12 @@ def test_figure3_factorial_separates_co_training_from_concurrent_sampling(tmp_pa
     assert judged[("A", "early")].holm == claims.HOLDS and judged[("A", "early")].p_value < 0.05
     assert judged[("AB", "early")].holm == "" and judged[("AB", "early")].p_value is None
     assert judged[("A", factorial.POOLED)].holm == claims.NO_DATA
+    # one family: each Holm verdict is the one Holm's adjustment over the comparisons AND the rows gives
+    family = [x for x in [*outcomes, *effects] if x.p_value is not None]
+    assert any(isinstance(x, claims.Outcome) for x in family) and any(x in effects for x in family)
+    adjusted = stats.holm([x.p_value for x in family])
+    assert [x.holm for x in family] == [x.direction if p < 0.05 else claims.INCONCLUSIVE
+                                        for x, p in zip(family, adjusted)]
 
 
 def renaming(monkeypatch, figures, old, new):
@@ -633,6 +639,9 @@ def test_an_interval_without_spread_says_so_instead_of_a_dof():
     name, estimate, low, high, bca = decide.interval(floor, floor, False)
     assert name.startswith("no spread") and (estimate, low, high) == (0.0, 0.0, 0.0) and bca == "BCa n/a"
     assert decide.interval(floor + 0.1, floor, True)[0].startswith("no spread")   # every pair differs by 0.1
+    # its p for Holm: undefined (0/0), so nothing is rejected: 1, not NaN
+    assert decide.verdict_p(findings.GREATER, floor, floor, False, 0.1)[0] == 1.0
+    assert decide.verdict_p(findings.GREATER, floor, floor, True, 0.1)[0] == 1.0
     assert decide.interval(np.array([0, 0, 0, 0, 0.03]), floor, False)[0].startswith("Welch t, df=")
     assert decide.interval(np.array([0, 0, 0, 0, 0.03]), floor, True)[0].startswith("paired t, df=")
 
@@ -673,7 +682,6 @@ def test_figure3_rows_share_holms_family_with_the_comparisons():
     interaction = factorial.EffectRow("both", "AB", {}, "m", "", 0.0)
     claims.with_holm([row, interaction])
     assert (row.holm, interaction.holm) == (claims.HOLDS, "")
-    row.holm = ""
     claims.with_holm([fake(0.001, claims.HOLDS), fake(0.02, claims.FAILS), fake(0.3, claims.HOLDS), row])
     assert row.holm == claims.INCONCLUSIVE   # adjusted: 0.004, 0.06, 0.3, 0.06
     assert factorial.factorial_lines([row])[2].endswith("| **holds** | inconclusive |")

@@ -17,7 +17,7 @@ from dm2_repro.config import MAX_RETURN, make_hp, paper_tables
 from dm2_repro.results.curves import common_range, format_values, seed_values
 from dm2_repro.envs import metric_of
 from dm2_repro.sweeps.plan import figure_def, paper_rate_gail_epochs
-from dm2_repro.verdicts.findings import NO_DATA, claim_label
+from dm2_repro.verdicts.findings import BEYOND_THE_PAPER, NO_DATA, claim_label
 from dm2_repro.verdicts.rerun import before_text, changed
 
 START = "<!-- reproduction report: made by `python -m dm2_repro.claims --readme docs/report.md`; do not edit by hand -->"
@@ -235,7 +235,8 @@ def summary_block(outcomes: list, report_path: str, sections: bool = True) -> st
         holm = sum(o.holm == VERDICT_COLUMNS[0] for o in group)
         moved = [changed(o) for o in group if changed(o) is not None]
         link = f"[{figure}]({report_path}#{anchor(section_heading(figure))})" if sections else figure
-        lines.append(f"| {claim_label(group[0].comparison) or 'beyond the paper'} | {cell(finding)} | {link}: {maps} | " + " | ".join(str(n or "") for n in counts)
+        claim = claim_label(group[0].comparison) or BEYOND_THE_PAPER.lower()
+        lines.append(f"| {claim} | {cell(finding)} | {link}: {maps} | " + " | ".join(str(n or "") for n in counts)
                      + f" | {holm or ''} | " + (f"{sum(moved)} of {len(moved)}" if moved else "") + " |")
     return "\n".join(lines + ["", SUMMARY_END])
 

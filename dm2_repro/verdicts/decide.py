@@ -49,6 +49,8 @@ def verdict_p(test: str, a: np.ndarray, b: np.ndarray, paired: bool, margin: flo
     p < ALPHA exactly when the 95% interval gives that verdict (tests/test_claims.py checks it)."""
     if test not in (EQUIVALENT, DEMO_LENGTH):
         p = stats.t_test_p(a, b, paired)
+        if not math.isfinite(p):   # no spread and no difference (e.g. both at the floor): t is 0/0, nothing rejected
+            p = 1.0
         return p, HOLDS if float(np.mean(a) - np.mean(b)) > 0 else FAILS
     tp = lambda null, alt: stats.t_test_p(a, b, paired, null, alt)  # noqa: E731
     p_holds = min(1.0, 2 * max(tp(-margin, "greater"), tp(margin, "less")))
