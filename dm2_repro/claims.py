@@ -95,12 +95,12 @@ from dm2_repro.results.runs import (CurveRuns, DamagedRun, curve_runs, damaged_l
 from dm2_repro.validate import (InputError, Parser, at_least, atomic_write_text, check_hp_pairs, check_maps,
                                 existing_dir, fail, first_line)
 from dm2_repro.verdicts.findings import (COMPARISON_MAPS, FAILS, HOLDS, INCONCLUSIVE, MIN_SEEDS, NO_DATA, Outcome,
-                                         TRIVIAL, comparisons, equivalence_margin, fig3)
+                                         TRIVIAL, comparisons, fig3)
 from dm2_repro.verdicts.decide import evaluate, with_holm
 from dm2_repro.verdicts import beside
 from dm2_repro.verdicts.rerun import before_text, changed, with_before
 from dm2_repro.verdicts.saturation import saturation_section
-from dm2_repro.verdicts.factorial import (EffectRow, factorial, factorial_lines, factorial_section, has_fig3_cells,
+from dm2_repro.verdicts.factorial import (EffectRow, factorial, factorial_lines, factorial_section, fig3_effects,
                                           with_before_rerun)
 from dm2_repro.verdicts.aggregate import AGGREGATE_BASELINE, Aggregate, aggregate_all
 
@@ -168,15 +168,6 @@ def evaluate_all(results_dir: Path, scale: str, backend: str = "smax",
                  n_seeds: int | None = None, curves=None, hp: tuple = ()) -> list[Outcome]:
     """judge()'s comparisons alone (their Holm column over the whole family, Figure 3's 2x2 rows included)."""
     return judge(results_dir, scale, backend, n_seeds, curves, hp)[0]
-
-
-def fig3_effects(curves: dict, scale: str) -> list[EffectRow] | None:
-    """Figure 3's 2x2 rows (verdicts.factorial) on the map's declared statistic and margin; None unless all
-    eight of its curves are loaded."""
-    if not has_fig3_cells(curves):
-        return None
-    metric = metric_of(fig3.MAP, scale)
-    return factorial(curves["fig3"], metric, equivalence_margin(fig3.MAP, metric, scale))
 
 
 def _estimate(value: tuple[float, float, float]) -> str:

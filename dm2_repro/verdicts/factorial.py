@@ -11,7 +11,7 @@ from dm2_repro.envs import metric_of
 from dm2_repro.results import stats
 from dm2_repro.results.curves import common_range, format_values, seed_values
 from dm2_repro.verdicts.findings import (BOOTSTRAP_SEED, CONFIDENCE, EQUIVALENCE_MARGIN, EQUIVALENT, GREATER,
-                                         MIN_SEEDS, NO_DATA, N_BCA, fig3)
+                                         MIN_SEEDS, NO_DATA, N_BCA, equivalence_margin, fig3)
 from dm2_repro.verdicts.decide import _ci, bca_text, verdict, verdict_p
 from dm2_repro.verdicts.rerun import moved_text
 
@@ -94,6 +94,15 @@ def has_fig3_cells(curves: dict) -> bool:
     """Whether the loaded curves (claims.load_curves) hold all eight of Figure 3's (not cut by --curves)."""
     return all((fig3.MAP, f"{level}_{style}") in curves.get("fig3", {})
                for level in FIG3_LEVELS for row in FIG3_CELLS for style in row)
+
+
+def fig3_effects(curves: dict, scale: str) -> list[EffectRow] | None:
+    """Figure 3's 2x2 rows on the map's declared statistic and margin (claims.load_curves' curves of every
+    figure); None unless all eight of its curves are loaded."""
+    if not has_fig3_cells(curves):
+        return None
+    metric = metric_of(fig3.MAP, scale)
+    return factorial(curves["fig3"], metric, equivalence_margin(fig3.MAP, metric, scale))
 
 
 def with_before_rerun(rows: list[EffectRow], before: list[EffectRow]) -> list[EffectRow]:
